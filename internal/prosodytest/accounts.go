@@ -1,0 +1,140 @@
+package prosodytest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ctlWaitDelay bounds how long a cancelled prosodyctl may linger.
+const ctlWaitDelay = 2 * time.Second
+
+// Prosodyctl runs prosodyctl with the server's config and the given
+// arguments, and returns its standard output. The error includes its
+// standard error output.
+func (s *Server) Prosodyctl(ctx context.Context, args ...string) (string, error) {
+	if len(args) == 0 {
+		return "", errors.New("prosodytest: Prosodyctl without a command")
+	}
+	// Never without --config: prosodyctl would act on /etc/prosody.
+	cmd := exec.CommandContext(ctx, s.ctl, append([]string{"--config", s.ConfigFile}, args...)...)
+	cmd.Dir = s.Dir
+	cmd.WaitDelay = ctlWaitDelay
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("prosodyctl %s: %w: %s",
+			args[0], err, strings.TrimSpace(stderr.String()+"\n"+stdout.String()))
+	}
+	return stdout.String(), nil
+}
+
+// AddUser registers user (a localpart) on Domain with password, using
+// prosodyctl register. An existing account gets the new password. It works
+// whether or not prosody is running.
+func (s *Server) AddUser(ctx context.Context, user, password string) error {
+	if err := checkLocalpart(user); err != nil {
+		return err
+	}
+	if password == "" {
+		return errors.New("prosodytest: empty password")
+	}
+	if _, err := s.Prosodyctl(ctx, "register", user, s.Domain, password); err != nil {
+		return fmt.Errorf("prosodytest: register %s@%s: %w", user, s.Domain, err)
+	}
+	return nil
+}
+
+// NewUser registers a new account whose localpart starts with prefix and
+// is unique on this server, with a random password. It fails t on error.
+func (s *Server) NewUser(t testing.TB, prefix string) (jid, password string) {
+	t.Helper()
+	if prefix == "" {
+		prefix = "user"
+	}
+	user := fmt.Sprintf("%s-%d", strings.ToLower(prefix), s.userSeq.Add(1))
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // never fails: Go crashes the program if the system RNG does
+	password = hex.EncodeToString(b)
+	if err := s.AddUser(t.Context(), user, password); err != nil {
+		t.Fatalf("prosodytest: NewUser: %v", err)
+	}
+	return user + "@" + s.Domain, password
+}
+
+// Shell runs one command of Prosody's admin console (prosodyctl shell)
+// inside the running server and returns its output, for example
+// "c2s:show()" or, for Lua evaluated in the server, ">return 1+1". It fails
+// when the server is not running or the command reports an error. It talks
+// to the admin socket Dir/data/prosody.sock, so Dir must be short enough
+// for a Unix socket path (about 100 bytes: mind a long TMPDIR).
+func (s *Server) Shell(ctx context.Context, command string) (string, error) {
+	out, err := s.Prosodyctl(ctx, "shell", command)
+	if err != nil {
+		return out, fmt.Errorf("prosodytest: shell %q: %w", command, err)
+	}
+	return out, nil
+}
+
+// MutualSubscribe gives users a and b (localparts or bare JIDs on Domain)
+// a mutual ("both") presence subscription, without asking either of them.
+// It acts inside the running server, so its roster cache stays coherent;
+// online sessions get a roster push but no presence. Call it before the
+// users log in.
+func (s *Server) MutualSubscribe(ctx context.Context, a, b string) error {
+	a, b = strings.TrimSuffix(a, "@"+s.Domain), strings.TrimSuffix(b, "@"+s.Domain)
+	for _, u := range []string{a, b} {
+		if err := checkLocalpart(u); err != nil {
+			return err
+		}
+	}
+	if a == b {
+		return fmt.Errorf("prosodytest: MutualSubscribe of %q with itself", a)
+	}
+	// One line of Lua for the admin shell's ">" (evaluate in the server).
+	lua := `>local rm, um = require "core.rostermanager", require "core.usermanager"; ` +
+		`local host = ` + luaQuote(s.Domain) + `; ` +
+		`local function add(user, contact) ` +
+		`if not um.user_exists(user, host) then error("no user " .. user .. "@" .. host) end; ` +
+		`local roster, err = rm.load_roster(user, host); ` +
+		`if not roster then error("load roster of " .. user .. ": " .. tostring(err)) end; ` +
+		`local item = roster[contact] or { groups = {} }; ` +
+		`item.subscription = "both"; item.ask = nil; roster[contact] = item; ` +
+		`if roster[false] and roster[false].pending then roster[false].pending[contact] = nil end; ` +
+		`local ok, err2 = rm.save_roster(user, host, roster); ` +
+		`if not ok then error("save roster of " .. user .. ": " .. tostring(err2)) end; ` +
+		`rm.roster_push(user, host, contact); end; ` +
+		`add(` + luaQuote(a) + `, ` + luaQuote(b+"@"+s.Domain) + `); ` +
+		`add(` + luaQuote(b) + `, ` + luaQuote(a+"@"+s.Domain) + `); ` +
+		`return "subscribed"`
+	out, err := s.Shell(ctx, lua)
+	if err != nil {
+		return fmt.Errorf("prosodytest: MutualSubscribe %s, %s: %w", a, b, err)
+	}
+	if !strings.Contains(out, "subscribed") {
+		return fmt.Errorf("prosodytest: MutualSubscribe %s, %s: unexpected shell output %q", a, b, out)
+	}
+	return nil
+}
+
+// checkLocalpart accepts the localparts the harness can pass safely to
+// prosodyctl: lower-case letters, digits and ._-.
+func checkLocalpart(user string) error {
+	if user == "" {
+		return errors.New("prosodytest: empty username")
+	}
+	for _, c := range user {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("prosodytest: username %q: use only a-z, 0-9 and ._-", user)
+		}
+	}
+	return nil
+}
