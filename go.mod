@@ -7,6 +7,7 @@ require (
 	github.com/pion/ice/v2 v2.3.38
 	github.com/pion/webrtc/v3 v3.3.6
 	go.uber.org/goleak v1.3.0
+	mellium.im/xmlstream v0.15.4
 	mellium.im/xmpp v0.23.0
 )
 
@@ -40,5 +41,4 @@ require (
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	mellium.im/reader v0.1.0 // indirect
 	mellium.im/sasl v0.3.2 // indirect
-	mellium.im/xmlstream v0.15.4 // indirect
 )

@@ -1,0 +1,253 @@
+package xmppclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"mellium.im/sasl"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/dial"
+	"mellium.im/xmpp/jid"
+)
+
+// Config configures Dial.
+type Config struct {
+	// JID is the account. A bare JID lets the server choose the resource; a
+	// full JID requests its resourcepart.
+	JID jid.JID
+	// Password of the account.
+	Password string
+
+	// Server is the "host:port" to connect to. If empty, the endpoints are
+	// found by DNS SRV lookup of the JID's domain (RFC 6120 §3.2, XEP-0368),
+	// falling back to the domain on ports 5222 (STARTTLS) and 5223 (direct
+	// TLS).
+	Server string
+	// Resolver is used for SRV and host lookups; nil uses the default.
+	Resolver *net.Resolver
+
+	// CAFile is a PEM file of root certificates trusted in addition to the
+	// system roots (or instead of them, with CAFileOnly).
+	CAFile string
+	// CAFileOnly makes CAFile the only trusted roots.
+	CAFileOnly bool
+	// InsecureSkipVerify disables certificate verification. For local
+	// testing only: Dial logs a warning when it is set.
+	InsecureSkipVerify bool
+
+	// Mechanisms are the SASL mechanisms to use, in order of preference,
+	// among MechanismSCRAMSHA256, MechanismSCRAMSHA1 and MechanismPlain.
+	// Default DefaultMechanisms. All of them are only ever used inside TLS.
+	Mechanisms []string
+
+	// Handler receives inbound stanzas; typically a *mux.ServeMux built with
+	// HandleDisco(Caps) and Disco.HandlePresence. nil ignores everything
+	// (mellium then answers IQs with service-unavailable).
+	Handler xmpp.Handler
+	// Caps are advertised by Client.SendPresence.
+	Caps Caps
+
+	// Logger receives the client's log messages. Default slog.Default().
+	Logger *slog.Logger
+	// CloseTimeout bounds Client.Close. Default DefaultCloseTimeout.
+	CloseTimeout time.Duration
+}
+
+// Dial connects, secures the connection with TLS (STARTTLS, or direct TLS
+// when SRV says so), authenticates with SASL, binds a resource and returns a
+// Client serving the session with cfg.Handler. TLS is mandatory: there is no
+// way to log in over a plaintext stream.
+//
+// ctx bounds the whole login; once Dial has returned it no longer affects
+// the session. Errors wrap ErrConnect (no TCP connection), ErrTLS (TLS
+// failed, eg. certificate verification) or *SASLError (matching ErrAuth
+// for wrong credentials), and ctx.Err() when ctx ended.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	account := cfg.JID
+	if account.Localpart() == "" {
+		return nil, fmt.Errorf("xmppclient: JID %q has no localpart", account)
+	}
+	if cfg.Password == "" {
+		return nil, errors.New("xmppclient: empty password")
+	}
+	mechNames := cfg.Mechanisms
+	if len(mechNames) == 0 {
+		mechNames = DefaultMechanisms
+	}
+	var mechs []sasl.Mechanism
+	for _, name := range mechNames {
+		m, ok := lookupMechanism(name)
+		if !ok {
+			return nil, fmt.Errorf("xmppclient: unsupported SASL mechanism %q", name)
+		}
+		mechs = append(mechs, m)
+	}
+	tlsCfg, err := tlsConfig(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+
+	conn, err := connect(ctx, cfg, tlsCfg)
+	if err != nil {
+		return nil, withCtx(ctx, err)
+	}
+
+	var mechanism string
+	features := []xmpp.StreamFeature{
+		startTLS(tlsCfg),
+		saslFeature(account.Localpart(), cfg.Password, mechs, &mechanism),
+		bindFeature(account.Resourcepart(), account),
+	}
+	session, err := xmpp.NewSession(ctx, account.Domain(), account.Bare(), conn, 0,
+		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+			return xmpp.StreamConfig{Features: features}
+		}))
+	if err == nil {
+		err = checkSecure(session)
+	}
+	if err != nil {
+		// The negotiation error is what matters; the connection is gone.
+		if session != nil {
+			_ = session.Conn().Close() // the TLS connection, if any
+		}
+		_ = conn.Close()
+		return nil, withCtx(ctx, fmt.Errorf("xmppclient: logging in as %s: %w", account, err))
+	}
+	logger.Debug("xmppclient: logged in", "jid", session.LocalAddr(), "mechanism", mechanism,
+		"tls", tls.VersionName(session.ConnectionState().Version))
+
+	c := New(session, cfg.Handler, WithCaps(cfg.Caps), WithLogger(logger), WithCloseTimeout(cfg.CloseTimeout))
+	c.mechanism = mechanism
+	return c, nil
+}
+
+// tlsConfig builds the client TLS configuration: the server name is the
+// XMPP domain (RFC 7590 §3.2: not the SRV target or Server host).
+func tlsConfig(cfg Config, logger *slog.Logger) (*tls.Config, error) {
+	c := &tls.Config{
+		ServerName: cfg.JID.Domainpart(),
+		MinVersion: tls.VersionTLS12,
+	}
+	if cfg.InsecureSkipVerify {
+		logger.Warn("xmppclient: TLS certificate verification is disabled (InsecureSkipVerify); use this only for local testing",
+			"jid", cfg.JID.String())
+		c.InsecureSkipVerify = true // #nosec G402 -- explicit opt-in for local testing, logged above.
+	}
+	if cfg.CAFile == "" {
+		if cfg.CAFileOnly {
+			return nil, errors.New("xmppclient: CAFileOnly without CAFile")
+		}
+		return c, nil // nil RootCAs: the system pool
+	}
+	pem, err := os.ReadFile(cfg.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("xmppclient: reading CAFile: %w", err)
+	}
+	var pool *x509.CertPool
+	if !cfg.CAFileOnly {
+		pool, err = x509.SystemCertPool()
+		if err != nil {
+			return nil, fmt.Errorf("xmppclient: loading system roots (set CAFileOnly to use only CAFile): %w", err)
+		}
+	} else {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("xmppclient: no PEM certificate in CAFile %s", cfg.CAFile)
+	}
+	c.RootCAs = pool
+	return c, nil
+}
+
+// connect opens the transport: TCP to cfg.Server, or whatever mellium's
+// dialer finds through SRV (possibly already TLS for xmpps-client records).
+func connect(ctx context.Context, cfg Config, tlsCfg *tls.Config) (net.Conn, error) {
+	nd := net.Dialer{Resolver: cfg.Resolver}
+	if cfg.Server != "" {
+		conn, err := nd.DialContext(ctx, "tcp", cfg.Server)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrConnect, cfg.Server, err)
+		}
+		return conn, nil
+	}
+	direct := tlsCfg.Clone()
+	direct.NextProtos = []string{"xmpp-client"} // XEP-0368
+	d := dial.Dialer{Dialer: nd, TLSConfig: direct}
+	conn, err := d.Dial(ctx, "tcp", cfg.JID)
+	if err != nil {
+		if isTLSError(err) {
+			return nil, fmt.Errorf("%w: direct TLS to %s: %w", ErrTLS, cfg.JID.Domainpart(), err)
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrConnect, cfg.JID.Domainpart(), err)
+	}
+	return conn, nil
+}
+
+// startTLS wraps mellium's STARTTLS feature so that the TLS handshake
+// happens inside the feature, bounded by ctx, with every failure wrapped in
+// ErrTLS. mellium only wraps the connection in tls.Client and leaves the
+// handshake to the next write.
+func startTLS(cfg *tls.Config) xmpp.StreamFeature {
+	f := xmpp.StartTLS(cfg)
+	negotiate := f.Negotiate
+	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+		mask, rw, err := negotiate(ctx, s, data)
+		if err != nil {
+			return mask, rw, fmt.Errorf("%w: STARTTLS: %w", ErrTLS, err)
+		}
+		tc, ok := rw.(*tls.Conn)
+		if !ok {
+			return 0, nil, fmt.Errorf("%w: STARTTLS produced %T", ErrTLS, rw)
+		}
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return 0, nil, fmt.Errorf("%w: handshake: %w", ErrTLS, err)
+		}
+		return mask, rw, nil
+	}
+	return f
+}
+
+// checkSecure makes sure a negotiated session really is encrypted,
+// authenticated and bound.
+func checkSecure(s *xmpp.Session) error {
+	want := xmpp.Secure | xmpp.Authn | xmpp.Ready
+	if s.State()&want != want || !s.ConnectionState().HandshakeComplete {
+		return fmt.Errorf("%w: session negotiated without TLS (state %v)", ErrTLS, s.State())
+	}
+	return nil
+}
+
+// isTLSError reports whether err comes from a failed TLS handshake.
+func isTLSError(err error) bool {
+	var (
+		verr  *tls.CertificateVerificationError
+		uaerr x509.UnknownAuthorityError
+		herr  x509.HostnameError
+		cierr x509.CertificateInvalidError
+		rherr tls.RecordHeaderError
+		aerr  tls.AlertError
+	)
+	return errors.As(err, &verr) || errors.As(err, &uaerr) || errors.As(err, &herr) ||
+		errors.As(err, &cierr) || errors.As(err, &rherr) || errors.As(err, &aerr)
+}
+
+// withCtx adds ctx's error to err's chain when ctx has ended, so that
+// errors.Is(err, context.DeadlineExceeded) holds for timeouts.
+func withCtx(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w (%w)", err, cerr)
+	}
+	return err
+}

@@ -1,0 +1,236 @@
+package jingle
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Element is an XML element that the session layer carries without
+// interpreting it: an application's <description/>, a transport's
+// <transport/>, a <security/> precondition, a session-info payload or an
+// unknown child. It keeps the element as it came — name, attributes, child
+// elements and text — so that it can be re-sent unchanged, decoded later by
+// the plug-in that understands its namespace, or shown by jinglectl inspect.
+//
+// Namespace declarations are not kept as attributes: they are implied by the
+// namespaces of the element and attribute names, which is what an XML
+// infoset compares.
+type Element struct {
+	XMLName xml.Name
+	Attr    []xml.Attr
+	// Inner holds the tokens between the start and end tags, copied.
+	Inner []xml.Token
+}
+
+// NewElement encodes v (a value with encoding/xml tags or an xml.Marshaler)
+// into an Element.
+func NewElement(v any) (Element, error) {
+	var buf bytes.Buffer
+	if err := xml.NewEncoder(&buf).Encode(v); err != nil {
+		return Element{}, fmt.Errorf("jingle: encoding element: %w", err)
+	}
+	var e Element
+	if err := xml.Unmarshal(buf.Bytes(), &e); err != nil {
+		return Element{}, fmt.Errorf("jingle: re-reading element: %w", err)
+	}
+	return e, nil
+}
+
+// MustElement is NewElement for values known to encode; it panics otherwise.
+// Use it only with constant, program-built values.
+func MustElement(v any) Element {
+	e, err := NewElement(v)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// IsZero reports whether e is the zero Element (no element at all).
+func (e Element) IsZero() bool { return e.XMLName.Local == "" }
+
+// Namespace returns the element's namespace.
+func (e Element) Namespace() string { return e.XMLName.Space }
+
+// AttrValue returns the value of the attribute with the given local name and
+// no namespace, and whether it was present.
+func (e Element) AttrValue(local string) (string, bool) {
+	for _, a := range e.Attr {
+		if a.Name.Space == "" && a.Name.Local == local {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// Start returns the element's start tag.
+func (e Element) Start() xml.StartElement {
+	return xml.StartElement{Name: e.XMLName, Attr: e.Attr}
+}
+
+// Decode unmarshals the element into v, a value with encoding/xml tags.
+func (e Element) Decode(v any) error {
+	b, err := xml.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("jingle: re-encoding %s: %w", e.XMLName.Local, err)
+	}
+	if err := xml.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("jingle: decoding <%s xmlns='%s'>: %w", e.XMLName.Local, e.XMLName.Space, err)
+	}
+	return nil
+}
+
+// TokenReader returns the element as a stream of tokens.
+func (e Element) TokenReader() xml.TokenReader {
+	toks := make([]xml.Token, 0, len(e.Inner)+2)
+	toks = append(toks, e.Start())
+	toks = append(toks, e.Inner...)
+	toks = append(toks, xml.EndElement{Name: e.XMLName})
+	return &sliceReader{toks: toks}
+}
+
+// String returns the element serialized as XML.
+func (e Element) String() string {
+	b, err := xml.Marshal(e)
+	if err != nil {
+		return fmt.Sprintf("<!-- %v -->", err)
+	}
+	return string(b)
+}
+
+// UnmarshalXML implements xml.Unmarshaler.
+func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	e.XMLName = start.Name
+	e.Attr = cleanAttrs(start.Attr)
+	e.Inner = e.Inner[:0]
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			t = t.Copy()
+			t.Attr = cleanAttrs(t.Attr)
+			e.Inner = append(e.Inner, t)
+		case xml.EndElement:
+			if depth == 0 {
+				return nil
+			}
+			depth--
+			e.Inner = append(e.Inner, t)
+		case xml.CharData:
+			e.Inner = append(e.Inner, t.Copy())
+		case xml.Comment, xml.ProcInst, xml.Directive:
+			// Not part of what a peer means; dropped.
+		}
+	}
+}
+
+// MarshalXML implements xml.Marshaler. The start argument is ignored: an
+// Element always carries its own name.
+func (e Element) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
+	if e.IsZero() {
+		return nil
+	}
+	r := e.TokenReader()
+	for {
+		tok, err := r.Token()
+		if err == io.EOF {
+			return enc.Flush()
+		}
+		if err != nil {
+			return err
+		}
+		if err := enc.EncodeToken(tok); err != nil {
+			return err
+		}
+	}
+}
+
+// jsonElement is the JSON form of an Element, for jinglectl inspect.
+type jsonElement struct {
+	Name     string            `json:"name"`
+	NS       string            `json:"ns,omitempty"`
+	Attrs    map[string]string `json:"attrs,omitempty"`
+	Text     string            `json:"text,omitempty"`
+	Children []jsonElement     `json:"children,omitempty"`
+}
+
+// MarshalJSON renders the element as a tree of {name, ns, attrs, text,
+// children}; whitespace-only text is left out.
+func (e Element) MarshalJSON() ([]byte, error) {
+	if e.IsZero() {
+		return []byte("null"), nil
+	}
+	root, _ := toJSONTree(e.Start(), e.Inner)
+	return json.Marshal(root)
+}
+
+func toJSONTree(start xml.StartElement, inner []xml.Token) (jsonElement, int) {
+	je := jsonElement{Name: start.Name.Local, NS: start.Name.Space}
+	for _, a := range start.Attr {
+		if je.Attrs == nil {
+			je.Attrs = map[string]string{}
+		}
+		k := a.Name.Local
+		if a.Name.Space != "" {
+			k = a.Name.Space + " " + k
+		}
+		je.Attrs[k] = a.Value
+	}
+	var text strings.Builder
+	i := 0
+	for i < len(inner) {
+		switch t := inner[i].(type) {
+		case xml.StartElement:
+			child, n := toJSONTree(t, inner[i+1:])
+			je.Children = append(je.Children, child)
+			i += n + 1
+			continue
+		case xml.EndElement:
+			je.Text = strings.TrimSpace(text.String())
+			return je, i + 1
+		case xml.CharData:
+			text.Write(t)
+		}
+		i++
+	}
+	je.Text = strings.TrimSpace(text.String())
+	return je, i
+}
+
+// cleanAttrs drops namespace declarations, which the names already carry.
+func cleanAttrs(attrs []xml.Attr) []xml.Attr {
+	out := make([]xml.Attr, 0, len(attrs))
+	for _, a := range attrs {
+		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+type sliceReader struct {
+	toks []xml.Token
+	i    int
+}
+
+func (r *sliceReader) Token() (xml.Token, error) {
+	if r.i >= len(r.toks) {
+		return nil, io.EOF
+	}
+	t := r.toks[r.i]
+	r.i++
+	return t, nil
+}

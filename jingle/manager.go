@@ -1,0 +1,358 @@
+package jingle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+// Limits bound what a Manager accepts from peers. The zero value of a field
+// means its default.
+type Limits struct {
+	// MaxSessions is the number of live sessions, all peers together
+	// (default 256). A session-initiate beyond it is refused with
+	// resource-constraint.
+	MaxSessions int
+	// MaxSessionsPerPeer is the number of live sessions with one full JID
+	// (default 16); beyond it, resource-constraint.
+	MaxSessionsPerPeer int
+	// MaxStanzaBytes is the size of a <jingle/> element the Manager reads,
+	// counted as names, attribute values and text (default 256 KiB). A
+	// larger one is refused with policy-violation and changes nothing.
+	MaxStanzaBytes int
+	// MaxContents is the number of contents in one session (default 32).
+	MaxContents int
+	// MaxPending is the number of inbound actions of one session queued for
+	// its goroutine and not yet taken by the application (default 256);
+	// beyond it the peer is told resource-constraint.
+	MaxPending int
+	// IQTimeout bounds the wait for the peer's answer to an action when the
+	// caller's context has no deadline (default 30s).
+	IQTimeout time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxSessions, 256)
+	def(&l.MaxSessionsPerPeer, 16)
+	def(&l.MaxStanzaBytes, 256<<10)
+	def(&l.MaxContents, 32)
+	def(&l.MaxPending, 256)
+	if l.IQTimeout <= 0 {
+		l.IQTimeout = 30 * time.Second
+	}
+	return l
+}
+
+// ErrLimit is wrapped by errors that refuse work because a Limit was reached.
+var ErrLimit = errors.New("jingle: limit reached")
+
+// ErrClosed is returned by a Manager after Close.
+var ErrClosed = errors.New("jingle: manager closed")
+
+// Manager runs the Jingle sessions of one XMPP entity: it answers the
+// <jingle/> IQs that arrive (register Handler on a mellium mux), routes them
+// to sessions by peer and session id, and starts sessions (Initiate).
+// Applications and transport methods plug in by namespace.
+//
+// The zero value is ready to use once Stream is set (SetStream); set the
+// exported fields before first use and do not change them afterwards.
+type Manager struct {
+	// Logger receives the Manager's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Limits bound what peers can make the Manager do.
+	Limits Limits
+
+	mu         sync.Mutex
+	stream     IQSender
+	apps       []Application
+	appByNS    map[string]Application
+	transports map[string]TransportMethod
+	tOrder     []string
+	sessions   map[sessionKey]*Session
+	perPeer    map[string]int
+	closed     bool
+	closing    chan struct{}
+	wg         sync.WaitGroup
+}
+
+type sessionKey struct {
+	peer string // full JID, as a string
+	sid  string
+}
+
+func (m *Manager) init() {
+	if m.sessions == nil {
+		m.sessions = map[sessionKey]*Session{}
+		m.perPeer = map[string]int{}
+		m.appByNS = map[string]Application{}
+		m.transports = map[string]TransportMethod{}
+		m.closing = make(chan struct{})
+	}
+}
+
+func (m *Manager) logger() *slog.Logger {
+	if m.Logger != nil {
+		return m.Logger
+	}
+	return slog.Default()
+}
+
+func (m *Manager) limits() Limits { return m.Limits.withDefaults() }
+
+// SetStream sets the stream the Manager sends its IQs on. Call it once the
+// XMPP session exists and before the first Initiate; incoming sessions need
+// it too, to answer.
+func (m *Manager) SetStream(s IQSender) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	m.stream = s
+}
+
+func (m *Manager) getStream() (IQSender, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stream == nil {
+		return nil, errors.New("jingle: Manager has no stream (call SetStream)")
+	}
+	return m.stream, nil
+}
+
+// RegisterApplication plugs in an application for its namespaces.
+func (m *Manager) RegisterApplication(app Application) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	m.apps = append(m.apps, app)
+	for _, ns := range app.Namespaces() {
+		m.appByNS[ns] = app
+	}
+}
+
+// RegisterTransport plugs in a transport method. The order of registration
+// is the order of preference when a caller does not name a method.
+func (m *Manager) RegisterTransport(t TransportMethod) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	if _, ok := m.transports[t.Namespace()]; !ok {
+		m.tOrder = append(m.tOrder, t.Namespace())
+	}
+	m.transports[t.Namespace()] = t
+}
+
+// Features returns the service discovery features of Jingle and of the
+// registered applications and transport methods.
+func (m *Manager) Features() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := []string{NS}
+	for _, a := range m.apps {
+		f = append(f, a.Namespaces()...)
+	}
+	f = append(f, m.tOrder...)
+	slices.Sort(f)
+	return slices.Compact(f)
+}
+
+// Transports returns the namespaces of the registered transport methods, in
+// order of preference.
+func (m *Manager) Transports() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.tOrder)
+}
+
+func (m *Manager) transport(ns string) (TransportMethod, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.transports[ns]
+	return t, ok
+}
+
+func (m *Manager) application(ns string) (Application, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.appByNS[ns]
+	return a, ok
+}
+
+// Offer describes one content this side proposes, in session-initiate or
+// content-add.
+type Offer struct {
+	Name        string
+	Senders     Senders
+	Disposition string
+	Description Element
+	Security    *Element
+	// Transports are transport method namespaces in order of preference:
+	// the first is offered, the others are fallbacks tried in turn (by
+	// transport-replace) when a transport fails. Empty means every
+	// registered method, in registration order.
+	Transports []string
+}
+
+// Initiate starts a session with peer (a full JID): it sends
+// session-initiate with the offered contents and returns once the peer has
+// acknowledged it. The session is then pending until the peer accepts it
+// (an Event with ActionSessionAccept) or terminates it.
+func (m *Manager) Initiate(ctx context.Context, peer jid.JID, offers ...Offer) (*Session, error) {
+	stream, err := m.getStream()
+	if err != nil {
+		return nil, err
+	}
+	if len(offers) == 0 {
+		return nil, errors.New("jingle: initiate: no content")
+	}
+	lim := m.limits()
+	if len(offers) > lim.MaxContents {
+		return nil, fmt.Errorf("jingle: initiate: %d contents: %w", len(offers), ErrLimit)
+	}
+	s := newSession(m, stream.LocalAddr(), peer, newSID(), true)
+	seen := map[string]bool{}
+	for _, o := range offers {
+		if o.Name == "" || seen[o.Name] {
+			return nil, fmt.Errorf("jingle: initiate: content names must be unique and non-empty (%q)", o.Name)
+		}
+		seen[o.Name] = true
+		app, ok := m.application(o.Description.Namespace())
+		if !ok {
+			return nil, fmt.Errorf("jingle: initiate: no application registered for %q", o.Description.Namespace())
+		}
+		s.app = app
+	}
+	if err := m.add(s, true); err != nil {
+		s.cancel()
+		return nil, err
+	}
+	s.start()
+	fail := func(err error) (*Session, error) {
+		s.end(&Reason{Condition: ReasonFailedApplication, Text: err.Error()}, false)
+		return nil, err
+	}
+	j := &Jingle{Action: ActionSessionInitiate, Initiator: s.local.String(), SID: s.sid}
+	for _, o := range offers {
+		c, err := s.newLocalContent(ctx, CreatorInitiator, o, contentActive)
+		if err != nil {
+			return fail(err)
+		}
+		j.Contents = append(j.Contents, c)
+	}
+	s.mu.Lock()
+	s.initiating = true
+	s.mu.Unlock()
+	err = s.send(ctx, j)
+	s.mu.Lock()
+	s.initiating = false
+	s.mu.Unlock()
+	if err != nil {
+		return fail(fmt.Errorf("jingle: session-initiate to %s: %w", peer, err))
+	}
+	return s, nil
+}
+
+// add registers a session, enforcing the limits.
+func (m *Manager) add(s *Session, local bool) error {
+	lim := m.limits()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	if m.closed {
+		return ErrClosed
+	}
+	key := sessionKey{s.peer.String(), s.sid}
+	if _, ok := m.sessions[key]; ok {
+		return NewError(ErrOutOfOrder, "session exists")
+	}
+	if len(m.sessions) >= lim.MaxSessions {
+		return fmt.Errorf("jingle: %d sessions: %w", lim.MaxSessions, ErrLimit)
+	}
+	if m.perPeer[key.peer] >= lim.MaxSessionsPerPeer {
+		return fmt.Errorf("jingle: %d sessions with %s: %w", lim.MaxSessionsPerPeer, key.peer, ErrLimit)
+	}
+	m.sessions[key] = s
+	m.perPeer[key.peer]++
+	return nil
+}
+
+func (m *Manager) remove(s *Session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := sessionKey{s.peer.String(), s.sid}
+	if m.sessions[key] == s {
+		delete(m.sessions, key)
+		if m.perPeer[key.peer]--; m.perPeer[key.peer] <= 0 {
+			delete(m.perPeer, key.peer)
+		}
+	}
+}
+
+func (m *Manager) lookup(peer jid.JID, sid string) *Session {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sessions[sessionKey{peer.String(), sid}]
+}
+
+// Session returns the live session with peer and sid, or nil.
+func (m *Manager) Session(peer jid.JID, sid string) *Session { return m.lookup(peer, sid) }
+
+// Sessions returns the live sessions.
+func (m *Manager) Sessions() []*Session {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Close terminates every live session with reason gone (best effort, bounded
+// by ctx), refuses new ones, and waits for the goroutines it owns.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.init()
+	if m.closed {
+		m.mu.Unlock()
+		m.wg.Wait()
+		return nil
+	}
+	m.closed = true
+	live := make([]*Session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		live = append(live, s)
+	}
+	close(m.closing)
+	m.mu.Unlock()
+	for _, s := range live {
+		_ = s.Terminate(ctx, Reason{Condition: ReasonGone})
+	}
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("jingle: close: %w", ctx.Err())
+	}
+}
+
+// newSID returns a random session id: 128 bits, base32.
+func newSID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+}
