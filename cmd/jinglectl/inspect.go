@@ -161,5 +161,9 @@ func printStanza(w *bufio.Writer, n int, s *stanzamodel.Stanza, format inspectFo
 // newRegistry returns the element models inspect knows. Packages with
 // their own models (file transfer, transports…) register them here.
 func newRegistry() *stanzamodel.Registry {
-	return stanzamodel.NewDefault()
+	r := stanzamodel.NewDefault()
+	registerIBB(r)
+	registerSOCKS5(r)
+	registerFileTransfer(r)
+	return r
 }
