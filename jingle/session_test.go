@@ -36,6 +36,21 @@ type side struct {
 
 func newSide(t *testing.T, n *xmpptest.Network, addr string, x *jingletest.Exchange, lim jingle.Limits) *side {
 	t.Helper()
+	return wireSide(t, addr, x, lim, func(h xmpp.Handler) *xmpp.Session {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		xs, err := n.Client(ctx, jid.MustParse(addr), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return xs
+	})
+}
+
+// wireSide builds one party: a Manager with the test application and
+// transports, served on the session connect returns.
+func wireSide(t *testing.T, addr string, x *jingletest.Exchange, lim jingle.Limits, connect func(xmpp.Handler) *xmpp.Session) *side {
+	t.Helper()
 	sd := &side{
 		m:      &jingle.Manager{Limits: lim},
 		app:    jingletest.NewApp(),
@@ -47,12 +62,7 @@ func newSide(t *testing.T, n *xmpptest.Network, addr string, x *jingletest.Excha
 	sd.m.RegisterTransport(sd.pipe)
 	sd.m.RegisterTransport(sd.pipe2)
 	sd.m.RegisterTransport(sd.broken)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	xs, err := n.Client(ctx, jid.MustParse(addr), mux.New(stanza.NSClient, sd.m.Handler()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	xs := connect(mux.New(stanza.NSClient, sd.m.Handler()))
 	sd.xs = xs
 	sd.m.SetStream(xs)
 	t.Cleanup(func() {
@@ -145,15 +155,21 @@ func roundTrip(t *testing.T, a, b *jingle.Session, name, msg string) {
 
 func TestSessionLifecycle(t *testing.T) {
 	_, alice, bob := newPair(t, jingle.Limits{})
+	lifecycle(t, alice, bob)
+}
+
+// lifecycle runs a session through every step of the Jingle core and checks
+// that both sides agree on its state at each one.
+func lifecycle(t *testing.T, alice, bob *side) {
 	ctx := tctx(t)
 
-	as, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("c1", jingletest.PipeNS))
+	as, err := alice.m.Initiate(ctx, bob.xs.LocalAddr(), offer("c1", jingletest.PipeNS))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bs := incoming(t, bob)
 	wantState(t, jingle.StatePending, as, bs)
-	if bs.SID() != as.SID() || !bs.Peer().Equal(jid.MustParse(xmpptest.Alice)) || bs.IsInitiator() {
+	if bs.SID() != as.SID() || !bs.Peer().Equal(alice.xs.LocalAddr()) || bs.IsInitiator() {
 		t.Fatalf("bob's view: sid %s peer %s initiator %v", bs.SID(), bs.Peer(), bs.IsInitiator())
 	}
 
@@ -253,8 +269,12 @@ func TestSessionLifecycle(t *testing.T) {
 
 func TestSessionDeclined(t *testing.T) {
 	_, alice, bob := newPair(t, jingle.Limits{})
+	declined(t, alice, bob)
+}
+
+func declined(t *testing.T, alice, bob *side) {
 	ctx := tctx(t)
-	as, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("c1"))
+	as, err := alice.m.Initiate(ctx, bob.xs.LocalAddr(), offer("c1"))
 	if err != nil {
 		t.Fatal(err)
 	}
