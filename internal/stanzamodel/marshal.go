@@ -364,11 +364,33 @@ func (p Payload) MarshalJSON() ([]byte, error) {
 		}{KindElement, p.Name.Local, p.Name.Space, p.Element})
 	}
 	return json.Marshal(struct {
-		Type  string `json:"type"`
-		Name  string `json:"name"`
-		NS    string `json:"ns"`
-		Model any    `json:"model"`
-	}{p.Kind, p.Name.Local, p.Name.Space, p.Model})
+		Type   string   `json:"type"`
+		Name   string   `json:"name"`
+		NS     string   `json:"ns"`
+		Model  any      `json:"model"`
+		Nested []Nested `json:"nested,omitempty"`
+	}{p.Kind, p.Name.Local, p.Name.Space, p.Model, p.Nested})
+}
+
+// MarshalJSON implements json.Marshaler: the payload's JSON with its "path".
+func (n Nested) MarshalJSON() ([]byte, error) {
+	inner, err := n.Payload.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	path, err := json.Marshal(n.Path)
+	if err != nil {
+		return nil, err
+	}
+	// {"path": …, <the payload's fields>}
+	out := append([]byte(`{"path":`), path...)
+	if len(inner) > 2 {
+		out = append(out, ',')
+		out = append(out, inner[1:]...)
+	} else {
+		out = append(out, '}')
+	}
+	return out, nil
 }
 
 func attrKey(n xml.Name) string {

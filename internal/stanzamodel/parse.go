@@ -67,6 +67,65 @@ type Payload struct {
 	Element jingle.Element
 	// Text is the character data of a KindText payload, as it came.
 	Text string
+	// Nested holds the registered models found inside a <jingle/> payload:
+	// descriptions, transports, security preconditions, informational and
+	// reason payloads whose names are registered. They are shown by
+	// inspect; the XML is always written from Model.
+	Nested []Nested
+}
+
+// Nested is a registered element inside a typed model, with its path in the
+// model (for example "contents[0].description").
+type Nested struct {
+	Path string
+	Payload
+}
+
+// nested decodes the registered elements inside a <jingle/>.
+func (r *Registry) nested(j *jingle.Jingle) ([]Nested, error) {
+	var out []Nested
+	add := func(path string, el *jingle.Element) error {
+		if el == nil || el.IsZero() {
+			return nil
+		}
+		if _, _, ok := r.Lookup(el.XMLName); !ok {
+			return nil
+		}
+		pl, err := r.Decode(*el)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, Nested{Path: path, Payload: pl})
+		return nil
+	}
+	for i, c := range j.Contents {
+		for _, f := range []struct {
+			name string
+			el   *jingle.Element
+		}{{"description", c.Description}, {"transport", c.Transport}, {"security", c.Security}} {
+			if err := add(fmt.Sprintf("contents[%d].%s", i, f.name), f.el); err != nil {
+				return nil, err
+			}
+		}
+		for k := range c.Extra {
+			if err := add(fmt.Sprintf("contents[%d].extra[%d]", i, k), &c.Extra[k]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range j.Info {
+		if err := add(fmt.Sprintf("info[%d]", i), &j.Info[i]); err != nil {
+			return nil, err
+		}
+	}
+	if j.Reason != nil {
+		for i := range j.Reason.Extra {
+			if err := add(fmt.Sprintf("reason.extra[%d]", i), &j.Reason.Extra[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 // SyntaxError is malformed input: not well-formed XML, an unbound namespace
@@ -245,6 +304,11 @@ func (p *Parser) stanza(start xml.StartElement, line, col int) (*Stanza, error) 
 					derr.Line, derr.Column = line, col
 				}
 				return nil, err
+			}
+			if j, ok := pl.Model.(*jingle.Jingle); ok {
+				if pl.Nested, err = p.r.nested(j); err != nil {
+					return nil, &DecodeError{Name: el.XMLName, Kind: pl.Kind, Line: line, Column: col, Err: err}
+				}
 			}
 			s.Payload = append(s.Payload, pl)
 		case xml.EndElement:

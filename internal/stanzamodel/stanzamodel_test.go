@@ -466,3 +466,43 @@ func parseOne(t *testing.T, r *stanzamodel.Registry, in string) *stanzamodel.Sta
 	}
 	return ss[0]
 }
+
+// TestNestedModels checks that registered elements inside a <jingle/> are
+// decoded and shown under "nested" with their path, and that the XML is
+// unchanged by it.
+func TestNestedModels(t *testing.T) {
+	type desc struct {
+		XMLName xml.Name `xml:"urn:example:app description"`
+		Media   string   `xml:"media,attr"`
+	}
+	r := stanzamodel.NewDefault()
+	r.Register(xml.Name{Space: "urn:example:app", Local: "description"}, "example-app", stanzamodel.DecodeAs[desc]())
+	in := `<iq xmlns='jabber:client' type='set' id='1'><jingle xmlns='urn:xmpp:jingle:1' action='session-initiate' sid='s'>` +
+		`<content creator='initiator' name='c'><description xmlns='urn:example:app' media='audio'/>` +
+		`<transport xmlns='urn:example:unregistered'/></content></jingle></iq>`
+	ss, err := r.Parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nested := ss[0].Payload[0].Nested
+	if len(nested) != 1 || nested[0].Path != "contents[0].description" || nested[0].Kind != "example-app" {
+		t.Fatalf("nested = %+v, want the description only", nested)
+	}
+	if d, ok := nested[0].Model.(*desc); !ok || d.Media != "audio" {
+		t.Fatalf("nested model = %#v", nested[0].Model)
+	}
+	js, err := json.Marshal(ss[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"nested":[{"path":"contents[0].description","type":"example-app"`) {
+		t.Fatalf("JSON lacks the nested model: %s", js)
+	}
+	out, err := stanzamodel.Marshal(ss[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, diff := xmltest.Equal([]byte(in), out); !ok {
+		t.Fatal(diff)
+	}
+}
