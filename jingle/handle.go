@@ -369,7 +369,7 @@ func (s *Session) apply(j *Jingle) ([]func(), *Error) {
 		return append(jobs, push), nil
 
 	case ActionSessionTerminate:
-		s.endLocked(j.Reason, true, j)
+		s.endLocked(j.Reason, true, j, nil)
 		return nil, nil
 
 	case ActionSessionInfo:
@@ -484,7 +484,7 @@ func (s *Session) apply(j *Jingle) ([]func(), *Error) {
 			}
 		}
 		s.broadcast()
-		return append(jobs, push, s.terminateIfEmpty()), nil
+		return append(jobs, push, s.terminateIfEmpty(j.Reason)), nil
 
 	case ActionContentRemove:
 		cs, e := find()
@@ -496,7 +496,7 @@ func (s *Session) apply(j *Jingle) ([]func(), *Error) {
 			jobs = append(jobs, s.removeLocked(cc.wire.Key()))
 		}
 		s.broadcast()
-		return append(jobs, push, s.terminateIfEmpty()), nil
+		return append(jobs, push, s.terminateIfEmpty(j.Reason)), nil
 
 	case ActionContentModify:
 		cs, e := find()
@@ -614,13 +614,18 @@ func (s *Session) removeLocked(k ContentKey) func() {
 
 // terminateIfEmpty returns the job that ends a session left with no content
 // (XEP-0166 §7.2.4, §7.2.5); s.mu is held.
-func (s *Session) terminateIfEmpty() func() {
+// The reason given for the removal, if any, is echoed.
+func (s *Session) terminateIfEmpty(why *Reason) func() {
 	return func() {
 		s.mu.Lock()
 		empty := len(s.order) == 0
 		s.mu.Unlock()
 		if empty {
-			_ = s.Terminate(s.ctx, Reason{Condition: ReasonSuccess, Text: "no content left"})
+			r := Reason{Condition: ReasonSuccess, Text: "no content left"}
+			if why != nil {
+				r = *why
+			}
+			_ = s.Terminate(s.ctx, r)
 		}
 	}
 }

@@ -162,8 +162,16 @@ func (m *Manager) Features() []string {
 	f := []string{NS}
 	for _, a := range m.apps {
 		f = append(f, a.Namespaces()...)
+		if fa, ok := a.(FeatureAdvertiser); ok {
+			f = append(f, fa.Features()...)
+		}
 	}
 	f = append(f, m.tOrder...)
+	for _, t := range m.transports {
+		if fa, ok := t.(FeatureAdvertiser); ok {
+			f = append(f, fa.Features()...)
+		}
+	}
 	slices.Sort(f)
 	return slices.Compact(f)
 }

@@ -37,6 +37,13 @@ type InfoUnderstander interface {
 	UnderstandsInfo(payload xml.Name) bool
 }
 
+// FeatureAdvertiser is implemented by an Application or TransportMethod
+// that supports service discovery features beyond its namespaces (file
+// transfer's hash algorithms, say); Manager.Features includes them.
+type FeatureAdvertiser interface {
+	Features() []string
+}
+
 // TransportKind says whether a transport carries a byte stream or datagrams
 // (XEP-0166 §9).
 type TransportKind int

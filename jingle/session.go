@@ -314,10 +314,14 @@ func (s *Session) enqueue(f func()) bool {
 func (s *Session) end(r *Reason, event bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.endLocked(r, event, nil)
+	s.endLocked(r, event, nil, nil)
 }
 
-func (s *Session) endLocked(r *Reason, event bool, j *Jingle) {
+// endLocked ends the session; s.mu is held. When hold is not nil, the
+// transports are closed only once it is closed: Terminate holds them open
+// until the peer has acknowledged the reason, so that the peer learns why
+// before its stream breaks.
+func (s *Session) endLocked(r *Reason, event bool, j *Jingle, hold <-chan struct{}) {
 	if s.state == StateEnded {
 		return
 	}
@@ -343,6 +347,9 @@ func (s *Session) endLocked(r *Reason, event bool, j *Jingle) {
 	close(s.done)
 	s.m.remove(s)
 	cleanup := func() {
+		if hold != nil {
+			<-hold
+		}
 		for _, t := range ts {
 			if err := t.Close(); err != nil {
 				s.m.logger().Debug("jingle: closing transport", "sid", s.sid, "err", err)
@@ -545,7 +552,9 @@ func (s *Session) Terminate(ctx context.Context, r Reason) error {
 		s.mu.Unlock()
 		return nil
 	}
-	s.endLocked(&r, false, nil)
+	sent := make(chan struct{})
+	defer close(sent)
+	s.endLocked(&r, false, nil, sent)
 	s.mu.Unlock()
 	err := s.send(ctx, &Jingle{Action: ActionSessionTerminate, SID: s.sid, Reason: &r})
 	if err != nil && errors.Is(err, ErrUnknownSession) {

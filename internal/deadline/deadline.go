@@ -40,6 +40,10 @@ func (c *Conn) Freeze() {
 	_ = c.Conn.SetDeadline(time.Time{})
 }
 
+// Thaw makes the Set*Deadline methods work again, for a caller that bounds
+// a final operation (closing the stream) with deadlines of its own.
+func (c *Conn) Thaw() { c.frozen.Store(false) }
+
 // SetDeadline implements net.Conn.
 func (c *Conn) SetDeadline(t time.Time) error {
 	if c.frozen.Load() {

@@ -3,6 +3,7 @@ package xmppclient
 import (
 	"context"
 	"errors"
+	"github.com/jinglekit/jinglekit/internal/deadline"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ type Client struct {
 	log          *slog.Logger
 	mechanism    string
 	closeTimeout time.Duration
+	raw          *deadline.Conn // the TCP connection under TLS, when Dial made it
 
 	done    chan struct{}
 	err     error // set before done is closed
@@ -64,8 +66,8 @@ func WithCloseTimeout(d time.Duration) Option {
 }
 
 // New takes ownership of an already negotiated session (for example one
-// made by xmpp.NewClientSession over an in-memory pipe) and serves it with h
-// from a goroutine owned by the returned Client. The session must not be
+// made by xmpp.NewClientSession over a net.Pipe) and serves it with h from a
+// goroutine owned by the returned Client. The session must not be
 // served by anyone else. Close ends the stream and closes s.Conn().
 func New(s *xmpp.Session, h xmpp.Handler, opts ...Option) *Client {
 	c := &Client{
@@ -84,7 +86,8 @@ func New(s *xmpp.Session, h xmpp.Handler, opts ...Option) *Client {
 func (c *Client) serve(h xmpp.Handler) {
 	defer close(c.done)
 	err := c.session.Serve(h)
-	if cerr := c.session.Conn().Close(); cerr != nil && err == nil && !c.closing.Load() {
+	// Serve has closed the output stream; the connection is ours to close.
+	if cerr := c.session.Conn().Close(); cerr != nil {
 		c.log.Debug("xmppclient: closing connection", "error", cerr)
 	}
 	switch {
@@ -167,6 +170,9 @@ func (c *Client) close() error {
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	conn := c.session.Conn()
+	if c.raw != nil {
+		c.raw.Thaw() // the deadlines below must take effect
+	}
 
 	var errs []error
 	select {

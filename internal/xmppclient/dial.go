@@ -6,10 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/jinglekit/jinglekit/internal/deadline"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"mellium.im/sasl"
@@ -45,7 +47,8 @@ type Config struct {
 
 	// Mechanisms are the SASL mechanisms to use, in order of preference,
 	// among MechanismSCRAMSHA256, MechanismSCRAMSHA1 and MechanismPlain.
-	// Default DefaultMechanisms. All of them are only ever used inside TLS.
+	// Default: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN. All of them are only ever
+	// used inside TLS. The SCRAM-*-PLUS variants are not supported.
 	Mechanisms []string
 
 	// Handler receives inbound stanzas; typically a *mux.ServeMux built with
@@ -84,7 +87,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	mechNames := cfg.Mechanisms
 	if len(mechNames) == 0 {
-		mechNames = DefaultMechanisms
+		mechNames = defaultMechanisms()
 	}
 	var mechs []sasl.Mechanism
 	for _, name := range mechNames {
@@ -99,23 +102,50 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 
-	conn, err := connect(ctx, cfg, tlsCfg)
+	tcp, err := connect(ctx, cfg, tlsCfg)
 	if err != nil {
 		return nil, withCtx(ctx, err)
 	}
+	// After login, mellium's per-call context deadlines would race with
+	// concurrent use of the stream; see internal/deadline.
+	conn := deadline.Wrap(tcp)
 
-	var mechanism string
+	// mellium bounds negotiation by resetting the connection deadline when
+	// its context ends, but it clears the deadline again right away, which
+	// can leave a blocked read waiting forever. Enforce ctx on the
+	// connection here instead and give mellium a context that never ends.
+	// The deadline is set only once ctx is done, so that ctx.Err() is
+	// already set when the I/O error surfaces.
+	stopWatch := context.AfterFunc(ctx, func() {
+		_ = conn.SetDeadline(time.Unix(1, 0)) // in the past: interrupts blocked I/O
+	})
+
+	var (
+		mechanism string
+		failure   firstError
+	)
 	features := []xmpp.StreamFeature{
-		startTLS(tlsCfg),
-		saslFeature(account.Localpart(), cfg.Password, mechs, &mechanism),
-		bindFeature(account.Resourcepart(), account),
+		failure.watch(startTLS(tlsCfg)),
+		failure.watch(saslFeature(account.Localpart(), cfg.Password, mechs, &mechanism)),
+		failure.watch(bindFeature(account.Resourcepart(), account)),
 	}
-	session, err := xmpp.NewSession(ctx, account.Domain(), account.Bare(), conn, 0,
+	session, err := xmpp.NewSession(context.WithoutCancel(ctx), account.Domain(), account.Bare(), conn, 0,
 		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 			return xmpp.StreamConfig{Features: features}
 		}))
+	if ferr := failure.get(); ferr != nil {
+		// mellium drops the error of an optional feature (eg. STARTTLS when
+		// the server does not require it) and carries on negotiating.
+		err = ferr
+	}
 	if err == nil {
 		err = checkSecure(session)
+	}
+	if !stopWatch() && err == nil {
+		err = ctx.Err() // ctx ended just after negotiation: the deadline is in the past
+	}
+	if err == nil {
+		conn.Freeze() // also clears the deadline
 	}
 	if err != nil {
 		// The negotiation error is what matters; the connection is gone.
@@ -130,6 +160,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 
 	c := New(session, cfg.Handler, WithCaps(cfg.Caps), WithLogger(logger), WithCloseTimeout(cfg.CloseTimeout))
 	c.mechanism = mechanism
+	c.raw = conn
 	return c, nil
 }
 
@@ -217,6 +248,36 @@ func startTLS(cfg *tls.Config) xmpp.StreamFeature {
 		return mask, rw, nil
 	}
 	return f
+}
+
+// firstError remembers the first error returned by a stream feature.
+// Negotiation runs on one goroutine, but the mutex keeps it obviously safe.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+// watch wraps f's Negotiate to record its error.
+func (fe *firstError) watch(f xmpp.StreamFeature) xmpp.StreamFeature {
+	negotiate := f.Negotiate
+	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+		mask, rw, err := negotiate(ctx, s, data)
+		if err != nil {
+			fe.mu.Lock()
+			if fe.err == nil {
+				fe.err = err
+			}
+			fe.mu.Unlock()
+		}
+		return mask, rw, err
+	}
+	return f
+}
+
+func (fe *firstError) get() error {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	return fe.err
 }
 
 // checkSecure makes sure a negotiated session really is encrypted,

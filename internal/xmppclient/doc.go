@@ -10,8 +10,10 @@
 //     DNS SRV lookup. Failures a caller must branch on are typed: [ErrAuth],
 //     [ErrConnect] and [ErrTLS].
 //   - [Client]: owner of the *xmpp.Session and of the goroutine that serves
-//     it; [New] wraps an already negotiated session (for example one from the
-//     in-memory test network).
+//     it; [New] takes over any other negotiated session that nobody serves
+//     yet. The caps and disco helpers ([HandleDisco], [SendCapsPresence],
+//     [GetInfo], [Disco]) take a plain *xmpp.Session, so they also work on
+//     sessions served elsewhere, such as those of internal/xmpptest.
 //   - [Caps]: XEP-0115 entity capabilities (the sha-1 ver string) and the
 //     disco#info answer built from the same data, served by [HandleDisco].
 //   - [Disco]: disco#info queries to peers with a bounded cache keyed by the

@@ -24,8 +24,10 @@ const (
 	MechanismPlain       = "PLAIN"
 )
 
-// DefaultMechanisms is the default SASL preference order of Dial.
-var DefaultMechanisms = []string{MechanismSCRAMSHA256, MechanismSCRAMSHA1, MechanismPlain}
+// defaultMechanisms is the default SASL preference order of Dial.
+func defaultMechanisms() []string {
+	return []string{MechanismSCRAMSHA256, MechanismSCRAMSHA1, MechanismPlain}
+}
 
 func lookupMechanism(name string) (sasl.Mechanism, bool) {
 	switch name {

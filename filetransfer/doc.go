@@ -1,0 +1,73 @@
+// Package filetransfer implements Jingle File Transfer (XEP-0234) with the
+// hashes of XEP-0300, as a jingle.Application: a [Handler] receives files
+// and serves file requests, a [Sender] (or [Send]) offers files, and
+// [Handler.Fetch] requests one.
+//
+// # Receiving
+//
+// Register a Handler on the jingle.Manager. Every offered file is shown to
+// its Policy (who offers what, how large, with which hash); accepted files
+// are written to Dir:
+//
+//	h := &filetransfer.Handler{Dir: dir, Policy: filetransfer.AcceptFrom(alice)}
+//	m.RegisterApplication(h)
+//
+// The offered name is untrusted: [SanitizeName] keeps the last path
+// element, drops leading dots, control and invisible characters,
+// normalises it (NFC) and bounds its length. The data lands in NAME.part,
+// created with O_EXCL (and O_NOFOLLOW), and is renamed — without replacing
+// anything, unless the Decision says Overwrite — only once its hash
+// matches; an existing file makes the new one "NAME (1).ext". A file whose
+// hash does not match, or whose sender sends more than it offered, is
+// removed and the peer gets media-error (with <file-too-large/> for the
+// latter); no complete-looking file is ever left behind. Limits bound the
+// size, the number of files per session and the length of names.
+//
+// # Sending
+//
+// Send offers one content per file in a single session, with
+// <hash-used/> in the offer; each file is hashed while it is sent (one pass
+// over the source) and the hashes follow in a session-info <checksum/>.
+// The receiver answers with <received/> and ends the session (XEP-0234
+// §6.7); Send returns one [Result] per file with the hash, the bytes, the
+// transport and the duration, and an error errors.Is-able against
+// [ErrDeclined], [ErrHashMismatch], [ErrTransport], [ErrTimeout],
+// [ErrCanceled], [ErrTooLarge]…
+//
+// # The byte stream
+//
+// Each content has its own transport stream, which carries the file's bytes
+// from the range's offset and nothing else (XEP-0234 §3). The receiver
+// knows where the file ends from the offered size: it reads exactly that
+// many bytes and never waits for the end of the stream (a transport such
+// as net.Pipe has no half-close). Bytes beyond the size, read while the
+// receiver waits for the checksum, fail the file. Only an offer without a
+// size is read to the end of the stream, up to Limits.MaxFileSize.
+//
+// # Resuming
+//
+// When a transfer breaks, the receiver keeps NAME.part and a sidecar,
+// NAME.part.meta, recording the offer (the sender's bare JID, the name,
+// size, date and hashes). When the same peer offers the same file again
+// (with <range/> in the offer, which announces range support), the
+// receiver answers the session-accept with <range offset='N'/>, N being
+// the length of the .part; the sender sends from N. Both sides hash the
+// whole file: the sender reads (but does not send) the first N bytes of its
+// source, the receiver reads them back from the .part before appending.
+// The checksum thus covers the whole file, and also carries a <range/>
+// with the hashes of the part sent. Fetch resumes the same way, putting
+// the range in its request.
+//
+// # Hash encodings
+//
+// Hash values are sent as XEP-0300 says, base64 of the digest (Libervia
+// 0.9 wants base64 of the hex digest instead: set Sender.HashEncoding to
+// HexBase64 for it). On input base64, hex (urn:xmpp:hashes:1 peers) and
+// base64-of-hex are all accepted; they cannot be mistaken for one another.
+//
+// # Older peers
+//
+// Offers in urn:xmpp:jingle:apps:file-transfer:4 and :3 (whose <file/> is
+// wrapped in <offer/> or <request/>) are accepted and answered in their
+// own namespace, with urn:xmpp:hashes:1 hashes understood.
+package filetransfer

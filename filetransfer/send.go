@@ -1,0 +1,113 @@
+package filetransfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/jinglekit/jinglekit/jingle"
+)
+
+// Sender sends files. The zero value is ready to use; set the fields before
+// the first Send.
+type Sender struct {
+	// Transports are transport namespaces in order of preference: the first
+	// is offered and the others are fallbacks (transport-replace). Empty
+	// means every method registered on the Manager, in registration order.
+	// XEP-0234 wants In-Band Bytestreams last.
+	Transports []string
+	// Hashes are the algorithms announced (<hash-used/>) and sent in the
+	// checksum, strongest-to-check first (default sha-256 and sha-1).
+	Hashes []string
+	// HashEncoding is how hash values are written: Base64 (XEP-0300, the
+	// default) or HexBase64 for Libervia 0.9, which verifies only that.
+	HashEncoding HashEncoding
+	// Progress is called as each file advances, from the goroutine moving
+	// its data: it must not block.
+	Progress func(Progress)
+	Timeouts Timeouts
+	// Logger receives the Sender's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Send sends files to peer with a zero Sender.
+func Send(ctx context.Context, m *jingle.Manager, peer jid.JID, files ...Source) ([]Result, error) {
+	var s Sender
+	return s.Send(ctx, m, peer, files...)
+}
+
+// Send offers files to peer (a full JID) in one Jingle session, one content
+// per file, and sends each accepted file on its content's transport while
+// hashing it; the hashes follow in a <checksum/> (unless the Source had
+// them), and the receiver's verdict — <received/>, content-remove or
+// session-terminate — decides each Result. Send returns when every file is
+// finished. Cancelling ctx cancels the session.
+//
+// The Manager must have a Handler registered (it routes the peer's
+// session-info to the session). The returned error joins the files'
+// errors; each Result has its own.
+func (s *Sender) Send(ctx context.Context, m *jingle.Manager, peer jid.JID, files ...Source) ([]Result, error) {
+	if len(files) == 0 {
+		return nil, errors.New("filetransfer: nothing to send")
+	}
+	if !slices.Contains(m.Features(), NS) {
+		return nil, errors.New("filetransfer: no Handler is registered on the Manager")
+	}
+	var xs []*xfer
+	var offers []jingle.Offer
+	for i, src := range files {
+		key := jingle.ContentKey{Creator: jingle.CreatorInitiator, Name: "file" + strconv.Itoa(i)}
+		x, d, terr := newSendXfer(key, NS, "", src, s.Hashes, s.HashEncoding)
+		if terr != nil {
+			return nil, terr
+		}
+		el, err := jingle.NewElement(d)
+		if err != nil {
+			return nil, fmt.Errorf("filetransfer: %w", err)
+		}
+		xs = append(xs, x)
+		offers = append(offers, jingle.Offer{Name: key.Name, Senders: jingle.SendersInitiator, Description: el, Transports: s.Transports})
+	}
+	js, err := m.Initiate(ctx, peer, offers...)
+	if err != nil {
+		results := make([]Result, len(files))
+		for i, x := range xs {
+			results[i] = Result{Peer: peer, Content: x.key.Name, Name: x.name, Size: x.size,
+				Err: newErr(kindOfInitiateError(err), x.key.Name, nil, err)}
+		}
+		return results, results[0].Err
+	}
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	e := newEngine(ctx, js, nil, log, s.Timeouts, s.Progress)
+	for _, x := range xs {
+		e.add(x)
+	}
+	e.run()
+	results := make([]Result, len(xs))
+	var errs []error
+	for i, x := range xs {
+		results[i] = x.res
+		if x.res.Err != nil {
+			errs = append(errs, x.res.Err)
+		}
+	}
+	return results, errors.Join(errs...)
+}
+
+func kindOfInitiateError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ErrTimeout
+	}
+	if errors.Is(err, context.Canceled) {
+		return ErrCanceled
+	}
+	return ErrDeclined
+}
