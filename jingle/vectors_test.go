@@ -277,3 +277,24 @@ func TestVectorValues(t *testing.T) {
 		}
 	})
 }
+
+// TestUnknownAttributesKept checks that attributes the model does not name
+// survive a round trip, without duplicating namespace declarations.
+func TestUnknownAttributesKept(t *testing.T) {
+	in := `<jingle xmlns='urn:xmpp:jingle:1' xmlns:x='urn:example:x' action='session-info' sid='s' x:flag='1' extra='2'>` +
+		`<content creator='initiator' name='c' weird='3'/></jingle>`
+	var j jingle.Jingle
+	if err := xml.Unmarshal([]byte(in), &j); err != nil {
+		t.Fatal(err)
+	}
+	if len(j.ExtraAttrs) != 2 || len(j.Contents[0].ExtraAttrs) != 1 {
+		t.Fatalf("extra attrs: jingle %v, content %v", j.ExtraAttrs, j.Contents[0].ExtraAttrs)
+	}
+	out, err := xml.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, diff := xmltest.Equal([]byte(in), out); !ok {
+		t.Fatalf("%s\n%s", diff, out)
+	}
+}

@@ -1,6 +1,7 @@
 package jingle
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -93,6 +94,22 @@ type Jingle struct {
 	// checksum…), grouping elements and anything not modelled here, in
 	// document order.
 	Info []Element `xml:",any" json:"info,omitempty"`
+	// ExtraAttrs holds attributes not modelled here, so that they survive a
+	// round trip.
+	ExtraAttrs Attrs `xml:",any,attr" json:"extra_attrs,omitempty"`
+}
+
+// UnmarshalXML implements xml.Unmarshaler; it keeps unknown attributes but
+// not namespace declarations.
+func (j *Jingle) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	type plain Jingle
+	var p plain
+	if err := d.DecodeElement(&p, &start); err != nil {
+		return err
+	}
+	p.ExtraAttrs = cleanAttrs(p.ExtraAttrs)
+	*j = Jingle(p)
+	return nil
 }
 
 // Content is one <content/>: an application (description) paired with a
@@ -107,6 +124,38 @@ type Content struct {
 	Security    *Element `xml:"security" json:"security,omitempty"`
 	// Extra holds any other child elements.
 	Extra []Element `xml:",any" json:"extra,omitempty"`
+	// ExtraAttrs holds attributes not modelled here.
+	ExtraAttrs Attrs `xml:",any,attr" json:"extra_attrs,omitempty"`
+}
+
+// UnmarshalXML implements xml.Unmarshaler; it keeps unknown attributes but
+// not namespace declarations.
+func (c *Content) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	type plain Content
+	var p plain
+	if err := d.DecodeElement(&p, &start); err != nil {
+		return err
+	}
+	p.ExtraAttrs = cleanAttrs(p.ExtraAttrs)
+	*c = Content(p)
+	return nil
+}
+
+// Attrs are attributes kept as they came. In JSON they are an object keyed
+// by "namespace local" (or just "local").
+type Attrs []xml.Attr
+
+// MarshalJSON implements json.Marshaler.
+func (a Attrs) MarshalJSON() ([]byte, error) {
+	m := make(map[string]string, len(a))
+	for _, at := range a {
+		k := at.Name.Local
+		if at.Name.Space != "" {
+			k = at.Name.Space + " " + k
+		}
+		m[k] = at.Value
+	}
+	return json.Marshal(m)
 }
 
 // ContentKey identifies a content within a session: XEP-0166 makes the pair
