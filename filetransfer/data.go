@@ -123,6 +123,14 @@ func (e *engine) sendData(x *xfer) {
 			return
 		}
 	}
+	// Signal the end of the data where the transport can: our receiver
+	// stops at the offered size, but some peers (Libervia) wait for the end
+	// of the stream before they check the file.
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		if err := cw.CloseWrite(); err != nil {
+			e.log.Debug("filetransfer: half-close after the data", "content", x.key.Name, "err", err)
+		}
+	}
 	if rest := x.size - x.offset - x.length; rest > 0 {
 		if _, err := io.CopyN(whole, src, rest); err != nil {
 			fail(errorf(ErrIO, x.key.Name, "source shorter than offered: %v", err), sent, ns)

@@ -1,0 +1,201 @@
+package socks5
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"sync"
+	"time"
+)
+
+// attempt is one try of one of the peer's candidates.
+type attempt struct {
+	rc      remoteCand
+	started bool
+	done    bool
+	skipped bool // abandoned: it could not win any more, or not allowed
+	conn    *net.TCPConn
+	err     error
+	cancel  context.CancelFunc
+}
+
+func (a *attempt) pending() bool { return !a.done && !a.skipped }
+
+// check tries the peer's candidates, highest priority first, and returns
+// the successful attempt of highest priority, or nil when none worked or
+// none can beat the candidate the peer already used. Attempts start
+// Stagger apart (proxies ProxyDelay later), or as soon as every earlier
+// one has failed. The other successful connections are closed.
+func (t *transport) check(ctx context.Context) *attempt {
+	var (
+		attempts []*attempt
+		results  = make(chan *attempt, MaxCandidates)
+		wg       sync.WaitGroup
+		begin    = time.Now()
+		timer    = time.NewTimer(time.Hour)
+	)
+	defer timer.Stop()
+	defer func() {
+		for _, a := range attempts {
+			if a.cancel != nil {
+				a.cancel()
+			}
+		}
+		wg.Wait()
+		close(results)
+		for a := range results {
+			// Finished after the decision: never the one returned.
+			if a.err == nil {
+				a.conn.Close()
+			}
+		}
+	}()
+
+	for {
+		// Take in new candidates and the peer's report.
+		t.mu.Lock()
+		for _, rc := range t.remote {
+			if !slices.ContainsFunc(attempts, func(a *attempt) bool { return a.rc.cid == rc.cid }) {
+				attempts = append(attempts, &attempt{rc: rc})
+			}
+		}
+		slices.SortStableFunc(attempts, func(a, b *attempt) int {
+			if c := cmp.Compare(b.rc.prio, a.rc.prio); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.rc.order, b.rc.order)
+		})
+		for _, a := range attempts {
+			if !a.skipped && !a.done && !t.canWin(a.rc.prio) {
+				a.skipped = true
+				if a.cancel != nil {
+					a.cancel()
+				}
+			}
+			if !a.started && !a.skipped && t.set.NoDirect && a.rc.typ != TypeProxy {
+				a.skipped = true
+			}
+		}
+		t.mu.Unlock()
+
+		// Start what is due.
+		next := time.Duration(-1)
+		allFailedBefore := true
+		for i, a := range attempts {
+			if !a.started && !a.skipped {
+				due := time.Duration(i) * t.set.Stagger
+				if a.rc.typ == TypeProxy {
+					due += t.set.ProxyDelay
+				}
+				if wait := due - time.Since(begin); wait > 0 && !allFailedBefore {
+					if next < 0 || wait < next {
+						next = wait
+					}
+				} else {
+					a.started = true
+					actx, cancel := context.WithTimeout(ctx, t.set.ConnectTimeout)
+					a.cancel = cancel
+					wg.Add(1)
+					go func(a *attempt) {
+						defer wg.Done()
+						a.conn, a.err = t.try(actx, a.rc)
+						results <- a
+					}(a)
+				}
+			}
+			if a.pending() || (a.done && a.err == nil) {
+				allFailedBefore = false
+			}
+		}
+
+		// Decide: the best success, once nothing better is pending.
+		var best *attempt
+		for _, a := range attempts {
+			if a.done && a.err == nil {
+				best = a
+				break
+			}
+			if a.pending() {
+				break
+			}
+		}
+		if best != nil || !slices.ContainsFunc(attempts, (*attempt).pending) {
+			for _, a := range attempts {
+				if a.done && a.err == nil && a != best {
+					a.conn.Close()
+				}
+			}
+			return best
+		}
+
+		if next >= 0 {
+			timer.Reset(next)
+		}
+		select {
+		case a := <-results:
+			a.done = true
+			if a.err != nil {
+				t.log.Debug("socks5: candidate failed", "cid", a.rc.cid, "addr", a.rc.addr, "err", a.err)
+			}
+			if a.skipped && a.err == nil {
+				// Abandoned while it connected.
+				a.conn.Close()
+				a.err = errors.New("abandoned")
+			}
+		case <-timer.C:
+		case <-t.wake:
+		case <-ctx.Done():
+			for _, a := range attempts {
+				if a.done && a.err == nil {
+					a.conn.Close()
+				}
+			}
+			return nil
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// try connects to one candidate of the peer and performs the SOCKS5
+// handshake. A proxy gets the peer's DST.ADDR (its dstaddr attribute, or
+// SHA1(sid + peer + us)); a streamhost of the peer's own gets that first
+// and, if it refuses, the other orders peers are known to use.
+func (t *transport) try(ctx context.Context, rc remoteCand) (*net.TCPConn, error) {
+	d := dialer(t.set.AllowLoopback)
+	t.mu.Lock()
+	remoteDst := t.remoteDst
+	t.mu.Unlock()
+	var hashes []string
+	if rc.typ == TypeProxy {
+		h := t.peerHash
+		if remoteDst != "" {
+			h = remoteDst
+		}
+		hashes = []string{h}
+	} else {
+		hashes = []string{t.peerHash}
+		if remoteDst != "" && remoteDst != t.peerHash {
+			hashes = append(hashes, remoteDst)
+		}
+		hashes = append(hashes, t.dstaddr)
+	}
+	var err error
+	for _, h := range hashes {
+		var c *net.TCPConn
+		c, err = connect(ctx, d, rc.addr, h)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, ErrRefused) {
+			break
+		}
+	}
+	return nil, err
+}
