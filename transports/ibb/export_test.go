@@ -1,0 +1,11 @@
+package ibb
+
+// SetSeq sets the next sequence numbers of c, to test the wrap from 65535
+// to 0 without sending 65536 chunks first. Call it on both ends before any
+// data flows: send on the writer, recv on the reader.
+func SetSeq(c *Conn, send, recv uint16) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wseq = send
+	c.rseq = recv
+}

@@ -1,0 +1,128 @@
+package ibb_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/jinglekit/jinglekit/internal/jingletest"
+	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/transports/ibb"
+)
+
+// prosodySide logs a new account in to the shared Prosody with a Jingle
+// manager, the test application and method.
+func prosodySide(t testing.TB, name string, method *ibb.Method) (*side, jid.JID) {
+	t.Helper()
+	srv := prosody.Get(t)
+	account, password := srv.NewUser(t, name)
+	sd := &side{m: &jingle.Manager{}, app: jingletest.NewApp(), ibb: method}
+	sd.m.RegisterApplication(sd.app)
+	sd.m.RegisterTransport(method)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := xmppclient.Dial(ctx, xmppclient.Config{
+		JID: jid.MustParse(account), Password: password,
+		Server: srv.C2SAddr, CAFile: srv.CAFile,
+		Handler: mux.New(stanza.NSClient, sd.m.Handler(), method.Handler()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Logf("closing %s: %v", account, err)
+		}
+	})
+	sd.xs = c.Session()
+	sd.m.SetStream(c.Session())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := sd.m.Close(ctx); err != nil {
+			t.Errorf("closing manager of %s: %v", account, err)
+		}
+	})
+	return sd, c.LocalAddr()
+}
+
+// prosodySession starts a session alice → bob through Prosody and returns
+// the IBB stream's two ends.
+func prosodySession(t testing.TB, alice, bob *side, bobAddr jid.JID) (ca, cb io.ReadWriteCloser) {
+	t.Helper()
+	ctx := tctx(t)
+	as, err := alice.m.Initiate(ctx, bobAddr, jingle.Offer{
+		Name: "file", Description: jingletest.Desc("file"), Transports: []string{ibb.NSTransport},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bs *jingle.Session
+	select {
+	case bs = <-bob.app.Sessions:
+	case <-ctx.Done():
+		t.Fatal("no incoming session")
+	}
+	waitEvent(t, bs, jingle.ActionSessionInitiate)
+	if err := bs.Accept(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	type res struct {
+		c   io.ReadWriteCloser
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { c, err := bs.Conn(ctx, "file"); ch <- res{c, err} }()
+	ca, err = as.Conn(ctx, "file")
+	if err != nil {
+		t.Fatalf("alice's conn: %v", err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("bob's conn: %v", r.err)
+	}
+	return ca, r.c
+}
+
+// TestProsodyTransfer sends 1 MiB and 32 MiB from alice to bob through a
+// real Prosody over IBB, with the default settings, and checks them
+// byte for byte (SHA-256).
+func TestProsodyTransfer(t *testing.T) {
+	for _, size := range []int{1 << 20, 32 << 20} {
+		t.Run(fmt.Sprintf("%d MiB", size>>20), func(t *testing.T) {
+			if testing.Short() && size > 1<<20 {
+				t.Skip("large")
+			}
+			alice, _ := prosodySide(t, "alice", &ibb.Method{})
+			bob, bobAddr := prosodySide(t, "bob", &ibb.Method{})
+			ca, cb := prosodySession(t, alice, bob, bobAddr)
+			transfer(t, ca, cb, randomBytes(t, size))
+			if err := cb.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkProsodyIBB measures the throughput of one IBB stream through
+// Prosody (TLS on loopback) for the XEP's recommended and the largest
+// block size, with 1, 4 and 16 IQs in flight.
+func BenchmarkProsodyIBB(b *testing.B) {
+	for _, block := range []int{4096, 65535} {
+		for _, window := range []int{1, 4, 16} {
+			b.Run(fmt.Sprintf("block=%d/window=%d", block, window), func(b *testing.B) {
+				alice, _ := prosodySide(b, "alice", &ibb.Method{BlockSize: block, Window: window})
+				bob, bobAddr := prosodySide(b, "bob", &ibb.Method{})
+				ca, cb := prosodySession(b, alice, bob, bobAddr)
+				benchStream(b, ca, cb)
+			})
+		}
+	}
+}
