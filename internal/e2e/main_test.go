@@ -1,0 +1,24 @@
+package e2e_test
+
+import (
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/jinglekit/jinglekit/internal/prosodytest"
+)
+
+// prosody is the server of every test here, started on first use.
+var prosody = prosodytest.Lazy{Options: prosodytest.Options{PasswordHash: "SHA-256"}}
+
+func TestMain(m *testing.M) {
+	code := prosodytest.Main(m, &prosody)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
+			code = 1
+		}
+	}
+	os.Exit(code)
+}

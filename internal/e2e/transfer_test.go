@@ -1,0 +1,243 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/socks5"
+)
+
+// bigSize is the size of the largest file of TestTransports: 256 MiB when
+// JINGLEKIT_BIG=1 (CI runs that without the race detector), else 32 MiB.
+func bigSize() int64 {
+	if os.Getenv("JINGLEKIT_BIG") == "1" {
+		return 256 << 20
+	}
+	return 32 << 20
+}
+
+// TestTransports sends files of 0 B, 1 B, 1 MiB and a big one from alice to
+// bob over IBB, S5B direct and S5B through Prosody's proxy65, and checks
+// each arrives byte-identical and verified by the receiver.
+func TestTransports(t *testing.T) {
+	srv := prosody.Get(t)
+	for _, tc := range []struct {
+		name      string
+		transport string
+		opts      peerOpts
+	}{
+		{"ibb", ibb.NSTransport, peerOpts{}},
+		{"s5b-direct", socks5.NS, peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}}},
+		{"s5b-proxy65", socks5.NS, peerOpts{s5b: socks5.Settings{NoDirect: true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alice := newPeer(t, srv, "alice", tc.opts)
+			bob := newPeer(t, srv, "bob", tc.opts)
+			for i, size := range []int64{0, 1, 1 << 20, bigSize()} {
+				t.Run(fmt.Sprint(size), func(t *testing.T) {
+					path, sum := randomFile(t, fmt.Sprintf("f%d.bin", i), size, uint64(i))
+					src, err := filetransfer.FileSource(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+					defer cancel()
+					s := filetransfer.Sender{Transports: []string{tc.transport}}
+					res, err := s.Send(ctx, alice.m, bob.jid, src)
+					if err != nil {
+						t.Fatalf("send: %v", err)
+					}
+					if !res[0].Verified || res[0].Transport != tc.transport {
+						t.Fatalf("sender's result: verified=%v transport=%s", res[0].Verified, res[0].Transport)
+					}
+					r := bob.result(t)
+					checkReceived(t, r, sum, size)
+					if r.Transport != tc.transport {
+						t.Fatalf("received over %s, want %s", r.Transport, tc.transport)
+					}
+					_ = os.Remove(r.Path)
+				})
+			}
+		})
+	}
+}
+
+// TestFallbackToIBB offers S5B first with no candidate anyone can reach:
+// the session replaces the transport with IBB by itself and completes.
+func TestFallbackToIBB(t *testing.T) {
+	srv := prosody.Get(t)
+	// No direct candidates and no proxy: S5B cannot connect on either side.
+	o := peerOpts{s5b: socks5.Settings{NoDirect: true, NoProxyDiscovery: true, NegotiationTimeout: 5 * time.Second}}
+	alice := newPeer(t, srv, "alice", o)
+	bob := newPeer(t, srv, "bob", o)
+	path, sum := randomFile(t, "fallback.bin", 1<<20, 7)
+	src, err := filetransfer.FileSource(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := filetransfer.Sender{Transports: []string{socks5.NS, ibb.NSTransport}}
+	res, err := s.Send(ctx, alice.m, bob.jid, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Transport != ibb.NSTransport {
+		t.Fatalf("carried by %s, want the IBB fallback", res[0].Transport)
+	}
+	checkReceived(t, bob.result(t), sum, 1<<20)
+}
+
+// TestSeveralFiles sends three files in one session.
+func TestSeveralFiles(t *testing.T) {
+	srv := prosody.Get(t)
+	alice := newPeer(t, srv, "alice", peerOpts{})
+	bob := newPeer(t, srv, "bob", peerOpts{})
+	var srcs []filetransfer.Source
+	sums := map[string]string{}
+	for i, size := range []int64{10, 300 << 10, 2 << 20} {
+		name := fmt.Sprintf("multi-%d.bin", i)
+		path, sum := randomFile(t, name, size, uint64(100+i))
+		src, err := filetransfer.FileSource(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, src)
+		sums[name] = sum
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := filetransfer.Send(ctx, alice.m, bob.jid, srcs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := res[0].SID
+	for _, r := range res {
+		if r.SID != sid {
+			t.Fatalf("files went in sessions %s and %s, want one", sid, r.SID)
+		}
+	}
+	for range srcs {
+		r := bob.result(t)
+		st, _ := os.Stat(r.Path)
+		var size int64
+		if st != nil {
+			size = st.Size()
+		}
+		checkReceived(t, r, sums[r.Name], size)
+	}
+}
+
+// cutMethod wraps a transport method so that the first stream it yields
+// dies after limit bytes have been written: a transfer killed half way.
+type cutMethod struct {
+	jingle.TransportMethod
+	limit int64
+	cut   atomic.Bool
+}
+
+func (m *cutMethod) NewTransport(ctx context.Context, p jingle.TransportParams) (jingle.Transport, error) {
+	t, err := m.TransportMethod.NewTransport(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return &cutTransport{StreamTransport: t.(jingle.StreamTransport), m: m}, nil
+}
+
+type cutTransport struct {
+	jingle.StreamTransport
+	m *cutMethod
+}
+
+func (t *cutTransport) Dial(ctx context.Context) (net.Conn, error) {
+	c, err := t.StreamTransport.Dial(ctx)
+	if err != nil || t.m.cut.Swap(true) {
+		return c, err
+	}
+	return &cutConn{Conn: c, left: t.m.limit}, nil
+}
+
+type cutConn struct {
+	net.Conn
+	left int64
+}
+
+var errCut = errors.New("e2e: stream killed")
+
+func (c *cutConn) Write(b []byte) (int, error) {
+	if int64(len(b)) > c.left {
+		n, _ := c.Conn.Write(b[:c.left])
+		c.left = 0
+		c.Conn.Close() // kill the stream under both sides
+		return n, errCut
+	}
+	n, err := c.Conn.Write(b)
+	c.left -= int64(n)
+	return n, err
+}
+
+// TestResume kills the stream at about half of a transfer, then sends the
+// file again: the receiver resumes from its .part with a range and the
+// whole file verifies.
+func TestResume(t *testing.T) {
+	srv := prosody.Get(t)
+	const size = 8 << 20
+	cut := &cutMethod{limit: size / 2}
+	alice := newPeer(t, srv, "alice", peerOpts{
+		s5b:       socks5.Settings{NoProxyDiscovery: true},
+		transport: func(m jingle.TransportMethod) jingle.TransportMethod { cut.TransportMethod = m; return cut },
+	})
+	bob := newPeer(t, srv, "bob", peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}})
+	path, sum := randomFile(t, "resume.bin", size, 42)
+	src, err := filetransfer.FileSource(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := filetransfer.Sender{Transports: []string{socks5.NS}}
+
+	if _, err := s.Send(ctx, alice.m, bob.jid, src); err == nil {
+		t.Fatal("the cut transfer succeeded")
+	}
+	first := bob.result(t)
+	if first.Err == nil {
+		t.Fatal("bob reports the cut transfer as a success")
+	}
+	part, err := os.Stat(first.Path)
+	if err != nil || part.Size() == 0 || part.Size() >= size {
+		t.Fatalf("after the cut: .part %v (err %v), want a partial file", first.Path, err)
+	}
+	if _, err := os.Stat(filepathWithoutPart(first.Path)); !os.IsNotExist(err) {
+		t.Fatalf("a complete-looking file exists after the cut (%v)", err)
+	}
+
+	res, err := s.Send(ctx, alice.m, bob.jid, src)
+	if err != nil {
+		t.Fatalf("resumed send: %v", err)
+	}
+	second := bob.result(t)
+	checkReceived(t, second, sum, size)
+	if second.Offset == 0 || res[0].Offset != second.Offset {
+		t.Fatalf("second transfer started at %d (sender says %d), want a resume from the .part (%d bytes)", second.Offset, res[0].Offset, part.Size())
+	}
+	if second.Bytes != size-second.Offset {
+		t.Fatalf("second transfer carried %d bytes, want %d", second.Bytes, size-second.Offset)
+	}
+}
+
+func filepathWithoutPart(p string) string {
+	if len(p) > 5 && p[len(p)-5:] == ".part" {
+		return p[:len(p)-5]
+	}
+	return p
+}
