@@ -38,7 +38,7 @@ type peer struct {
 
 type peerOpts struct {
 	s5b       socks5.Settings
-	ibbBlock  int // IBB block size to offer; 0 is the default
+	ibbBlock  int                                                 // IBB block size to offer; 0 is the default
 	transport func(jingle.TransportMethod) jingle.TransportMethod // wraps the S5B method, if set
 }
 
