@@ -13,4 +13,5 @@ func registerIBB(r *stanzamodel.Registry) {
 	r.Register(ibb.OpenName, "ibb-open", stanzamodel.DecodeAs[ibb.Open]())
 	r.Register(ibb.DataName, "ibb-data", stanzamodel.DecodeAs[ibb.Data]())
 	r.Register(ibb.CloseName, "ibb-close", stanzamodel.DecodeAs[ibb.Close]())
+	r.Register(ibb.TransportName, "ibb-transport", stanzamodel.DecodeAs[ibb.Transport]())
 }
