@@ -17,3 +17,16 @@ vet:
 
 build:
 	$(GO) build -o bin/jinglectl ./cmd/jinglectl
+
+.PHONY: bench bench-smoke
+
+# Benchmarks of every transport against raw baselines, on loopback against
+# a Prosody the command starts itself (docs/benchmarks.md). Full run: about
+# 7 minutes on 2 cores. BENCH_JSON=FILE also writes the results as JSON;
+# BENCH_FLAGS passes more flags (go run ./internal/bench -h).
+bench:
+	$(GO) run ./internal/bench $(BENCH_FLAGS)
+
+# Small sizes and one round (under a minute), as CI runs it.
+bench-smoke:
+	$(GO) run ./internal/bench -smoke $(BENCH_FLAGS)

@@ -1,0 +1,398 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/socks5"
+)
+
+// Baseline case names.
+const (
+	baseTCP       = "baseline/tcp-copy"
+	baseTCPSHA256 = "baseline/tcp-sha256"
+	baseTCPFile   = "baseline/tcp-sha256-file"
+	baseB64Small  = "baseline/base64-4096"
+	baseB64Large  = "baseline/base64-65535"
+	baseIQRTT     = "baseline/iq-rtt"
+)
+
+// transportCase is one transport configuration: the throughput group
+// measures each, the latency group those with latency set. To add a
+// transport (ICE, say): append a transportCase whose cfg.extra registers
+// its method, and a baselineCase (in baselineCases) for its raw
+// counterpart — a bare pion data channel for ICE — named in baseline.
+type transportCase struct {
+	name     string // "s5b-direct"
+	ns       string // transport namespace
+	cfg      peerConfig
+	baseline string // the throughput case's baseline
+	latency  bool   // measure setup latency too
+	// stream adds a case NAME-stream: the transport's stream alone, into
+	// the sink application, compared with baseline/tcp-sha256.
+	stream bool
+	// ibb marks the in-band cases, whose size is -ibb-size and whose CPU
+	// is compared with Prosody's.
+	ibb bool
+}
+
+func transportCases() []transportCase {
+	return []transportCase{
+		{name: "s5b-direct", ns: socks5.NS, baseline: baseTCPFile, latency: true, stream: true,
+			cfg: peerConfig{s5b: socks5.Settings{NoProxyDiscovery: true}}},
+		{name: "s5b-proxy65", ns: socks5.NS, baseline: baseTCPFile, latency: true, stream: true,
+			cfg: peerConfig{s5b: socks5.Settings{NoDirect: true}}},
+		{name: "ibb-4096", ns: ibb.NSTransport, baseline: baseB64Small, latency: true, ibb: true,
+			cfg: peerConfig{ibbBlock: 4096}},
+		{name: "ibb-65535", ns: ibb.NSTransport, baseline: baseB64Large, ibb: true,
+			cfg: peerConfig{ibbBlock: 65535}},
+		// ICE (transports/ice): {name: "ice", ns: ice.NS..., baseline:
+		// "baseline/pion-datachannel", latency: true, cfg:
+		// peerConfig{extra: ...}}, once the package has landed.
+	}
+}
+
+// baselineCase is a throughput baseline measured in the same run.
+type baselineCase struct {
+	name string
+	note string
+	run  func(ctx context.Context, h *harness, size int64) (float64, error) // MB/s
+}
+
+func baselineCases() []baselineCase {
+	tcp := func(withHash, file bool) func(ctx context.Context, h *harness, size int64) (float64, error) {
+		return func(ctx context.Context, h *harness, size int64) (float64, error) {
+			dir := ""
+			if file {
+				dir = h.env.Dir
+			}
+			d, err := tcpCopy(ctx, h.pattern, size, withHash, dir)
+			return MBPerS(size, d), err
+		}
+	}
+	b64 := func(block int) func(ctx context.Context, h *harness, size int64) (float64, error) {
+		return func(_ context.Context, h *harness, size int64) (float64, error) {
+			return base64Rate(h.pattern, block, min(size, 256<<20), 300*time.Millisecond), nil
+		}
+	}
+	return []baselineCase{
+		{baseTCP, "loopback TCP, 64 KiB writes and reads, no processing", tcp(false, false)},
+		{baseTCPSHA256, "loopback TCP with sha-256 on both ends, as a file transfer hashes", tcp(true, false)},
+		{baseTCPFile, "the same, and the receiver writes to a file as filetransfer does", tcp(true, true)},
+		{baseB64Small, "base64-encoding 4096-byte blocks on one core: the ceiling of an IBB sender", b64(4096)},
+		{baseB64Large, "base64-encoding 65535-byte blocks on one core", b64(65535)},
+	}
+}
+
+// pairedBaseline measures the named baseline once, for a round of a case
+// compared with it: alternating baseline and case rounds exposes both to
+// the same background load (a shared machine's throughput drifts by tens
+// of percent within a minute).
+func (h *harness) pairedBaseline(ctx context.Context, name string, size int64) (float64, error) {
+	for _, b := range baselineCases() {
+		if b.name == name {
+			return b.run(ctx, h, size)
+		}
+	}
+	return 0, fmt.Errorf("no baseline %q", name)
+}
+
+// round records one paired round: the case's rate and its ratio to the
+// baseline measured just before.
+func (c *Case) round(v, base float64) {
+	c.Rounds = append(c.Rounds, v)
+	c.BaselineRounds = append(c.BaselineRounds, base)
+	if base > 0 {
+		c.RatioRounds = append(c.RatioRounds, v/base)
+	}
+}
+
+// finishRounds sets the case's rate and ratio: the medians of its rounds
+// and of its per-round ratios.
+func (c *Case) finishRounds() {
+	c.MBPerS = f64(Median(c.Rounds))
+	if len(c.RatioRounds) > 0 {
+		c.Ratio = f64(Median(c.RatioRounds))
+	}
+}
+
+// harness runs the cases of one bench process.
+type harness struct {
+	env *Env
+	o   *options
+	// log is the clients' logger (-v for debug), say the harness's
+	// progress (always shown).
+	log, say   *slog.Logger
+	pattern    Pattern
+	prosodyPid int
+	cases      []Case
+}
+
+// caseContext bounds one case by -timeout, so that a hung transfer fails
+// its case instead of the run.
+func (h *harness) caseContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, h.o.timeout)
+}
+
+func (h *harness) add(c Case) {
+	if c.Error != "" {
+		h.say.Error("bench: case failed", "case", c.Name, "err", c.Error)
+	} else {
+		h.say.Info("bench: case done", "case", c.Name)
+	}
+	h.cases = append(h.cases, c)
+}
+
+// resetPeak makes the next VmHWM reading a peak of what follows: it
+// returns freed heap to the system and resets VmHWM to the current RSS.
+func resetPeak() {
+	runtime.GC()
+	debug.FreeOSMemory()
+	_ = ResetPeak()
+}
+
+// peakMB reads VmHWM in MB.
+func peakMB() *float64 {
+	m, err := SelfMemory()
+	if err != nil {
+		return nil
+	}
+	return f64(float64(m.HWM) / 1e6)
+}
+
+// runBaselines measures the baselines, rounds times each (median).
+func (h *harness) runBaselines(ctx context.Context) {
+	for _, b := range baselineCases() {
+		if !h.o.match(b.name) {
+			continue
+		}
+		c := Case{Name: b.name, Bytes: h.o.size, Note: b.note, Process: "parent"}
+		for range h.o.rounds {
+			v, err := b.run(ctx, h, h.o.size)
+			if err != nil {
+				c.Error = err.Error()
+				break
+			}
+			c.Rounds = append(c.Rounds, v)
+		}
+		if c.Error == "" {
+			c.MBPerS = f64(Median(c.Rounds))
+		}
+		h.add(c)
+	}
+}
+
+// runThroughput sends a file of -size (-ibb-size for IBB) over each
+// transport, rounds times, after a warm-up transfer.
+func (h *harness) runThroughput(ctx context.Context) {
+	for _, tc := range transportCases() {
+		name := "throughput/" + tc.name
+		size := h.o.size
+		if tc.ibb {
+			size = h.o.ibbSize
+		}
+		if h.o.match(name) {
+			c := Case{Name: name, Bytes: size, Baseline: tc.baseline, Process: "parent (sender); the receiver runs in a child process",
+				Note: "filetransfer.Sender to a Handler writing to disk, receiver in its own process"}
+			if err := h.throughput(ctx, tc, size, &c); err != nil {
+				c.Error = err.Error()
+				c.MBPerS = nil
+			}
+			h.add(c)
+		}
+		if tc.stream && h.o.match(name+"-stream") {
+			c := Case{Name: name + "-stream", Bytes: size, Baseline: baseTCPSHA256, Process: "parent (both peers)",
+				Note: "the transport alone: Jingle session + stream into the sink application, sha-256 both ends, no disk"}
+			if err := h.streamThroughput(ctx, tc, size, &c); err != nil {
+				c.Error = err.Error()
+				c.MBPerS = nil
+			}
+			h.add(c)
+		}
+	}
+}
+
+func (h *harness) throughput(ctx context.Context, tc transportCase, size int64, c *Case) error {
+	ctx, cancel := h.caseContext(ctx)
+	defer cancel()
+	cfg := tc.cfg
+	cfg.resource = "tput-" + tc.name
+	alice, err := login(ctx, h.env, h.env.Alice, cfg, h.log)
+	if err != nil {
+		return err
+	}
+	defer alice.close()
+	bob, err := h.startReceiver(ctx, tc, cfg.resource)
+	if err != nil {
+		return err
+	}
+	defer bob.close()
+	// Warm-up: proxy discovery (cached by the Method), first TLS records,
+	// lazily built state.
+	if _, err := sendFile(ctx, alice, bob, tc.ns, h.pattern.Source("warmup.bin", 1<<20), false); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	rounds := h.o.rounds
+	if tc.ibb {
+		rounds = h.o.ibbRounds
+	}
+	cpu := newCPUMeter(h.prosodyPid, bob.pid())
+	var peak float64
+	for i := range rounds {
+		base, err := h.pairedBaseline(ctx, tc.baseline, size)
+		if err != nil {
+			return err
+		}
+		src := h.pattern.Source(fmt.Sprintf("%s-%d.bin", tc.name, i), size)
+		resetPeak()
+		cpu.begin()
+		t, err := sendFile(ctx, alice, bob, tc.ns, src, size >= 64<<20)
+		cpu.end()
+		if err != nil {
+			return err
+		}
+		if p := peakMB(); p != nil {
+			peak = max(peak, *p)
+		}
+		c.round(MBPerS(size, t.Elapsed), base)
+	}
+	c.CPU = cpu.use()
+	c.PeakRSSMB = f64(peak)
+	c.finishRounds()
+	return nil
+}
+
+func (h *harness) streamThroughput(ctx context.Context, tc transportCase, size int64, c *Case) error {
+	ctx, cancel := h.caseContext(ctx)
+	defer cancel()
+	cfg := tc.cfg
+	cfg.resource = "stream-" + tc.name
+	alice, bob, err := loginPair(ctx, h.env, cfg, h.log)
+	if err != nil {
+		return err
+	}
+	defer alice.close()
+	defer bob.close()
+	if _, err := sendStream(ctx, alice, bob, tc.ns, h.pattern, 1<<20); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	cpu := newCPUMeter(h.prosodyPid, 0)
+	var peak float64
+	for range h.o.rounds {
+		base, err := h.pairedBaseline(ctx, baseTCPSHA256, size)
+		if err != nil {
+			return err
+		}
+		resetPeak()
+		cpu.begin()
+		r, err := sendStream(ctx, alice, bob, tc.ns, h.pattern, size)
+		cpu.end()
+		if err != nil {
+			return err
+		}
+		if p := peakMB(); p != nil {
+			peak = max(peak, *p)
+		}
+		c.round(MBPerS(size, r.Elapsed), base)
+	}
+	c.CPU = cpu.use()
+	c.PeakRSSMB = f64(peak)
+	c.finishRounds()
+	return nil
+}
+
+// runLatency measures session-initiate to first payload byte over each
+// transport with latency set, and the IQ round trip through the server.
+func (h *harness) runLatency(ctx context.Context) {
+	if h.o.match(baseIQRTT) {
+		c := Case{Name: baseIQRTT, Process: "parent",
+			Note: "disco#info from one client to the other through Prosody and back"}
+		if err := h.iqRTT(ctx, &c); err != nil {
+			c.Error = err.Error()
+		}
+		h.add(c)
+	}
+	for _, tc := range transportCases() {
+		name := "latency/" + tc.name
+		if !tc.latency || !h.o.match(name) {
+			continue
+		}
+		c := Case{Name: name, Baseline: baseIQRTT, Process: "parent (both peers)",
+			Note: "Sender.Send of a 1 KiB file to the receiver's first byte on disk"}
+		if err := h.latency(ctx, tc, &c); err != nil {
+			c.Error = err.Error()
+			c.MS, c.P95MS = nil, nil
+		}
+		h.add(c)
+	}
+}
+
+func setPercentiles(c *Case, samples []time.Duration) error {
+	p50, err := Percentile(samples, 50)
+	if err != nil {
+		return err
+	}
+	p95, _ := Percentile(samples, 95)
+	c.MS, c.P95MS, c.Samples = f64(ms(p50)), f64(ms(p95)), len(samples)
+	return nil
+}
+
+func (h *harness) iqRTT(ctx context.Context, c *Case) error {
+	ctx, cancel := h.caseContext(ctx)
+	defer cancel()
+	cfg := peerConfig{resource: "rtt"}
+	alice, bob, err := loginPair(ctx, h.env, cfg, h.log)
+	if err != nil {
+		return err
+	}
+	defer alice.close()
+	defer bob.close()
+	var samples []time.Duration
+	for i := range h.o.sessions + 5 {
+		t0 := time.Now()
+		if _, err := xmppclient.GetInfo(ctx, alice.c.Session(), bob.jid, ""); err != nil {
+			return err
+		}
+		if i >= 5 { // warm-up
+			samples = append(samples, time.Since(t0))
+		}
+	}
+	return setPercentiles(c, samples)
+}
+
+func (h *harness) latency(ctx context.Context, tc transportCase, c *Case) error {
+	ctx, cancel := h.caseContext(ctx)
+	defer cancel()
+	cfg := tc.cfg
+	cfg.resource = "lat-" + tc.name
+	cfg.probe = true
+	alice, bob, err := loginPair(ctx, h.env, cfg, h.log)
+	if err != nil {
+		return err
+	}
+	defer alice.close()
+	defer bob.close()
+	var samples []time.Duration
+	const warmup = 2
+	for i := range h.o.sessions + warmup {
+		name := fmt.Sprintf("lat-%s-%d.bin", tc.name, i)
+		t, err := sendFile(ctx, alice, bob, tc.ns, h.pattern.Source(name, 1<<10), false)
+		if err != nil {
+			return err
+		}
+		v, ok := bob.firstByte.LoadAndDelete(name)
+		if !ok {
+			return fmt.Errorf("%s: no first-byte time", name)
+		}
+		if i >= warmup {
+			samples = append(samples, v.(time.Time).Sub(t.Start))
+		}
+	}
+	return setPercentiles(c, samples)
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sampleReport() *Report {
+	r := &Report{Schema: SchemaVersion, Started: time.Unix(0, 0).UTC(), Machine: Machine{CPU: "Test CPU", Cores: 2}}
+	r.Cases = []Case{
+		{Name: baseTCPSHA256, MBPerS: f64(1000)},
+		{Name: "throughput/s5b-direct", MBPerS: f64(950), Baseline: baseTCPSHA256},
+		{Name: "throughput/ibb-4096", MBPerS: f64(10), Baseline: baseB64Small,
+			CPU: &CPUUse{WallS: 10, SelfS: 2, ReceiverS: f64(2.5), ProsodyS: f64(9)}},
+		{Name: baseB64Small, MBPerS: f64(1500)},
+		{Name: baseIQRTT, MS: f64(0.5), P95MS: f64(1)},
+		{Name: "latency/s5b-direct", MS: f64(4), P95MS: f64(6), Baseline: baseIQRTT, Samples: 100},
+		{Name: "concurrency/s5b-direct", MS: f64(2000), PeakRSSMB: f64(120),
+			Goroutines: &Goroutines{Before: 5, Peak: 900, After: 5, Back: true}},
+		{Name: "memory/stream-s5b-direct", MBPerS: f64(900), Baseline: baseTCPSHA256, PeakRSSMB: f64(80)},
+		{Name: "throughput/s5b-proxy65", Baseline: baseTCPFile, Error: "boom"},
+	}
+	for i := range r.Cases {
+		c := &r.Cases[i]
+		if c.Baseline != "" {
+			c.compare(r.find(c.Baseline))
+		}
+		setTarget(c)
+	}
+	return r
+}
+
+// TestJSONSchema checks the documented contract of the JSON report: every
+// case has name, mb_per_s or ms, baseline and ratio (null when they do
+// not apply), and the figures are what the cases hold.
+func TestJSONSchema(t *testing.T) {
+	var buf bytes.Buffer
+	if err := sampleReport().WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["schema"] != SchemaVersion {
+		t.Errorf("schema = %v", doc["schema"])
+	}
+	for _, k := range []string{"started", "duration_s", "smoke", "machine", "params", "cases"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("report has no %q", k)
+		}
+	}
+	cases := doc["cases"].([]any)
+	byName := map[string]map[string]any{}
+	for _, raw := range cases {
+		c := raw.(map[string]any)
+		for _, k := range []string{"name", "mb_per_s", "ms", "baseline", "ratio"} {
+			if _, ok := c[k]; !ok {
+				t.Errorf("case %v has no %q key", c["name"], k)
+			}
+		}
+		if c["error"] == nil && c["mb_per_s"] == nil && c["ms"] == nil {
+			t.Errorf("case %v has neither mb_per_s nor ms", c["name"])
+		}
+		byName[c["name"].(string)] = c
+	}
+	num := func(name, key string) float64 {
+		v, ok := byName[name][key].(float64)
+		if !ok {
+			t.Fatalf("%s.%s = %v, want a number", name, key, byName[name][key])
+		}
+		return v
+	}
+	if got := num("throughput/s5b-direct", "ratio"); math.Abs(got-0.95) > 1e-9 {
+		t.Errorf("s5b ratio = %v, want 0.95", got)
+	}
+	if got := num("latency/s5b-direct", "ratio"); got != 8 {
+		t.Errorf("latency ratio = %v, want 8", got)
+	}
+	if got := num("latency/s5b-direct", "p95_ms"); got != 6 {
+		t.Errorf("p95 = %v", got)
+	}
+	if byName[baseTCPSHA256]["ratio"] != nil || byName[baseTCPSHA256]["baseline"] != "" {
+		t.Errorf("a baseline has baseline %v, ratio %v", byName[baseTCPSHA256]["baseline"], byName[baseTCPSHA256]["ratio"])
+	}
+	failed := byName["throughput/s5b-proxy65"]
+	if failed["error"] != "boom" || failed["ratio"] != nil {
+		t.Errorf("failed case: %v", failed)
+	}
+	cpu := byName["throughput/ibb-4096"]["cpu"].(map[string]any)
+	if cpu["receiver_s"] != 2.5 || cpu["prosody_s"] != 9.0 || cpu["self_s"] != 2.0 {
+		t.Errorf("cpu = %v", cpu)
+	}
+}
+
+func TestTargets(t *testing.T) {
+	r := sampleReport()
+	want := map[string]bool{
+		"throughput/s5b-direct":    true,  // 0.95 ≥ 0.9
+		"throughput/ibb-4096":      true,  // 20% and 25% of a core, Prosody 90%
+		"latency/s5b-direct":       true,  // 4 ms ≤ 10 ms
+		"concurrency/s5b-direct":   true,  // 120 MB, goroutines back
+		"memory/stream-s5b-direct": false, // 80 MB > 64 MB
+	}
+	for name, met := range want {
+		c := r.find(name)
+		if c.Target == nil {
+			t.Errorf("%s has no target", name)
+			continue
+		}
+		if c.Target.Met != met {
+			t.Errorf("%s: met = %v, want %v (%s)", name, c.Target.Met, met, c.Target.Want)
+		}
+	}
+	if c := r.find("throughput/s5b-proxy65"); c.Target != nil {
+		t.Errorf("a failed case got a target: %+v", c.Target)
+	}
+	// The IBB target fails when either peer is over 30%, or Prosody idles.
+	for _, u := range []CPUUse{
+		{WallS: 10, SelfS: 3.5, ReceiverS: f64(1), ProsodyS: f64(9)},
+		{WallS: 10, SelfS: 1, ReceiverS: f64(3.5), ProsodyS: f64(9)},
+		{WallS: 10, SelfS: 1, ReceiverS: f64(2), ProsodyS: f64(1)},
+		{WallS: 10, SelfS: 1, ProsodyS: f64(9)}, // receiver unknown
+	} {
+		c := Case{Name: "throughput/ibb-65535", MBPerS: f64(1), CPU: &u}
+		setTarget(&c)
+		if c.Target == nil || c.Target.Met {
+			t.Errorf("CPU %+v: target %+v, want missed", u, c.Target)
+		}
+	}
+}
+
+func TestPairedRatio(t *testing.T) {
+	c := Case{Name: "x", Baseline: "b"}
+	c.round(90, 100)
+	c.round(50, 100) // a round hit by background load on the case…
+	c.round(95, 100)
+	c.round(80, 40) // …and one on the baseline
+	c.finishRounds()
+	if *c.MBPerS != 85 {
+		t.Errorf("MBPerS = %v, want the median 85", *c.MBPerS)
+	}
+	if *c.Ratio != 0.925 {
+		t.Errorf("Ratio = %v, want the median of the per-round ratios 0.925", *c.Ratio)
+	}
+	c.compare(&Case{Name: "b", MBPerS: f64(1)})
+	if *c.Ratio != 0.925 {
+		t.Errorf("compare replaced the paired ratio with %v", *c.Ratio)
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var buf bytes.Buffer
+	if err := sampleReport().WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"throughput/s5b-direct", "950 MB/s", "0.95×", "met (≥ 0.9×",
+		"latency/s5b-direct", "4.00 ms", "6.00 ms",
+		"20% / 25% / 90%",
+		"MISSED (peak RSS ≤ 64 MB)",
+		"goroutines 5 before, 900 peak, 5 after (back to baseline: true)",
+		"throughput/s5b-proxy65: error: boom",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestParseCPUModel(t *testing.T) {
+	in := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t: sse\n"
+	if got := parseCPUModel(in); got != "AMD EPYC 7B13" {
+		t.Errorf("got %q", got)
+	}
+	if got := parseCPUModel("processor: 0\n"); got != "unknown" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	var errs bytes.Buffer
+	o, err := parseFlags([]string{"-smoke", "-size", "4MiB"}, &errs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.size != 4<<20 || o.ibbSize != smokeDefaults.ibbSize || o.rounds != 1 || o.concurrent != smokeDefaults.concurrent {
+		t.Errorf("smoke options: %+v", o)
+	}
+	o, err = parseFlags([]string{"-size", "2GiB", "-run", "^latency/"}, &errs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.size != 2<<30 || o.ibbSize != 2<<30 || o.rounds != 3 || o.streamSize != 10<<30 {
+		t.Errorf("full options: %+v", o)
+	}
+	if o.match("throughput/s5b-direct") || !o.match("latency/ibb-4096") {
+		t.Error("-run does not select by name")
+	}
+	for _, bad := range [][]string{{"-size", "x"}, {"-run", "("}, {"extra"}, {"-prosody-network", "a }"}} {
+		if _, err := parseFlags(bad, &errs); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+}
