@@ -6,13 +6,21 @@
 //
 // The commands are:
 //
-//	inspect   parse stanzas and print their model and XML
-//	version   print the version of jinglectl
-//	help      print the usage of jinglectl or of a command
+//	send        send files to a contact
+//	receive     wait for files and receive them
+//	agent       run the headless transfer agent
+//	status      show the agent's transfers
+//	cancel      cancel transfers of the agent
+//	disco       show the Jingle applications and transports a peer advertises
+//	inspect     parse stanzas and print their model and XML
+//	completion  print a shell completion script
+//	version     print the version of jinglectl
+//	help        print the usage of jinglectl or of a command
 //
 // Each command takes -h (or --help). Flags may be written with one dash or
-// two. The exit status is 0 on success, 1 when the command fails (malformed
-// input, a file that cannot be read) and 2 on bad usage.
+// two. The exit status is 0 on success, 1 when the command fails, 2 on bad
+// usage; the commands that transfer files have more (see
+// docs/jinglectl.md).
 package main
 
 import (
@@ -31,10 +39,26 @@ const (
 	exitUsage   = 2
 )
 
-// env is what a command runs with: its standard streams.
+// env is what a command runs with: its standard streams and environment.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// lookupEnv reads an environment variable; nil means os.Getenv.
+	lookupEnv func(string) string
+}
+
+// getenv returns the environment variable key.
+func (e env) getenv(key string) string {
+	if e.lookupEnv != nil {
+		return e.lookupEnv(key)
+	}
+	return os.Getenv(key)
+}
+
+// isTerminal reports whether w is a terminal.
+func (e env) isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isTerminalFile(f)
 }
 
 // command is one subcommand of jinglectl.
@@ -50,7 +74,14 @@ type command struct {
 // ones here.
 func commands() []command {
 	return []command{
+		{"send", "send files to a contact", runSend},
+		{"receive", "wait for files and receive them", runReceive},
+		{"agent", "run the headless transfer agent", runAgent},
+		{"status", "show the agent's transfers", runStatus},
+		{"cancel", "cancel transfers of the agent", runCancel},
+		{"disco", "show the Jingle applications and transports a peer advertises", runDisco},
 		{"inspect", "parse stanzas and print their model and XML", runInspect},
+		{"completion", "print a shell completion script (bash, zsh, fish)", runCompletion},
 		{"version", "print the version of jinglectl", runVersion},
 	}
 }
@@ -95,11 +126,11 @@ func usage(w io.Writer) {
 	b.WriteString("jinglectl is a tool for XMPP Jingle (XEP-0166) sessions.\n\n")
 	b.WriteString("Usage:\n\n\tjinglectl <command> [flags] [arguments]\n\nThe commands are:\n\n")
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "\t%-10s%s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "\t%-12s%s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(&b, "\t%-10s%s\n", "help", "print the usage of jinglectl or of a command")
-	b.WriteString("\nRun 'jinglectl <command> -help' for the usage of a command.\n")
-	b.WriteString("Exit status: 0 on success, 1 when the command fails, 2 on bad usage.\n")
+	fmt.Fprintf(&b, "\t%-12s%s\n", "help", "print the usage of jinglectl or of a command")
+	b.WriteString("\nRun 'jinglectl <command> -help' for the usage of a command.\n\n")
+	b.WriteString(exitStatuses)
 	io.WriteString(w, b.String())
 }
 

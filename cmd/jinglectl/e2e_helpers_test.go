@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/jinglekit/jinglekit/internal/prosodytest"
+)
+
+var prosody prosodytest.Lazy
+
+// binDir holds the jinglectl binary built once for the end-to-end tests.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jinglectl-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := prosodytest.Main(m, &prosody)
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+)
+
+// binary builds jinglectl (once) and returns its path.
+func binary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(binDir, "jinglectl")
+	buildOnce.Do(func() {
+		args := []string{"build", "-o", bin}
+		if raceEnabled && os.Getenv("JINGLEKIT_E2E_RACE") == "1" {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return bin
+}
+
+// account is a Prosody user for the tests.
+type account struct {
+	jid, password string
+}
+
+func newAccount(t *testing.T, srv *prosodytest.Server, prefix string) account {
+	j, pw := srv.NewUser(t, prefix)
+	return account{j, pw}
+}
+
+// cli runs jinglectl.
+type cli struct {
+	t   *testing.T
+	bin string
+	srv *prosodytest.Server
+	env []string
+}
+
+func newCLI(t *testing.T, srv *prosodytest.Server) *cli {
+	return &cli{t: t, bin: binary(t), srv: srv}
+}
+
+// accountArgs returns the flags to log in as a against the test server.
+func (c *cli) accountArgs(a account, resource string) []string {
+	j := a.jid
+	if resource != "" {
+		j += "/" + resource
+	}
+	return []string{"--jid", j, "--server", c.srv.C2SAddr, "--ca-file", c.srv.CAFile}
+}
+
+// result of a command.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// command prepares jinglectl with the password of a in the environment.
+func (c *cli) command(ctx context.Context, a account, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+c.t.TempDir(), "XDG_RUNTIME_DIR="+shortTempDir(c.t))
+	if a.password != "" {
+		cmd.Env = append(cmd.Env, "JINGLECTL_PASSWORD="+a.password)
+	}
+	cmd.Env = append(cmd.Env, c.env...)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// run runs jinglectl to completion (bounded by timeout).
+func (c *cli) run(timeout time.Duration, a account, args ...string) result {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := c.command(ctx, a, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		c.t.Fatalf("jinglectl %s: %v", strings.Join(args, " "), err)
+	}
+	if ctx.Err() != nil {
+		c.t.Fatalf("jinglectl %s: timed out after %s\n%s", strings.Join(args, " "), timeout, r)
+	}
+	return r
+}
+
+// background is a jinglectl running in the background.
+type background struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan struct{}
+	err            error
+	cancel         context.CancelFunc
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs jinglectl in the background; it is killed at the end of the
+// test if still running.
+func (c *cli) start(a account, args ...string) *background {
+	c.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := c.command(ctx, a, args...)
+	bg := &background{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel}
+	cmd.Stdout, cmd.Stderr = bg.stdout, bg.stderr
+	if err := cmd.Start(); err != nil {
+		cancel()
+		c.t.Fatal(err)
+	}
+	go func() {
+		bg.err = cmd.Wait()
+		close(bg.done)
+	}()
+	c.t.Cleanup(func() {
+		cancel()
+		<-bg.done
+		if c.t.Failed() {
+			c.t.Logf("background jinglectl %s:\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), bg.stdout, bg.stderr)
+		}
+	})
+	return bg
+}
+
+// wait waits for the command and returns its result.
+func (b *background) wait(t *testing.T, timeout time.Duration) result {
+	t.Helper()
+	select {
+	case <-b.done:
+	case <-time.After(timeout):
+		b.cancel()
+		<-b.done
+		t.Fatalf("background jinglectl did not finish within %s\nstdout:\n%s\nstderr:\n%s", timeout, b.stdout, b.stderr)
+	}
+	r := result{stdout: b.stdout.String(), stderr: b.stderr.String()}
+	var ee *exec.ExitError
+	if errors.As(b.err, &ee) {
+		r.code = ee.ExitCode()
+	} else if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return r
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// randomFile writes n random bytes to dir/name.
+func randomFile(t *testing.T, dir, name string, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	rand.Read(b)
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// sameContent fails t unless the files are identical.
+func sameContent(t *testing.T, a, b string) {
+	t.Helper()
+	x, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(x, y) {
+		t.Fatalf("%s and %s differ (%d and %d bytes)", a, b, len(x), len(y))
+	}
+}
+
+// shortTempDir is a temporary directory with a short path (Unix socket
+// paths are limited to ~100 bytes).
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/tmp", "jk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}

@@ -1,0 +1,466 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/socks5"
+)
+
+// CapsNode is the XEP-0115 node jinglectl advertises.
+const CapsNode = "https://github.com/jinglekit/jinglekit"
+
+// ReceiveOptions make a Conn accept files.
+type ReceiveOptions struct {
+	// Dir is where files are received. It must exist.
+	Dir string
+	// AcceptFrom lists the senders whose offers are taken: a bare JID
+	// allows all its resources, a full JID only that one. When empty, the
+	// roster contacts with a mutual subscription are allowed. Anyone else
+	// is declined.
+	AcceptFrom []jid.JID
+	// MaxSize is the largest file taken (0: filetransfer's default).
+	MaxSize int64
+	// OnSession is called when an incoming session is over (from the
+	// session's goroutine: return promptly).
+	OnSession func(SessionSummary)
+	// NewID names a received file in events (default "sid/content").
+	NewID func(sid, content string) string
+}
+
+// Options configure Connect.
+type Options struct {
+	// Config gives the account and the transfer settings.
+	Config Config
+	// Receive, when set, accepts files; otherwise every offer is declined.
+	Receive *ReceiveOptions
+	// OnEvent receives the events of incoming sessions.
+	OnEvent func(Event)
+	// Priority is the presence priority (-128…127).
+	Priority int
+	// IdentityType is the disco identity type (category "client"): "bot"
+	// by default.
+	IdentityType string
+	// Logger receives the logs; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Conn is one logged-in XMPP connection with Jingle file transfer wired:
+// the client, a jingle.Manager with the file-transfer application and the
+// SOCKS5 and IBB transports, the presence of contacts and the roster.
+type Conn struct {
+	client   *xmppclient.Client
+	m        *jingle.Manager
+	disco    *xmppclient.Disco
+	presence *presenceTracker
+	roster   *roster
+	hub      *hub
+	ibb      *ibb.Method
+	s5b      *socks5.Method
+	cfg      Config
+	log      *slog.Logger
+
+	life   context.Context // cancelled when the stream ends or Close is called
+	cancel context.CancelFunc
+	sends  sync.WaitGroup
+	watchW sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// RandomResource returns "jinglectl-" and 8 random hex digits.
+func RandomResource() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return "jinglectl-" + hex.EncodeToString(b)
+}
+
+// AccountJID parses the configured JID: it needs a localpart; without a
+// resourcepart a random one is added.
+func AccountJID(s string) (jid.JID, error) {
+	if s == "" {
+		return jid.JID{}, errors.New("no account: give --jid, $" + EnvJID + " or jid in the configuration file")
+	}
+	j, err := jid.Parse(s)
+	if err != nil {
+		return jid.JID{}, fmt.Errorf("account JID %q: %w", s, err)
+	}
+	if j.Localpart() == "" {
+		return jid.JID{}, fmt.Errorf("account JID %q has no user part (want user@domain)", s)
+	}
+	if j.Resourcepart() == "" {
+		j, err = j.WithResource(RandomResource())
+		if err != nil {
+			return jid.JID{}, err
+		}
+	}
+	return j, nil
+}
+
+// Connect logs in and wires Jingle file transfer. ctx bounds the login.
+func Connect(ctx context.Context, o Options) (*Conn, error) {
+	cfg := o.Config.WithDefaults()
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	account, err := AccountJID(cfg.JID)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Password == "" {
+		return nil, errors.New("no password: set $" + EnvPassword + " or give --password-file")
+	}
+	h := newHub()
+	c := &Conn{cfg: cfg, log: log, hub: h, roster: newRoster()}
+	c.disco = xmppclient.NewDisco(xmppclient.DiscoConfig{Logger: log})
+	c.presence = newPresenceTracker(c.disco)
+
+	c.m = &jingle.Manager{Logger: log}
+	ft := &filetransfer.Handler{Logger: log, Progress: h.progress}
+	rcv := &receiver{h: ft, hub: h, emit: func(Event) {}, newID: func(sid, content string) string { return sid + "/" + content }}
+	rcv.allowed = func(jid.JID) bool { return false }
+	if o.OnEvent != nil {
+		rcv.emit = o.OnEvent
+	}
+	if ro := o.Receive; ro != nil {
+		ft.Dir = ro.Dir
+		rcv.dir = ro.Dir
+		ft.Limits.MaxFileSize = ro.MaxSize
+		rcv.onDone = ro.OnSession
+		if ro.NewID != nil {
+			rcv.newID = ro.NewID
+		}
+		allow := slices.Clone(ro.AcceptFrom)
+		rcv.allowed = func(from jid.JID) bool {
+			if len(allow) == 0 {
+				return c.roster.mutual(from)
+			}
+			for _, a := range allow {
+				if a.Resourcepart() == "" && a.Equal(from.Bare()) || a.Equal(from) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	ft.Policy = rcv.policy
+	ft.Done = rcv.done
+	c.m.RegisterApplication(rcv)
+
+	c.s5b = socks5.NewMethod(c.s5bSettings(log))
+	c.ibb = &ibb.Method{Logger: log}
+	// Registration order is the order of preference: SOCKS5, then IBB
+	// (XEP-0234 wants IBB last).
+	c.m.RegisterTransport(observedMethod{TransportMethod: c.s5b, hub: h})
+	c.m.RegisterTransport(observedMethod{TransportMethod: c.ibb, hub: h})
+
+	idType := o.IdentityType
+	if idType == "" {
+		idType = "bot"
+	}
+	features := append(c.m.Features(), filetransfer.HashFeatures()...)
+	features = append(features, ibb.NS, socks5.NSBytestreams)
+	caps := xmppclient.Caps{
+		Node:       CapsNode,
+		Identities: []xmppclient.Identity{{Category: "client", Type: idType, Name: "jinglectl"}},
+		Features:   features,
+	}
+	handler := mux.New(stanza.NSClient,
+		c.m.Handler(),
+		c.ibb.Handler(),
+		xmppclient.HandleDisco(caps),
+		c.presence.handler(),
+		c.roster.handler(),
+	)
+	client, err := xmppclient.Dial(ctx, xmppclient.Config{
+		JID:                account,
+		Password:           cfg.Password,
+		Server:             cfg.Server,
+		CAFile:             cfg.CAFile,
+		InsecureSkipVerify: cfg.InsecureSkipVerify,
+		Handler:            handler,
+		Caps:               caps,
+		Logger:             log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.client = client
+	self := client.LocalAddr()
+	c.presence.self = self
+	c.roster.self = self
+	gone, stopGone := context.WithCancel(context.Background())
+	c.m.SetStream(streamSender{Session: client.Session(), gone: gone})
+	c.life, c.cancel = context.WithCancel(context.Background())
+	c.watchW.Add(1)
+	go func() {
+		defer c.watchW.Done()
+		select {
+		case <-client.Done():
+			c.cancel()
+		case <-c.life.Done():
+			<-client.Done() // Close ends the stream last
+		}
+		stopGone()
+	}()
+
+	if err := c.roster.fetch(ctx, client.Session()); err != nil {
+		log.Warn("jinglectl: cannot fetch the roster", "error", err)
+	}
+	if err := c.sendPresence(ctx, o.Priority, caps); err != nil {
+		_ = c.Close(context.Background())
+		return nil, fmt.Errorf("sending presence: %w", err)
+	}
+	return c, nil
+}
+
+func (c *Conn) s5bSettings(log *slog.Logger) socks5.Settings {
+	s := socks5.Settings{
+		AllowLoopback:    c.cfg.AllowLoopback,
+		NoDirect:         c.cfg.NoDirect,
+		NoProxyDiscovery: c.cfg.NoProxy || len(c.cfg.Proxies) > 0,
+		Logger:           log,
+	}
+	if !c.cfg.NoProxy {
+		for _, p := range c.cfg.Proxies {
+			if j, err := jid.Parse(p); err == nil {
+				s.Proxies = append(s.Proxies, socks5.Proxy{JID: j})
+			}
+		}
+	}
+	return s
+}
+
+// sendPresence broadcasts available presence with caps and priority.
+func (c *Conn) sendPresence(ctx context.Context, priority int, caps xmppclient.Caps) error {
+	priority = max(-128, min(127, priority))
+	payload := xmlstream.MultiReader(
+		xmlstream.Wrap(xmlstream.Token(xml.CharData(strconv.Itoa(priority))), xml.StartElement{Name: xml.Name{Local: "priority"}}),
+		caps.TokenReader(),
+	)
+	return c.client.Session().Send(ctx, stanza.Presence{}.Wrap(payload))
+}
+
+// LocalAddr is the full JID of the connection.
+func (c *Conn) LocalAddr() jid.JID { return c.client.LocalAddr() }
+
+// Done is closed when the stream has ended (or Close was called).
+func (c *Conn) Done() <-chan struct{} { return c.life.Done() }
+
+// Err says why the stream ended, once Done is closed.
+func (c *Conn) Err() error { return c.client.Err() }
+
+// Manager returns the Jingle manager.
+func (c *Conn) Manager() *jingle.Manager { return c.m }
+
+// ActiveSessions is the number of live Jingle sessions.
+func (c *Conn) ActiveSessions() int { return len(c.m.Sessions()) }
+
+// CancelFile cancels a file in progress by its event id.
+func (c *Conn) CancelFile(id string) bool { return c.hub.cancelFile(id) }
+
+// Close ends in-flight sends (session-terminate with cancel), terminates
+// the other live sessions (reason gone; received .part files are kept for
+// a resume), and logs out. ctx bounds the whole.
+func (c *Conn) Close(ctx context.Context) error {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		done := make(chan struct{})
+		go func() { c.sends.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		var errs []error
+		if err := c.m.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.client.Close(); err != nil && !errors.Is(err, io.EOF) {
+			errs = append(errs, err)
+		}
+		c.watchW.Wait()
+		<-done
+		c.closeErr = errors.Join(errs...)
+	})
+	return c.closeErr
+}
+
+// Outgoing is one file to send.
+type Outgoing struct {
+	// ID names the file in events.
+	ID string
+	// Path is the local path, shown in events.
+	Path   string
+	Source filetransfer.Source
+}
+
+// SendOptions tune one Send.
+type SendOptions struct {
+	// Transports are the transport namespaces to offer, in order (see
+	// ChooseTransports).
+	Transports []string
+	// LimitRate bounds the sending rate of each file in bytes per second.
+	LimitRate int64
+	// Timeouts of the transfer (zero: filetransfer's defaults).
+	Timeouts filetransfer.Timeouts
+}
+
+// Send offers files to peer (a full JID) in one session and sends them.
+// emit gets every event of the files ("offered" first, "done" or "error"
+// last for each); it is called from several goroutines, one at a time per
+// file, and must not block. Send returns when all files are finished, or
+// ctx is cancelled, or the connection is lost.
+func (c *Conn) Send(ctx context.Context, peer jid.JID, files []Outgoing, o SendOptions, emit func(Event)) ([]filetransfer.Result, error) {
+	select {
+	case <-c.life.Done():
+		return nil, fmt.Errorf("%w: not connected", filetransfer.ErrTransport)
+	default:
+	}
+	c.sends.Add(1)
+	defer c.sends.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.life, cancel)
+	defer stop()
+
+	var mu sync.Mutex
+	safeEmit := func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		emit(e)
+	}
+	w := &watch{dir: Send, peer: peer, emit: safeEmit, byContent: map[string]*fileRef{}}
+	srcs := make([]filetransfer.Source, len(files))
+	for i, f := range files {
+		w.files = append(w.files, &fileRef{id: f.ID, name: f.Source.Name, path: f.Path, size: f.Source.Size})
+		src := f.Source
+		if o.LimitRate > 0 && src.Open != nil {
+			open, rate := src.Open, o.LimitRate
+			src.Open = func() (io.ReadCloser, error) {
+				rc, err := open()
+				if err != nil {
+					return nil, err
+				}
+				return newThrottled(ctx, rc, rate), nil
+			}
+		}
+		srcs[i] = src
+	}
+	for _, f := range w.files {
+		safeEmit(w.event(EventOffered, f))
+	}
+	sender := filetransfer.Sender{Transports: o.Transports, Progress: c.hub.progress, Timeouts: o.Timeouts, Logger: c.log}
+	callerCtx := ctx
+	results, err := sender.Send(context.WithValue(ctx, watchKey{}, w), c.m, peer, srcs...)
+	if w.sid != "" {
+		defer c.hub.remove(w.sid)
+	}
+	if lost := c.client.Err(); lost != nil && callerCtx.Err() != nil {
+		// The stream ended under the transfer: say so rather than
+		// "cancelled".
+		for i := range results {
+			if r := results[i].Err; r != nil && errors.Is(r, filetransfer.ErrCanceled) {
+				results[i].Err = fmt.Errorf("connection lost (%v): %w: %w", lost, xmppclient.ErrDisconnected, r)
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("connection lost (%v): %w: %w", lost, xmppclient.ErrDisconnected, err)
+		}
+	}
+	for i, r := range results {
+		var f *fileRef
+		if i < len(w.files) {
+			f = w.files[i]
+		}
+		if ff := w.byContent[r.Content]; ff != nil {
+			f = ff
+		}
+		w.finish(f, r)
+	}
+	if len(results) == 0 && err != nil {
+		for _, f := range w.files {
+			e := w.event(EventError, f)
+			e.Outcome, e.Error = Outcome(err), err.Error()
+			safeEmit(e)
+		}
+	}
+	return results, err
+}
+
+// streamSender is the stream the Manager and the transports send on: once
+// the XMPP stream has ended, the IQs still waiting for an answer give up
+// at once instead of at their timeout (mellium does not end them), so a
+// session whose stream is gone finishes promptly.
+type streamSender struct {
+	*xmpp.Session
+	gone context.Context
+}
+
+func (s streamSender) SendIQElement(ctx context.Context, payload xml.TokenReader, iq stanza.IQ) (xmlstream.TokenReadCloser, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.gone, cancel)
+	defer stop()
+	r, err := s.Session.SendIQElement(ctx, payload, iq)
+	if err != nil && s.gone.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", xmppclient.ErrDisconnected, err)
+	}
+	return r, err
+}
+
+// throttled limits the rate of a reader.
+type throttled struct {
+	ctx   context.Context
+	r     io.ReadCloser
+	rate  int64
+	start time.Time
+	n     int64
+}
+
+func newThrottled(ctx context.Context, r io.ReadCloser, rate int64) *throttled {
+	return &throttled{ctx: ctx, r: r, rate: rate, start: time.Now()}
+}
+
+func (t *throttled) Read(p []byte) (int, error) {
+	chunk := max(t.rate/20, 512)
+	if int64(len(p)) > chunk {
+		p = p[:chunk]
+	}
+	n, err := t.r.Read(p)
+	t.n += int64(n)
+	due := t.start.Add(time.Duration(float64(t.n) / float64(t.rate) * float64(time.Second)))
+	if d := time.Until(due); d > 0 {
+		tm := time.NewTimer(d)
+		select {
+		case <-tm.C:
+		case <-t.ctx.Done():
+			tm.Stop()
+			return n, t.ctx.Err()
+		}
+	}
+	return n, err
+}
+
+func (t *throttled) Close() error { return t.r.Close() }

@@ -1,0 +1,393 @@
+package agent
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/jingle"
+)
+
+// progressInterval is the least time between two progress events of a
+// file (the first and the last are always sent).
+const progressInterval = 200 * time.Millisecond
+
+// fileRef is what the hub knows of one file of a session.
+type fileRef struct {
+	id, name, path string
+	size           int64
+	content        string
+	transport      string // short name, once connected
+	accepted       bool
+	lastProgress   time.Time
+	cancel         func()
+}
+
+// watch follows one Jingle session: who gets its events and which file
+// each content is.
+type watch struct {
+	dir  string
+	peer jid.JID
+	sid  string
+	emit func(Event)
+
+	files     []*fileRef // sending: in offer order
+	byContent map[string]*fileRef
+	next      int
+	results   []filetransfer.Result
+	allowed   bool
+}
+
+type watchKey struct{}
+
+// hub routes the events of the Manager's sessions — from the transports,
+// the file-transfer Handler and the Sender — to whoever watches them, by
+// session id.
+type hub struct {
+	mu       sync.Mutex
+	sessions map[string]*watch
+}
+
+func newHub() *hub { return &hub{sessions: map[string]*watch{}} }
+
+func (h *hub) get(sid string) *watch {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sessions[sid]
+}
+
+func (h *hub) remove(sid string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.sessions, sid)
+}
+
+// base returns an event of w about f.
+func (w *watch) event(typ string, f *fileRef) Event {
+	e := Event{Event: typ, Time: time.Now().UTC(), Direction: w.dir, Peer: w.peer.String(), SID: w.sid}
+	if f != nil {
+		e.ID, e.File, e.Path, e.Size, e.Content = f.id, f.name, f.path, f.size, f.content
+	}
+	return e
+}
+
+// bindInitiated records that a transport was made for content of a
+// session this side initiates with w's files: contents are created in
+// offer order, so the n-th new content is the n-th file.
+func (h *hub) bindInitiated(ctx context.Context, p jingle.TransportParams) {
+	w, _ := ctx.Value(watchKey{}).(*watch)
+	if w == nil || !p.Initiator {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w.sid == "" {
+		w.sid = p.SID
+		w.peer = p.Peer
+		h.sessions[p.SID] = w
+	}
+	if w.sid != p.SID {
+		return
+	}
+	if _, ok := w.byContent[p.Content.Name]; ok || w.next >= len(w.files) {
+		return
+	}
+	f := w.files[w.next]
+	w.next++
+	f.content = p.Content.Name
+	w.byContent[p.Content.Name] = f
+}
+
+func (h *hub) file(sid, content string) (*watch, *fileRef) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w := h.sessions[sid]
+	if w == nil {
+		return nil, nil
+	}
+	return w, w.byContent[content]
+}
+
+// accepted is called when the peer answered this side's offer of a
+// content (session-accept or transport-accept).
+func (h *hub) accepted(sid, content string) {
+	w, f := h.file(sid, content)
+	if f == nil || w.dir != Send {
+		return
+	}
+	h.mu.Lock()
+	first := !f.accepted
+	f.accepted = true
+	h.mu.Unlock()
+	if first {
+		w.emit(w.event(EventAccepted, f))
+	}
+}
+
+func (h *hub) transport(sid, content, ns string, err error) {
+	w, f := h.file(sid, content)
+	if w == nil {
+		return
+	}
+	if err != nil {
+		e := w.event(EventTransportFailed, f)
+		e.Transport, e.Error = TransportName(ns), err.Error()
+		w.emit(e)
+		return
+	}
+	e := w.event(EventTransport, f)
+	e.Transport = TransportName(ns)
+	if f != nil {
+		h.mu.Lock()
+		f.transport = e.Transport
+		h.mu.Unlock()
+	}
+	w.emit(e)
+}
+
+func (h *hub) progress(p filetransfer.Progress) {
+	w, f := h.file(p.SID, p.Content)
+	if f == nil {
+		return
+	}
+	now := time.Now()
+	h.mu.Lock()
+	f.cancel = p.Cancel
+	final := p.Total >= 0 && p.Bytes >= p.Total
+	if !final && p.Transferred > 0 && now.Sub(f.lastProgress) < progressInterval {
+		h.mu.Unlock()
+		return
+	}
+	f.lastProgress = now
+	h.mu.Unlock()
+	e := w.event(EventProgress, f)
+	e.Bytes, e.Rate = p.Bytes, p.Rate
+	if p.Total >= 0 {
+		e.Size = p.Total
+	}
+	if p.Rate > 0 && p.Total > p.Bytes {
+		e.ETA = float64(p.Total-p.Bytes) / p.Rate
+	}
+	w.emit(e)
+}
+
+// cancelFile cancels a file in progress; it reports whether one was found.
+func (h *hub) cancelFile(id string) bool {
+	h.mu.Lock()
+	var cancel func()
+	for _, w := range h.sessions {
+		for _, f := range w.byContent {
+			if f.id == id && f.cancel != nil {
+				cancel = f.cancel
+			}
+		}
+	}
+	h.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		return true
+	}
+	return false
+}
+
+// finish emits the closing events of a file from its Result.
+func (w *watch) finish(f *fileRef, r filetransfer.Result) {
+	if f == nil {
+		f = &fileRef{id: r.SID + "/" + r.Content, name: r.Name, size: r.Size, content: r.Content}
+	}
+	if r.Path != "" && w.dir == Receive {
+		f.path = r.Path
+	}
+	if !r.Hash.IsZero() {
+		e := w.event(EventChecksum, f)
+		e.Hash = &Hash{Algo: r.Hash.Algo, Value: hex.EncodeToString(r.Hash.Sum)}
+		w.emit(e)
+	}
+	if r.Verified {
+		e := w.event(EventVerified, f)
+		e.Verified = true
+		if !r.Hash.IsZero() {
+			e.Hash = &Hash{Algo: r.Hash.Algo, Value: hex.EncodeToString(r.Hash.Sum)}
+		}
+		w.emit(e)
+	}
+	typ := EventDone
+	err := r.Err
+	if err == nil && !r.Verified {
+		err = errors.New("the transfer ended without verification")
+	}
+	if err != nil {
+		typ = EventError
+	}
+	e := w.event(typ, f)
+	e.SID = r.SID
+	e.Bytes, e.Offset, e.Duration, e.Verified = r.Offset+r.Bytes, r.Offset, r.Duration.Seconds(), r.Verified
+	if r.Transport != "" {
+		e.Transport = TransportName(r.Transport)
+	} else {
+		e.Transport = f.transport
+	}
+	if !r.Hash.IsZero() {
+		e.Hash = &Hash{Algo: r.Hash.Algo, Value: hex.EncodeToString(r.Hash.Sum)}
+	}
+	e.Outcome = Outcome(err)
+	if err != nil {
+		e.Error = err.Error()
+	}
+	w.emit(e)
+}
+
+// observedMethod wraps a transport method to report the transports'
+// progress to the hub.
+type observedMethod struct {
+	jingle.TransportMethod
+	hub *hub
+}
+
+// Features implements jingle.FeatureAdvertiser for methods that do.
+func (m observedMethod) Features() []string {
+	if fa, ok := m.TransportMethod.(jingle.FeatureAdvertiser); ok {
+		return fa.Features()
+	}
+	return nil
+}
+
+func (m observedMethod) NewTransport(ctx context.Context, p jingle.TransportParams) (jingle.Transport, error) {
+	t, err := m.TransportMethod.NewTransport(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	m.hub.bindInitiated(ctx, p)
+	ot := observedTransport{Transport: t, hub: m.hub, sid: p.SID, content: p.Content.Name, ns: m.Namespace(), proposer: p.Offer == nil}
+	if st, ok := t.(jingle.StreamTransport); ok {
+		return &observedStream{observedTransport: ot, st: st}, nil
+	}
+	return &ot, nil
+}
+
+type observedTransport struct {
+	jingle.Transport
+	hub          *hub
+	sid, content string
+	ns           string
+	proposer     bool // this side offered the transport
+}
+
+func (t *observedTransport) SetRemote(ctx context.Context, answer jingle.Element) error {
+	err := t.Transport.SetRemote(ctx, answer)
+	if t.proposer {
+		t.hub.accepted(t.sid, t.content)
+	}
+	return err
+}
+
+type observedStream struct {
+	observedTransport
+	st jingle.StreamTransport
+}
+
+func (t *observedStream) Dial(ctx context.Context) (net.Conn, error) {
+	c, err := t.st.Dial(ctx)
+	if err != nil && ctx.Err() == nil {
+		t.hub.transport(t.sid, t.content, t.ns, err)
+	} else if err == nil {
+		t.hub.transport(t.sid, t.content, t.ns, nil)
+	}
+	return c, err
+}
+
+// SessionSummary is the outcome of one incoming session.
+type SessionSummary struct {
+	SID  string
+	Peer jid.JID
+	// Allowed is false when the sender was not allowed and everything was
+	// declined for that reason.
+	Allowed bool
+	Results []filetransfer.Result
+}
+
+// receiver is the jingle.Application registered on the Manager: the
+// file-transfer Handler, with the hub told about each incoming session.
+type receiver struct {
+	h       *filetransfer.Handler
+	hub     *hub
+	allowed func(jid.JID) bool
+	emit    func(Event)
+	newID   func(sid, content string) string
+	onDone  func(SessionSummary)
+	dir     string
+}
+
+func (r *receiver) Namespaces() []string { return r.h.Namespaces() }
+
+func (r *receiver) UnderstandsInfo(n xml.Name) bool { return r.h.UnderstandsInfo(n) }
+
+func (r *receiver) HandleSession(ctx context.Context, s *jingle.Session) {
+	w := &watch{dir: Receive, peer: s.Peer(), sid: s.SID(), emit: r.emit, byContent: map[string]*fileRef{},
+		allowed: r.allowed(s.Peer())}
+	r.hub.mu.Lock()
+	r.hub.sessions[s.SID()] = w
+	r.hub.mu.Unlock()
+	r.h.HandleSession(ctx, s)
+	r.hub.remove(s.SID())
+	if r.onDone != nil {
+		r.hub.mu.Lock()
+		sum := SessionSummary{SID: s.SID(), Peer: s.Peer(), Allowed: w.allowed, Results: w.results}
+		r.hub.mu.Unlock()
+		r.onDone(sum)
+	}
+}
+
+// policy wraps the decision on each offer: allowed senders only, and
+// events for each.
+func (r *receiver) policy(o filetransfer.Offer) filetransfer.Decision {
+	w := r.hub.get(o.SID)
+	dec := filetransfer.Decision{Accept: r.allowed(o.From)}
+	if dec.Accept && sameAsExisting(r.dir, o) {
+		dec.Overwrite = true
+	}
+	if w == nil {
+		return dec
+	}
+	f := &fileRef{id: r.newID(o.SID, o.Content), name: o.Name, size: o.Size, content: o.Content}
+	r.hub.mu.Lock()
+	w.byContent[o.Content] = f
+	r.hub.mu.Unlock()
+	w.emit(w.event(EventOffered, f))
+	if dec.Accept {
+		f.accepted = true
+		w.emit(w.event(EventAccepted, f))
+	} else {
+		e := w.event(EventDeclined, f)
+		e.Error = "sender not allowed"
+		w.emit(e)
+	}
+	return dec
+}
+
+// done is the Handler's Done callback.
+func (r *receiver) done(res filetransfer.Result) {
+	w, f := r.hub.file(res.SID, res.Content)
+	if w == nil {
+		return
+	}
+	r.hub.mu.Lock()
+	w.results = append(w.results, res)
+	if f == nil {
+		// Refused before the policy saw it (too large, too many files).
+		f = &fileRef{id: r.newID(res.SID, res.Content), name: res.Name, size: res.Size, content: res.Content}
+		w.byContent[res.Content] = f
+		r.hub.mu.Unlock()
+		w.emit(w.event(EventOffered, f))
+	} else {
+		r.hub.mu.Unlock()
+	}
+	w.finish(f, res)
+}

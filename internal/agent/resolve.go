@@ -1,0 +1,185 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/socks5"
+)
+
+// settle is how long Resolve keeps collecting presence after the first
+// resource of a contact appeared, so that a better one is not missed.
+const settle = 300 * time.Millisecond
+
+// SupportsFileTransfer reports whether info advertises Jingle and Jingle
+// File Transfer (urn:xmpp:jingle:apps:file-transfer:5, the version
+// jinglekit offers).
+func SupportsFileTransfer(info xmppclient.Info) bool {
+	return info.HasFeature(jingle.NS) && info.HasFeature(filetransfer.NS)
+}
+
+// PeerInfo asks a full JID for its disco#info. An entity that is not
+// there (service-unavailable, recipient-unavailable, item-not-found,
+// remote-server-not-found) gives an error wrapping ErrRecipientOffline.
+func (c *Conn) PeerInfo(ctx context.Context, full jid.JID) (xmppclient.Info, error) {
+	info, err := c.disco.Info(ctx, c.client.Session(), full)
+	if err != nil {
+		var se stanza.Error
+		if errors.As(err, &se) {
+			switch se.Condition {
+			case stanza.ServiceUnavailable, stanza.RecipientUnavailable, stanza.ItemNotFound, stanza.RemoteServerNotFound:
+				return xmppclient.Info{}, fmt.Errorf("%w: %s does not answer (%s)", ErrRecipientOffline, full, se.Condition)
+			}
+		}
+		return xmppclient.Info{}, err
+	}
+	return info, nil
+}
+
+// Resolve finds the resource to send files to. A full JID is used as it
+// is, once it answers service discovery and advertises Jingle file
+// transfer. For a bare JID, Resolve waits up to wait for the available
+// presence of its resources — which the server delivers only for contacts
+// to whose presence the account is subscribed (roster subscription "to"
+// or "both") — and picks the one of highest priority (then the most
+// recently seen) that advertises Jingle file transfer.
+//
+// Errors wrap ErrRecipientOffline (no resource visible, or the full JID
+// does not answer) or ErrUnsupported (online, but without Jingle file
+// transfer).
+func (c *Conn) Resolve(ctx context.Context, to jid.JID, wait time.Duration) (jid.JID, xmppclient.Info, error) {
+	if to.Resourcepart() != "" {
+		if !c.presence.isOnline(to) {
+			// Let the peer reach us back even if it has no subscription.
+			_ = c.client.SendPresenceTo(ctx, to)
+		}
+		info, err := c.PeerInfo(ctx, to)
+		if err != nil {
+			return jid.JID{}, info, err
+		}
+		if !SupportsFileTransfer(info) {
+			return jid.JID{}, info, fmt.Errorf("%w: %s", ErrUnsupported, to)
+		}
+		return to, info, nil
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	var settled <-chan time.Time
+	var settleTimer *time.Timer
+	defer func() {
+		if settleTimer != nil {
+			settleTimer.Stop()
+		}
+	}()
+	for {
+		rs, changed := c.presence.resources(to)
+		if len(rs) > 0 && settled == nil {
+			settleTimer = time.NewTimer(settle)
+			settled = settleTimer.C
+		}
+		select {
+		case <-ctx.Done():
+			return jid.JID{}, xmppclient.Info{}, ctx.Err()
+		case <-changed:
+			continue
+		case <-settled:
+		case <-deadline.C:
+		}
+		rs, _ = c.presence.resources(to)
+		if len(rs) == 0 {
+			return jid.JID{}, xmppclient.Info{}, fmt.Errorf("%w: no available presence from %s within %s "+
+				"(a bare JID needs a presence subscription to the contact: add it to the roster, or give a full JID)",
+				ErrRecipientOffline, to, wait)
+		}
+		var errs []error
+		for _, r := range rs {
+			info, err := c.PeerInfo(ctx, r.jid)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if SupportsFileTransfer(info) {
+				return r.jid, info, nil
+			}
+			errs = append(errs, fmt.Errorf("%w: %s", ErrUnsupported, r.jid))
+		}
+		for _, err := range errs {
+			if errors.Is(err, ErrUnsupported) {
+				return jid.JID{}, xmppclient.Info{}, fmt.Errorf("%w: no online resource of %s advertises it", ErrUnsupported, to)
+			}
+		}
+		return jid.JID{}, xmppclient.Info{}, errors.Join(errs...)
+	}
+}
+
+// ChooseTransports returns the transport namespaces to offer for mode
+// (auto, ibb, s5b or ice) to a peer advertising info: for auto, SOCKS5
+// then IBB, each only if the peer advertises it. Errors wrap
+// ErrNoCommonTransport or ErrTransportNotAvailable (ice).
+func ChooseTransports(mode string, info xmppclient.Info) ([]string, error) {
+	var want []string
+	switch mode {
+	case TransportAuto, "":
+		want = []string{socks5.NS, ibb.NSTransport}
+	case TransportS5B:
+		want = []string{socks5.NS}
+	case TransportIBB:
+		want = []string{ibb.NSTransport}
+	case TransportICE:
+		return nil, fmt.Errorf("%w: ICE transport not available yet", ErrTransportNotAvailable)
+	default:
+		return nil, fmt.Errorf("%w: unknown transport %q (want auto, ibb, s5b or ice)", ErrTransportNotAvailable, mode)
+	}
+	var out []string
+	for _, ns := range want {
+		if info.HasFeature(ns) {
+			out = append(out, ns)
+		}
+	}
+	if len(out) == 0 {
+		names := make([]string, len(want))
+		for i, ns := range want {
+			names[i] = TransportName(ns)
+		}
+		return nil, fmt.Errorf("%w: the recipient advertises none of %v", ErrNoCommonTransport, names)
+	}
+	return out, nil
+}
+
+// OnlineResources waits up to wait for the presence of bare's resources
+// (see Resolve) and returns them, best first.
+func (c *Conn) OnlineResources(ctx context.Context, bare jid.JID, wait time.Duration) []jid.JID {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	var settled <-chan time.Time
+	for {
+		rs, changed := c.presence.resources(bare)
+		if len(rs) > 0 && settled == nil {
+			t := time.NewTimer(settle)
+			defer t.Stop()
+			settled = t.C
+		}
+		select {
+		case <-changed:
+			continue
+		case <-settled:
+		case <-deadline.C:
+		case <-ctx.Done():
+		}
+		rs, _ = c.presence.resources(bare)
+		out := make([]jid.JID, len(rs))
+		for i, r := range rs {
+			out[i] = r.jid
+		}
+		return out
+	}
+}

@@ -1,0 +1,257 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+// watcherBuffer is the number of replies queued for a slow control client;
+// progress events beyond it are dropped, and a client that falls further
+// behind is disconnected.
+const watcherBuffer = 1024
+
+// watcher is a control connection that follows transfer events.
+type watcher struct {
+	ch        chan Reply
+	ids       map[string]bool // nil: every transfer
+	remaining int             // files not finished yet (with ids)
+	closed    bool
+}
+
+func newWatcher() *watcher { return &watcher{ch: make(chan Reply, watcherBuffer)} }
+
+func (w *watcher) close() {
+	if !w.closed {
+		w.closed = true
+		close(w.ch)
+	}
+}
+
+// broadcastLocked passes e to the watchers interested in it.
+func (a *Agent) broadcastLocked(e Event) {
+	for w := range a.watchers {
+		if w.closed || (w.ids != nil && !w.ids[e.ID]) {
+			continue
+		}
+		select {
+		case w.ch <- Reply{Event: e}:
+		default:
+			if e.Event == EventProgress {
+				continue
+			}
+			// Too slow: let it go rather than block the transfers.
+			w.close()
+			delete(a.watchers, w)
+			continue
+		}
+		if w.ids != nil && e.Terminal() {
+			w.remaining--
+			if w.remaining <= 0 {
+				w.close()
+				delete(a.watchers, w)
+			}
+		}
+	}
+}
+
+func (a *Agent) acceptLoop(ctx context.Context, ln *net.UnixListener, wg *sync.WaitGroup) {
+	for {
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Debug("jinglectl agent: control socket closed", "error", err)
+			}
+			return
+		}
+		if uid, ok := peerUID(c); ok && uid != os.Getuid() && uid != 0 {
+			a.log.Warn("jinglectl agent: refusing a control connection from another user", "uid", uid)
+			c.Close()
+			continue
+		}
+		a.mu.Lock()
+		if ctx.Err() != nil {
+			a.mu.Unlock()
+			c.Close()
+			return
+		}
+		a.controls[c] = struct{}{}
+		a.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				a.mu.Lock()
+				delete(a.controls, c)
+				a.mu.Unlock()
+				c.Close()
+			}()
+			a.serveControl(ctx, c)
+		}()
+	}
+}
+
+// serveControl answers one control connection: one request, then its
+// replies.
+func (a *Agent) serveControl(ctx context.Context, c net.Conn) {
+	enc := json.NewEncoder(c)
+	write := func(r Reply) bool {
+		if r.Time.IsZero() {
+			r.Time = time.Now().UTC()
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		return enc.Encode(r) == nil
+	}
+	refuse := func(format string, args ...any) {
+		write(Reply{Event: Event{Event: EventError, Error: fmt.Sprintf(format, args...)}})
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 4096), MaxRequestBytes)
+	if !sc.Scan() {
+		if sc.Err() != nil {
+			refuse("reading the request: %v", sc.Err())
+		}
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	var req Request
+	if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+		refuse("malformed request: %v", err)
+		return
+	}
+	switch req.Op {
+	case OpStatus:
+		st := a.status()
+		write(Reply{Event: Event{Event: ReplyStatus}, Status: &st})
+	case OpCancel:
+		if len(req.IDs) == 0 {
+			refuse("cancel: no transfer id")
+			return
+		}
+		for _, id := range req.IDs {
+			if err := a.cancel(id); err != nil {
+				write(Reply{Event: Event{Event: EventError, ID: id, Error: err.Error()}})
+				continue
+			}
+			write(Reply{Event: Event{Event: ReplyCanceled, ID: id}})
+		}
+	case OpSend:
+		a.serveSend(ctx, c, req, write, refuse)
+	case OpWatch:
+		w := newWatcher()
+		a.mu.Lock()
+		a.watchers[w] = struct{}{}
+		a.mu.Unlock()
+		a.stream(ctx, c, w, write)
+	default:
+		refuse("unknown operation %q", req.Op)
+	}
+}
+
+func (a *Agent) serveSend(ctx context.Context, c net.Conn, req Request, write func(Reply) bool, refuse func(string, ...any)) {
+	peer, err := jid.Parse(req.Peer)
+	if err != nil || req.Peer == "" {
+		refuse("send: invalid recipient %q", req.Peer)
+		return
+	}
+	if len(req.Files) == 0 || len(req.Files) > MaxRequestFiles {
+		refuse("send: give between 1 and %d files", MaxRequestFiles)
+		return
+	}
+	for _, p := range req.Files {
+		if !filepath.IsAbs(p) {
+			refuse("send: %s: the agent needs absolute paths", p)
+			return
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			refuse("send: %v", err)
+			return
+		}
+		if !fi.Mode().IsRegular() {
+			refuse("send: %s is not a regular file", p)
+			return
+		}
+	}
+	mode := req.Transport
+	if mode == "" {
+		mode = a.cfg.Transport
+	}
+	switch mode {
+	case TransportAuto, TransportIBB, TransportS5B:
+	case TransportICE:
+		refuse("send: ICE transport not available yet")
+		return
+	default:
+		refuse("send: unknown transport %q", mode)
+		return
+	}
+	var w *watcher
+	if req.Wait {
+		w = newWatcher() // registered by enqueue, under the same lock
+	}
+	ids := a.enqueue(peer, mode, req.Files, w)
+	if !write(Reply{Event: Event{Event: EventQueued}, IDs: ids}) || w == nil {
+		return
+	}
+	a.stream(ctx, c, w, write)
+}
+
+// stream writes the watcher's replies until it is closed, the client goes
+// away or the agent stops; then "end".
+func (a *Agent) stream(ctx context.Context, c net.Conn, w *watcher, write func(Reply) bool) {
+	gone := make(chan struct{})
+	go func() {
+		// The client writes nothing more: EOF or an error means it left.
+		var b [1]byte
+		_, _ = c.Read(b[:])
+		close(gone)
+	}()
+	defer func() {
+		a.mu.Lock()
+		delete(a.watchers, w)
+		w.close()
+		a.mu.Unlock()
+		c.Close()
+		<-gone
+	}()
+	for {
+		select {
+		case r, ok := <-w.ch:
+			if !ok {
+				write(Reply{Event: Event{Event: ReplyEnd}})
+				return
+			}
+			if !write(r) {
+				return
+			}
+		case <-gone:
+			return
+		case <-ctx.Done():
+			// Deliver what is queued (the final events of the shutdown).
+			for {
+				select {
+				case r, ok := <-w.ch:
+					if !ok {
+						write(Reply{Event: Event{Event: ReplyEnd}})
+						return
+					}
+					if !write(r) {
+						return
+					}
+				case <-time.After(a.cfg.ShutdownTimeout):
+					return
+				}
+			}
+		}
+	}
+}
