@@ -249,7 +249,9 @@ func (s *Session) setupPeerTransport(c Content) error {
 		return fmt.Errorf("transport %q not registered", c.Transport.Namespace())
 	}
 	offer := *c.Transport
-	t, err := tm.NewTransport(s.ctx, s.transportParams(c.Key(), &offer))
+	p := s.transportParams(c.Key(), &offer)
+	p.Description = c.Description
+	t, err := tm.NewTransport(s.ctx, p)
 	if err != nil {
 		return err
 	}
@@ -650,7 +652,11 @@ func (s *Session) answerReplace(cc *content, c Content) {
 		return
 	}
 	offer := *c.Transport
-	t, err := tm.NewTransport(s.ctx, s.transportParams(key, &offer))
+	p := s.transportParams(key, &offer)
+	s.mu.Lock()
+	p.Description = cc.wire.Description
+	s.mu.Unlock()
+	t, err := tm.NewTransport(s.ctx, p)
 	if err != nil {
 		reject(err.Error())
 		return

@@ -218,6 +218,22 @@ type Offer struct {
 // acknowledged it. The session is then pending until the peer accepts it
 // (an Event with ActionSessionAccept) or terminates it.
 func (m *Manager) Initiate(ctx context.Context, peer jid.JID, offers ...Offer) (*Session, error) {
+	return m.InitiateWith(ctx, peer, InitiateOptions{}, offers...)
+}
+
+// InitiateOptions are the extras of InitiateWith.
+type InitiateOptions struct {
+	// SID is the session id; empty picks a random one. XEP-0353 sessions
+	// use the proposal's id.
+	SID string
+	// Info are session-level children of the <jingle/>, such as XEP-0338's
+	// <group/>.
+	Info []Element
+}
+
+// InitiateWith is Initiate with a chosen session id and session-level
+// children.
+func (m *Manager) InitiateWith(ctx context.Context, peer jid.JID, opts InitiateOptions, offers ...Offer) (*Session, error) {
 	stream, err := m.getStream()
 	if err != nil {
 		return nil, err
@@ -229,19 +245,25 @@ func (m *Manager) Initiate(ctx context.Context, peer jid.JID, offers ...Offer) (
 	if len(offers) > lim.MaxContents {
 		return nil, fmt.Errorf("jingle: initiate: %d contents: %w", len(offers), ErrLimit)
 	}
-	s := newSession(m, stream.LocalAddr(), peer, newSID(), true)
+	var app Application
 	seen := map[string]bool{}
 	for _, o := range offers {
 		if o.Name == "" || seen[o.Name] {
 			return nil, fmt.Errorf("jingle: initiate: content names must be unique and non-empty (%q)", o.Name)
 		}
 		seen[o.Name] = true
-		app, ok := m.application(o.Description.Namespace())
+		a, ok := m.application(o.Description.Namespace())
 		if !ok {
 			return nil, fmt.Errorf("jingle: initiate: no application registered for %q", o.Description.Namespace())
 		}
-		s.app = app
+		app = a
 	}
+	sid := opts.SID
+	if sid == "" {
+		sid = newSID()
+	}
+	s := newSession(m, stream.LocalAddr(), peer, sid, true)
+	s.app = app
 	if err := m.add(s, true); err != nil {
 		s.cancel()
 		return nil, err
@@ -251,7 +273,7 @@ func (m *Manager) Initiate(ctx context.Context, peer jid.JID, offers ...Offer) (
 		s.end(&Reason{Condition: ReasonFailedApplication, Text: err.Error()}, false)
 		return nil, err
 	}
-	j := &Jingle{Action: ActionSessionInitiate, Initiator: s.local.String(), SID: s.sid}
+	j := &Jingle{Action: ActionSessionInitiate, Initiator: s.local.String(), SID: s.sid, Info: opts.Info}
 	for _, o := range offers {
 		c, err := s.newLocalContent(ctx, CreatorInitiator, o, contentActive)
 		if err != nil {

@@ -86,6 +86,10 @@ type TransportParams struct {
 	Local, Peer jid.JID
 	// Initiator is true when this side initiated the session.
 	Initiator bool
+	// Description is the content's <description/>, so that a method serving
+	// several applications (ICE-UDP for RTP and for data channels) can tell
+	// them apart.
+	Description *Element
 	// Offer is the peer's <transport/> when the peer proposed this transport
 	// (in session-initiate, content-add or transport-replace); nil when this
 	// side proposes it.

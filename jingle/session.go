@@ -384,7 +384,10 @@ func (s *Session) newLocalContent(ctx context.Context, creator Creator, o Offer,
 		return Content{}, fmt.Errorf("jingle: transport method %q not registered", methods[0])
 	}
 	key := ContentKey{Creator: creator, Name: o.Name}
-	t, err := tm.NewTransport(ctx, s.transportParams(key, nil))
+	desc0 := o.Description
+	p := s.transportParams(key, nil)
+	p.Description = &desc0
+	t, err := tm.NewTransport(ctx, p)
 	if err != nil {
 		return Content{}, fmt.Errorf("jingle: %s transport for %q: %w", methods[0], o.Name, err)
 	}
@@ -508,6 +511,12 @@ func (s *Session) checkLive() error {
 // with its description from descs (by content name) or, when absent, the
 // description as offered, and with this side's transport.
 func (s *Session) Accept(ctx context.Context, descs map[string]Element) error {
+	return s.AcceptWith(ctx, descs, nil)
+}
+
+// AcceptWith is Accept with session-level children (such as XEP-0338's
+// <group/>) in the session-accept.
+func (s *Session) AcceptWith(ctx context.Context, descs map[string]Element, info []Element) error {
 	s.mu.Lock()
 	if err := s.checkLive(); err != nil {
 		s.mu.Unlock()
@@ -517,7 +526,7 @@ func (s *Session) Accept(ctx context.Context, descs map[string]Element) error {
 		s.mu.Unlock()
 		return fmt.Errorf("jingle: accept: session is %s and this side is the %s", s.state, s.Role())
 	}
-	j := &Jingle{Action: ActionSessionAccept, Responder: s.local.String(), SID: s.sid}
+	j := &Jingle{Action: ActionSessionAccept, Responder: s.local.String(), SID: s.sid, Info: info}
 	for _, k := range s.order {
 		c := s.contents[k]
 		if c.state != contentActive || c.t == nil {
@@ -752,12 +761,14 @@ func (s *Session) ReplaceTransport(ctx context.Context, name, method string) err
 		return err
 	}
 	key := c.wire.Key()
+	p := s.transportParams(key, nil)
+	p.Description = c.wire.Description
 	s.mu.Unlock()
 	if err := s.waitPeerReplace(ctx, c); err != nil {
 		return err
 	}
 
-	t, err := tm.NewTransport(ctx, s.transportParams(key, nil))
+	t, err := tm.NewTransport(ctx, p)
 	if err != nil {
 		return fmt.Errorf("jingle: transport-replace: %w", err)
 	}
