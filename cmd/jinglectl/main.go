@@ -11,6 +11,7 @@
 //	agent       run the headless transfer agent
 //	status      show the agent's transfers
 //	cancel      cancel transfers of the agent
+//	peers       list the link-local peers around (serverless mode, --local)
 //	disco       show the Jingle applications and transports a peer advertises
 //	inspect     parse stanzas and print their model and XML
 //	completion  print a shell completion script
@@ -79,6 +80,7 @@ func commands() []command {
 		{"agent", "run the headless transfer agent", runAgent},
 		{"status", "show the agent's transfers", runStatus},
 		{"cancel", "cancel transfers of the agent", runCancel},
+		{"peers", "list the link-local peers around (serverless mode, --local)", runPeers},
 		{"disco", "show the Jingle applications and transports a peer advertises", runDisco},
 		{"inspect", "parse stanzas and print their model and XML", runInspect},
 		{"completion", "print a shell completion script (bash, zsh, fish)", runCompletion},

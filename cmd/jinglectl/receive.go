@@ -31,11 +31,17 @@ Receive runs until interrupted (exit status 0), or with --once until the
 first session from an allowed sender is over: then the exit status is that
 session's (0 when every file arrived verified).
 
+With --local, receive works without a server (XEP-0174 serverless
+mode): see jinglectl receive --local -help.
+
 Example:
   JINGLECTL_PASSWORD=… jinglectl receive --jid bob@example.org --dir ~/Downloads --accept-from alice@example.org --once
 `
 
 func runReceive(args []string, e env) int {
+	if hasLocalFlag(args) {
+		return runReceiveLocal(args, e)
+	}
 	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
 	acct := addAccountFlags(fs)
 	tf := addTransferFlags(fs, false)
@@ -46,9 +52,13 @@ func runReceive(args []string, e env) int {
 	var maxSize int64
 	fs.Var(sizeFlag{&maxSize}, "max-size", "decline files larger than `SIZE` (eg. 100M; default 8G)")
 	jsonOut := fs.Bool("json", false, "print one JSON event per line instead of text")
+	checkLocal := addLocalOnlyFlags(fs)
 	usage := func(w io.Writer) { commandUsage(w, receiveUsage, fs, true) }
 	if status, ok := parseFlags(fs, args, e, usage); !ok {
 		return status
+	}
+	if err := checkLocal(); err != nil {
+		return fail(e, "receive", err)
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintln(e.stderr, "jinglectl: receive: no arguments expected")

@@ -41,6 +41,9 @@ through its control socket instead of logging in: --agent uses the
 socket of the configuration, --agent=PATH another one. Without --detach
 send follows the files until each is finished.
 
+With --local, send works without a server (XEP-0174 serverless mode):
+see jinglectl send --local -help.
+
 Example:
   JINGLECTL_PASSWORD=… jinglectl send --jid alice@example.org bob@example.org report.pdf
 `
@@ -66,6 +69,9 @@ func (o *optionalString) Set(s string) error {
 }
 
 func runSend(args []string, e env) int {
+	if hasLocalFlag(args) {
+		return runSendLocal(args, e)
+	}
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
 	acct := addAccountFlags(fs)
 	tf := addTransferFlags(fs, true)
@@ -74,9 +80,13 @@ func runSend(args []string, e env) int {
 	fs.Var(&agentSock, "agent", "queue the files in the running agent (--agent, or --agent=SOCKET for another socket)")
 	detach := fs.Bool("detach", false, "with --agent: queue the files and exit without waiting")
 	timeout := fs.Duration("timeout", 0, "give up after `DURATION` (default: no limit)")
+	checkLocal := addLocalOnlyFlags(fs)
 	usage := func(w io.Writer) { commandUsage(w, sendUsage, fs, true) }
 	if status, ok := parseFlags(fs, args, e, usage); !ok {
 		return status
+	}
+	if err := checkLocal(); err != nil {
+		return fail(e, "send", err)
 	}
 	if fs.NArg() < 2 {
 		fmt.Fprintln(e.stderr, "jinglectl: send: want RECIPIENT and at least one FILE")

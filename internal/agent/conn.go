@@ -21,6 +21,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/internal/linklocal"
 	"github.com/jinglekit/jinglekit/internal/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
@@ -69,7 +70,9 @@ type Options struct {
 // the client, a jingle.Manager with the file-transfer application and the
 // SOCKS5 and IBB transports, the presence of contacts and the roster.
 type Conn struct {
-	client   *xmppclient.Client
+	client   *xmppclient.Client // nil in serverless mode (ConnectLocal)
+	link     link               // the client, or the link-local node
+	node     *linklocal.Node    // serverless mode only
 	m        *jingle.Manager
 	disco    *xmppclient.Disco
 	presence *presenceTracker
@@ -208,6 +211,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 		return nil, err
 	}
 	c.client = client
+	c.link = client
 	self := client.LocalAddr()
 	c.presence.self = self
 	c.roster.self = self
@@ -264,13 +268,13 @@ func (c *Conn) sendPresence(ctx context.Context, priority int, caps xmppclient.C
 }
 
 // LocalAddr is the full JID of the connection.
-func (c *Conn) LocalAddr() jid.JID { return c.client.LocalAddr() }
+func (c *Conn) LocalAddr() jid.JID { return c.link.LocalAddr() }
 
 // Done is closed when the stream has ended (or Close was called).
 func (c *Conn) Done() <-chan struct{} { return c.life.Done() }
 
 // Err says why the stream ended, once Done is closed.
-func (c *Conn) Err() error { return c.client.Err() }
+func (c *Conn) Err() error { return c.link.Err() }
 
 // Manager returns the Jingle manager.
 func (c *Conn) Manager() *jingle.Manager { return c.m }
@@ -297,7 +301,7 @@ func (c *Conn) Close(ctx context.Context) error {
 		if err := c.m.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		if err := c.client.Close(); err != nil && !errors.Is(err, io.EOF) {
+		if err := c.link.Close(); err != nil && !errors.Is(err, io.EOF) {
 			errs = append(errs, err)
 		}
 		c.watchW.Wait()
@@ -377,7 +381,7 @@ func (c *Conn) Send(ctx context.Context, peer jid.JID, files []Outgoing, o SendO
 	if w.sid != "" {
 		defer c.hub.remove(w.sid)
 	}
-	if lost := c.client.Err(); lost != nil && callerCtx.Err() != nil {
+	if lost := c.link.Err(); lost != nil && callerCtx.Err() != nil {
 		// The stream ended under the transfer: say so rather than
 		// "cancelled".
 		for i := range results {
