@@ -403,15 +403,25 @@ func (s *Session) apply(j *Jingle) ([]func(), *Error) {
 			if c.Transport == nil {
 				return nil, BadRequest("transport-info for %q without transport", c.Name)
 			}
-			t := cc.t
+			replacing := false
 			if cc.ns != c.Transport.Namespace() {
 				if cc.replacing == nil || cc.replacing.ns != c.Transport.Namespace() {
 					return nil, NewError(ErrUnsupportedInfo, "transport-info for another transport method")
 				}
-				t = cc.replacing.t
+				replacing = true
 			}
 			info := *c.Transport
 			jobs = append(jobs, func() {
+				// The transport is looked up when the job runs, not when the
+				// IQ arrived: a responder's transport is made by a job queued
+				// with the session-initiate, and candidates trickled right
+				// after it (as Conversations does) must reach it.
+				s.mu.Lock()
+				t := cc.t
+				if replacing && cc.replacing != nil {
+					t = cc.replacing.t
+				}
+				s.mu.Unlock()
 				if t == nil {
 					return
 				}

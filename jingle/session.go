@@ -812,7 +812,9 @@ func (s *Session) ReplaceTransport(ctx context.Context, name, method string) err
 }
 
 // Conn returns the byte stream of a content whose transport is a stream
-// transport, waiting until it is connected. When the transport fails, the
+// transport, waiting until it is connected. When Dial's error has a
+// JingleReason() Reason method (a security failure, say), the session is
+// terminated with that reason. When the transport fails, the
 // initiator replaces it with the next method of the content's offer
 // (transport-replace) and tries again; the responder waits for the
 // initiator's replacement. When no method is left, the session is
@@ -838,6 +840,13 @@ func (s *Session) Conn(ctx context.Context, name string) (net.Conn, error) {
 		conn, err := st.Dial(ctx)
 		if err == nil {
 			return conn, nil
+		}
+		var rr interface{ JingleReason() Reason }
+		if errors.As(err, &rr) {
+			// The transport says how the session must end (a DTLS
+			// fingerprint mismatch is a security-error): no fallback.
+			_ = s.Terminate(context.WithoutCancel(ctx), rr.JingleReason())
+			return nil, err
 		}
 		if !errors.Is(err, ErrTransportFailed) || ctx.Err() != nil {
 			return nil, err
