@@ -165,5 +165,7 @@ func newRegistry() *stanzamodel.Registry {
 	registerIBB(r)
 	registerSOCKS5(r)
 	registerFileTransfer(r)
+	registerICE(r)
+	registerRTP(r)
 	return r
 }

@@ -1,0 +1,95 @@
+package rtp_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/rtp"
+)
+
+// loopback is the call configuration of the tests: host candidates on the
+// loopback interface only.
+func loopback() rtp.Config {
+	return rtp.Config{
+		IncludeLoopback: true,
+		DisableIPv6:     true,
+		InterfaceFilter: func(name string) bool { return name == "lo" },
+		GatherWait:      500 * time.Millisecond,
+		ConnectTimeout:  10 * time.Second,
+	}
+}
+
+// party is one account of a test: its XMPP session, Jingle manager, RTP
+// handler and JMI.
+type party struct {
+	addr jid.JID
+	xs   *xmpp.Session
+	m    *jingle.Manager
+	h    *rtp.Handler
+	jmi  *jingle.JMI
+}
+
+// newParty connects addr to n with an RTP handler; setup may set the
+// handler's and JMI's fields before anything runs.
+func newParty(t testing.TB, n *xmpptest.Network, addr string, setup func(*party)) *party {
+	t.Helper()
+	p := &party{
+		addr: jid.MustParse(addr),
+		m:    &jingle.Manager{},
+		h:    &rtp.Handler{Config: loopback()},
+		jmi:  &jingle.JMI{},
+	}
+	p.h.JMI = p.jmi
+	if setup != nil {
+		setup(p)
+	}
+	p.h.Register(p.m)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	xs, err := n.Client(ctx, p.addr, mux.New(stanza.NSClient, p.m.Handler(), p.jmi.Handler()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.xs = xs
+	p.m.SetStream(xs)
+	p.jmi.SetStream(xs)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.h.Close(ctx); err != nil {
+			t.Errorf("closing handler of %s: %v", addr, err)
+		}
+		if err := p.m.Close(ctx); err != nil {
+			t.Errorf("closing manager of %s: %v", addr, err)
+		}
+		if err := p.jmi.Close(ctx); err != nil {
+			t.Errorf("closing JMI of %s: %v", addr, err)
+		}
+	})
+	return p
+}
+
+// waitEvent reads call events until one of kind arrives.
+func waitEvent(t testing.TB, ctx context.Context, c *rtp.Call, kind rtp.EventKind) rtp.Event {
+	t.Helper()
+	for {
+		ev, err := c.NextEvent(ctx)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", kind, err)
+		}
+		if ev.Kind == kind {
+			return ev
+		}
+		if ev.Kind == rtp.EventEnded {
+			t.Fatalf("call ended (%v) while waiting for %s", ev.Reason, kind)
+		}
+	}
+}

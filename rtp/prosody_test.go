@@ -1,0 +1,154 @@
+package rtp_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"testing"
+	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/jinglekit/jinglekit/internal/prosodytest"
+	"github.com/jinglekit/jinglekit/internal/testmedia"
+	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/rtp"
+)
+
+// prosodyParty logs addr in to Prosody with an RTP handler and a JMI,
+// enables carbons and sends presence.
+func prosodyParty(t *testing.T, srv *prosodytest.Server, addr, pass string, setup func(*party)) *party {
+	t.Helper()
+	p := &party{addr: jid.MustParse(addr), m: &jingle.Manager{}, h: &rtp.Handler{Config: loopback()}, jmi: &jingle.JMI{}}
+	p.h.JMI = p.jmi
+	if setup != nil {
+		setup(p)
+	}
+	p.h.Register(p.m)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := xmppclient.Dial(ctx, xmppclient.Config{JID: p.addr, Password: pass, Server: srv.C2SAddr, CAFile: srv.CAFile,
+		Handler: mux.New(stanza.NSClient, p.m.Handler(), p.jmi.Handler())})
+	if err != nil {
+		t.Fatalf("login %s: %v", addr, err)
+	}
+	p.xs = c.Session()
+	p.m.SetStream(p.xs)
+	p.jmi.SetStream(p.xs)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = p.h.Close(ctx)
+		_ = p.m.Close(ctx)
+		_ = p.jmi.Close(ctx)
+		_ = c.Close()
+	})
+	enable := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: "urn:xmpp:carbons:2", Local: "enable"}})
+	resp, err := p.xs.SendIQElement(ctx, enable, stanza.IQ{Type: stanza.SetIQ})
+	if err != nil {
+		t.Fatalf("enabling carbons: %v", err)
+	}
+	resp.Close()
+	if err := c.SendPresence(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestProsodyJMICall is the acceptance run against a real Prosody with
+// carbons: alice calls bob's bare JID; both of bob's devices ring; b2
+// answers (proceed), and b1 stops ringing when the carbon of that proceed
+// arrives; the session goes to b2 with the proposal id as sid; Opus flows
+// both ways; alice hangs up; the recordings hold the other side's packets.
+func TestProsodyJMICall(t *testing.T) {
+	srv := prosody.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	aliceBare, alicePass := srv.NewUser(t, "alice")
+	bobBare, bobPass := srv.NewUser(t, "bob")
+	b1Props := make(chan *jingle.Incoming, 1)
+	_ = prosodyParty(t, srv, bobBare+"/b1", bobPass, func(p *party) {
+		p.jmi.OnPropose = func(ctx context.Context, in *jingle.Incoming) {
+			_ = in.Ringing(ctx)
+			b1Props <- in
+		}
+		p.h.OnCall = func(ctx context.Context, c *rtp.Call) { t.Errorf("b1 got the call") }
+	})
+	bobRec := rtp.NewRecorder(t.TempDir())
+	bobCalls := make(chan *rtp.Call, 1)
+	b2 := prosodyParty(t, srv, bobBare+"/b2", bobPass, func(p *party) {
+		p.jmi.OnPropose = func(ctx context.Context, in *jingle.Incoming) {
+			// Let b1 ring first.
+			select {
+			case <-time.After(200 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			if err := in.Proceed(ctx); err != nil {
+				t.Error(err)
+			}
+		}
+		p.h.OnCall = func(ctx context.Context, c *rtp.Call) {
+			src, err := rtp.NewOggSource(bytes.NewReader(testmedia.BobOgg()))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := c.Accept(ctx, rtp.Options{Audio: src, OnTrack: bobRec.OnTrack}); err != nil {
+				t.Error(err)
+			}
+			bobCalls <- c
+		}
+	})
+	alice := prosodyParty(t, srv, aliceBare+"/a", alicePass, nil)
+	aliceRec := rtp.NewRecorder(t.TempDir())
+	src, err := rtp.NewOggSource(bytes.NewReader(testmedia.AliceOgg()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := alice.h.Place(ctx, jid.MustParse(bobBare), rtp.Options{Audio: src, OnTrack: aliceRec.OnTrack})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Peer().Equal(b2.addr) {
+		t.Errorf("call placed to %s, want %s", c.Peer(), b2.addr)
+	}
+	waitEvent(t, ctx, c, rtp.EventConnected)
+	bc := <-bobCalls
+	select {
+	case in := <-b1Props:
+		select {
+		case <-in.Done():
+			if !errors.Is(in.Err(), jingle.ErrAnsweredElsewhere) {
+				t.Errorf("b1's proposal ended with %v", in.Err())
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("b1 still rings")
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("b1 never rang")
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := c.HangUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-c.Done()
+	<-bc.Done()
+	for name, x := range map[string]struct {
+		rec  *rtp.Recorder
+		sent []byte
+	}{"alice": {aliceRec, testmedia.BobOgg()}, "bob": {bobRec, testmedia.AliceOgg()}} {
+		stats, err := x.rec.Wait()
+		if err != nil || len(stats) != 1 {
+			t.Fatalf("%s recorded %+v, %v", name, stats, err)
+		}
+		got := oggPackets(t, stats[0].Path)
+		if m, _ := matchRun(t, got, sourcePackets(t, x.sent)); m < 50 {
+			t.Errorf("%s: %d of %d recorded packets are the other side's", name, m, len(got))
+		}
+	}
+}
