@@ -30,10 +30,11 @@ func forge(n *xmpptest.Network, action string, fake string) {
 }
 
 // TestForgedFingerprint: when a fingerprint does not match the certificate
-// presented in the DTLS handshake, both Dials fail with a SecurityError
-// (not a transport failure: the session must not fall back), no DTLS
-// application data record crossed the wire in either direction, and the
-// application ends the session with security-error.
+// presented in the DTLS handshake, the side that checks it fails with a
+// SecurityError (not a transport failure: the session must not fall back),
+// the session layer ends the session with security-error on both sides,
+// and no DTLS application data record crossed the wire in either
+// direction.
 func TestForgedFingerprint(t *testing.T) {
 	other, err := ice.NewCertificate()
 	if err != nil {
@@ -72,22 +73,31 @@ func TestForgedFingerprint(t *testing.T) {
 				go func() { _, err := bs.Conn(ctx, "file"); ch <- res{err} }()
 				_, aerr := as.Conn(ctx, "file")
 				berr := (<-ch).err
-				for side, err := range map[string]error{"alice": aerr, "bob": berr} {
-					var se *ice.SecurityError
-					switch {
-					case err == nil:
-						t.Fatalf("%s connected despite the forged fingerprint", side)
-					case !errors.Is(err, ice.ErrFingerprintMismatch) || !errors.As(err, &se):
-						t.Fatalf("%s: %v; want a SecurityError", side, err)
-					case errors.Is(err, jingle.ErrTransportFailed):
-						t.Fatalf("%s: %v wraps ErrTransportFailed: the session would fall back", side, err)
-					}
-					// The side that read the forged fingerprint found the
-					// mismatch; the other was refused.
-					wantLocal := (side == "alice") == tc.aliceDetects
-					if se.Local != wantLocal {
-						t.Errorf("%s: Local=%v, want %v", side, se.Local, wantLocal)
-					}
+				// The side that read the forged fingerprint found the
+				// mismatch itself; Session.Conn then terminates the session
+				// with security-error. The other side was refused in the
+				// handshake or saw that terminate first; either way it did
+				// not connect.
+				detector, peer, derr, perr := as, bs, aerr, berr
+				if !tc.aliceDetects {
+					detector, peer, derr, perr = bs, as, berr, aerr
+				}
+				var se *ice.SecurityError
+				switch {
+				case derr == nil:
+					t.Fatal("the detecting side connected despite the forged fingerprint")
+				case !errors.Is(derr, ice.ErrFingerprintMismatch) || !errors.As(derr, &se):
+					t.Fatalf("detecting side: %v; want a SecurityError", derr)
+				case errors.Is(derr, jingle.ErrTransportFailed):
+					t.Fatalf("detecting side: %v wraps ErrTransportFailed: the session would fall back", derr)
+				case !se.Local:
+					t.Errorf("detecting side: Local=false, want true")
+				}
+				if perr == nil {
+					t.Fatal("the other side connected despite the forged fingerprint")
+				}
+				if errors.As(perr, &se) && se.Local {
+					t.Errorf("other side: %v claims to have found the mismatch itself", perr)
 				}
 				for side, s := range map[string]*jingle.Session{"alice": as, "bob": bs} {
 					st := transportOf(t, s).Stats()
@@ -98,19 +108,16 @@ func TestForgedFingerprint(t *testing.T) {
 						t.Errorf("%s: no DTLS handshake seen at all: %+v", side, st)
 					}
 				}
-				// The side that detected it terminates with security-error.
-				detector, peer, derr := as, bs, aerr
-				if !tc.aliceDetects {
-					detector, peer, derr = bs, as, berr
-				}
-				var se *ice.SecurityError
-				errors.As(derr, &se)
-				if err := detector.Terminate(ctx, se.JingleReason()); err != nil {
-					t.Fatal(err)
-				}
-				<-peer.Done()
-				if r := peer.Reason(); r == nil || r.Condition != jingle.ReasonSecurityError {
-					t.Fatalf("peer's session ended with %v, want security-error", r)
+				// Both sessions end with security-error.
+				for side, sess := range map[string]*jingle.Session{"detector": detector, "peer": peer} {
+					select {
+					case <-sess.Done():
+					case <-ctx.Done():
+						t.Fatalf("%s's session did not end", side)
+					}
+					if r := sess.Reason(); r == nil || r.Condition != jingle.ReasonSecurityError {
+						t.Fatalf("%s's session ended with %v, want security-error", side, r)
+					}
 				}
 			})
 		}
