@@ -171,13 +171,13 @@ type transferFlags struct {
 func addTransferFlags(fs *flag.FlagSet, sending bool) *transferFlags {
 	t := &transferFlags{}
 	if sending {
-		fs.StringVar(&t.transport, "transport", "", "`MODE`: auto, ibb, s5b or ice (default auto: SOCKS5 then IBB, as the recipient supports)")
+		fs.StringVar(&t.transport, "transport", "", "`MODE`: auto, ibb, s5b or ice (default auto: SOCKS5, then ICE, then IBB, as the recipient supports)")
 		fs.Var(sizeFlag{&t.limitRate}, "limit-rate", "send each file at most `RATE` bytes per second (eg. 500K)")
 	}
 	fs.Var(&t.proxies, "proxy", "offer the SOCKS5 proxy `JID` (repeatable; default: discovered on the server)")
 	fs.BoolVar(&t.noProxy, "no-proxy", false, "offer no SOCKS5 proxy")
 	fs.BoolVar(&t.noDirect, "no-direct", false, "offer no direct SOCKS5 candidate: the proxy carries the data, no IP address is revealed")
-	fs.BoolVar(&t.allowLoopback, "allow-loopback", false, "offer and use loopback SOCKS5 candidates (single-host testing)")
+	fs.BoolVar(&t.allowLoopback, "allow-loopback", false, "offer and use loopback SOCKS5 and ICE candidates (single-host testing)")
 	fs.DurationVar(&t.presenceWait, "presence-wait", 0, "how long to wait for a bare JID's presence: `DURATION` (default 5s)")
 	return t
 }
@@ -272,9 +272,7 @@ func loadConfig(e env, a *accountFlags, t *transferFlags) (agent.Config, error) 
 			return cfg, usagef("--proxy and --no-proxy exclude each other")
 		}
 		switch cfg.Transport {
-		case "", agent.TransportAuto, agent.TransportIBB, agent.TransportS5B:
-		case agent.TransportICE:
-			return cfg, fmt.Errorf("%w: ICE transport not available yet (use --transport auto, s5b or ibb)", agent.ErrTransportNotAvailable)
+		case "", agent.TransportAuto, agent.TransportIBB, agent.TransportS5B, agent.TransportICE:
 		default:
 			return cfg, usagef("--transport %q: want auto, ibb, s5b or ice", cfg.Transport)
 		}

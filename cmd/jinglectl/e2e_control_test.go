@@ -63,7 +63,7 @@ func TestAgentControl(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("disco: %s", r)
 		}
-		for _, want := range []string{bob.jid + "/agent", "client/bot (jinglectl)", "jingle:         yes", "file-transfer:5", "s5b, ibb", "sha-256", "send files:     yes, over s5b then ibb"} {
+		for _, want := range []string{bob.jid + "/agent", "client/bot (jinglectl)", "jingle:         yes", "file-transfer:5", "s5b, ibb", "sha-256", "send files:     yes, over s5b then ice then ibb"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("disco output lacks %q:\n%s", want, r.stdout)
 			}

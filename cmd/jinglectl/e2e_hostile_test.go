@@ -64,7 +64,6 @@ func TestCarelessUse(t *testing.T) {
 		{"recipient offline (full)", alice, send(alice, bob.jid+"/nowhere", file), exitOffline, "send", "recipient offline"},
 		{"recipient without Jingle (bare)", alice, send(alice, carol.jid, file), exitUnsupported, "send", "does not support Jingle file transfer"},
 		{"recipient without Jingle (full)", alice, send(alice, carolFull.String(), file), exitUnsupported, "send", "does not support Jingle file transfer"},
-		{"ice", alice, send(alice, "--transport", "ice", bob.jid, file), exitUsage, "send", "ICE transport not available yet"},
 		{"bad transport", alice, send(alice, "--transport", "carrier-pigeon", bob.jid, file), exitUsage, "send", "want auto, ibb, s5b or ice"},
 		{"proxy and no-proxy", alice, send(alice, "--proxy", "proxy.localhost", "--no-proxy", bob.jid, file), exitUsage, "send", "exclude each other"},
 		{"bad recipient", alice, send(alice, "@@", file), exitUsage, "send", "invalid recipient"},

@@ -230,7 +230,7 @@ Example:
 func runSendLocal(args []string, e env) int {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
 	l := addLocalFlags(fs)
-	fs.StringVar(&l.transport, "transport", agent.TransportAuto, "`MODE`: auto, ibb or s5b (auto: SOCKS5 then IBB, as the recipient supports)")
+	fs.StringVar(&l.transport, "transport", agent.TransportAuto, "`MODE`: auto, ibb, s5b or ice (auto: SOCKS5, then ICE with host candidates, then IBB, as the recipient supports)")
 	var limitRate int64
 	fs.Var(sizeFlag{&limitRate}, "limit-rate", "send each file at most `RATE` bytes per second (eg. 500K)")
 	fs.DurationVar(&l.timeout, "timeout", 0, "give up after `DURATION` (default: no limit)")

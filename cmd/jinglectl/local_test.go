@@ -58,7 +58,7 @@ func fileSHA256(t *testing.T, path string) string {
 }
 
 func TestLocalSendReceive(t *testing.T) {
-	for _, transport := range []string{agent.TransportS5B, agent.TransportIBB} {
+	for _, transport := range []string{agent.TransportS5B, agent.TransportICE, agent.TransportIBB} {
 		t.Run(transport, func(t *testing.T) {
 			c := newCLI(t, nil)
 			src := randomFile(t, t.TempDir(), "data.bin", 3<<20+17)

@@ -216,10 +216,8 @@ func configPath(e env, flagValue string) string {
 
 func checkTransportMode(mode string) error {
 	switch mode {
-	case agent.TransportAuto, agent.TransportIBB, agent.TransportS5B:
+	case agent.TransportAuto, agent.TransportIBB, agent.TransportS5B, agent.TransportICE:
 		return nil
-	case agent.TransportICE:
-		return fmt.Errorf("%w: ICE transport not available yet (use --transport auto, s5b or ibb)", agent.ErrTransportNotAvailable)
 	}
 	return usagef("--transport %q: want auto, ibb, s5b or ice", mode)
 }

@@ -65,6 +65,8 @@ type Config struct {
 	NoProxy       bool     // offer no proxy candidate and discover none
 	NoDirect      bool     // offer no direct SOCKS5 candidate
 	AllowLoopback bool     // offer and accept loopback candidates (single-host tests)
+	ICEServers    []string // STUN/TURN servers for ICE (ParseICEServer); none: XEP-0215 discovery
+	ICERelayOnly  bool     // ICE offers relayed candidates only (needs TURN)
 	LimitRate     int64    // bytes per second per sent file; 0: no limit
 	PresenceWait  time.Duration
 
@@ -310,6 +312,21 @@ func oneOf(f func(*Config) *string, allowed ...string) func(*Config, tomlite.Val
 	}
 }
 
+// iceServers reads transfer.ice_servers, checking each server.
+func iceServers(c *Config, v tomlite.Value) error {
+	var list []string
+	if err := strings_(func(*Config) *[]string { return &list })(c, v); err != nil {
+		return err
+	}
+	for _, s := range list {
+		if _, err := ParseICEServer(s); err != nil {
+			return err
+		}
+	}
+	c.ICEServers = list
+	return nil
+}
+
 // settings are the keys of the configuration file.
 var settings = []setting{
 	{"jid", str(func(c *Config) *string { return &c.JID })},
@@ -324,6 +341,8 @@ var settings = []setting{
 	{"transfer.no_proxy", boolean(func(c *Config) *bool { return &c.NoProxy })},
 	{"transfer.no_direct", boolean(func(c *Config) *bool { return &c.NoDirect })},
 	{"transfer.allow_loopback", boolean(func(c *Config) *bool { return &c.AllowLoopback })},
+	{"transfer.ice_servers", iceServers},
+	{"transfer.ice_relay_only", boolean(func(c *Config) *bool { return &c.ICERelayOnly })},
 	{"transfer.limit_rate", size(func(c *Config) *int64 { return &c.LimitRate })},
 	{"transfer.presence_wait", duration(func(c *Config) *time.Duration { return &c.PresenceWait })},
 

@@ -26,6 +26,8 @@ proxy = ["proxy.example.org", "proxy2.example.org"]
 no_proxy = false
 no_direct = true
 allow_loopback = true
+ice_servers = ["stun:stun.example.org:3478", "turn:u:p@turn.example.org:3478?transport=udp"]
+ice_relay_only = true
 limit_rate = "1.5M"
 presence_wait = "10s"
 
@@ -58,6 +60,7 @@ shutdown_timeout = "3s"
 		JID: "bob@example.org/agent", PasswordFile: filepath.Join(dir, "secret"), Server: "xmpp.example.org:5222",
 		CAFile: "/etc/ssl/ca.pem", InsecureSkipVerify: true,
 		Transport: "s5b", Proxies: []string{"proxy.example.org", "proxy2.example.org"}, NoDirect: true, AllowLoopback: true,
+		ICEServers: []string{"stun:stun.example.org:3478", "turn:u:p@turn.example.org:3478?transport=udp"}, ICERelayOnly: true,
 		LimitRate: 3 << 19, PresenceWait: 10 * time.Second,
 		Dir: filepath.Join(home, "in"), AcceptFrom: []string{"alice@example.org"}, MaxSize: 1 << 20,
 		Socket: filepath.Join(dir, "run/agent.sock"), Metrics: "127.0.0.1:9464", Concurrency: 4, MaxAttempts: 7,
@@ -88,6 +91,9 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown section key", "[agent]\nsockets = \"x\"", 0o600, 2, `unknown setting "agent.sockets"`},
 		{"type", "insecure_skip_verify = \"yes\"", 0o600, 1, "want true or false"},
 		{"transport", "[transfer]\ntransport = \"tcp\"", 0o600, 2, "want one of auto, ibb, s5b, ice"},
+		{"ice server", "[transfer]\nice_servers = [\"stun:ok.example:3478\", \"turn:nopass@turn.example:3478\"]", 0o600, 2, "TURN needs user:password"},
+		{"ice server scheme", "[transfer]\nice_servers = \"http://x\"", 0o600, 2, "want stun:"},
+		{"ice relay only", "[transfer]\nice_relay_only = 1", 0o600, 2, "want true or false"},
 		{"duration", "[agent]\nreconnect_min = \"soon\"", 0o600, 2, "invalid duration"},
 		{"negative duration", "[agent]\nreconnect_min = \"-1s\"", 0o600, 2, "invalid duration"},
 		{"size", "[receive]\nmax_size = \"big\"", 0o600, 2, "invalid size"},

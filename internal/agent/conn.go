@@ -25,6 +25,7 @@ import (
 	"github.com/jinglekit/jinglekit/internal/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
@@ -68,7 +69,7 @@ type Options struct {
 
 // Conn is one logged-in XMPP connection with Jingle file transfer wired:
 // the client, a jingle.Manager with the file-transfer application and the
-// SOCKS5 and IBB transports, the presence of contacts and the roster.
+// SOCKS5, ICE and IBB transports, the presence of contacts and the roster.
 type Conn struct {
 	client   *xmppclient.Client // nil in serverless mode (ConnectLocal)
 	link     link               // the client, or the link-local node
@@ -80,6 +81,7 @@ type Conn struct {
 	hub      *hub
 	ibb      *ibb.Method
 	s5b      *socks5.Method
+	ice      []*ice.Method // one per dialect, preferred first
 	cfg      Config
 	log      *slog.Logger
 
@@ -174,10 +176,8 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 
 	c.s5b = socks5.NewMethod(c.s5bSettings(log))
 	c.ibb = &ibb.Method{Logger: log}
-	// Registration order is the order of preference: SOCKS5, then IBB
-	// (XEP-0234 wants IBB last).
-	c.m.RegisterTransport(observedMethod{TransportMethod: c.s5b, hub: h})
-	c.m.RegisterTransport(observedMethod{TransportMethod: c.ibb, hub: h})
+	c.ice = iceMethods(cfg.ICEConfig(log))
+	c.registerTransports()
 
 	idType := o.IdentityType
 	if idType == "" {
@@ -238,6 +238,17 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 		return nil, fmt.Errorf("sending presence: %w", err)
 	}
 	return c, nil
+}
+
+// registerTransports registers the transport methods on the Manager.
+// Registration order is the order of preference (TransportPreference):
+// SOCKS5, then ICE, then IBB (XEP-0234 wants IBB last).
+func (c *Conn) registerTransports() {
+	c.m.RegisterTransport(observedMethod{TransportMethod: c.s5b, hub: c.hub})
+	for _, m := range c.ice {
+		c.m.RegisterTransport(observedMethod{TransportMethod: m, hub: c.hub})
+	}
+	c.m.RegisterTransport(observedMethod{TransportMethod: c.ibb, hub: c.hub})
 }
 
 func (c *Conn) s5bSettings(log *slog.Logger) socks5.Settings {

@@ -167,7 +167,6 @@ func TestControlProtocolHostile(t *testing.T) {
 		{"relative path", `{"op":"send","peer":"bob@example.org","files":["f"]}` + "\n", "absolute paths"},
 		{"missing file", `{"op":"send","peer":"bob@example.org","files":["/nonexistent/x"]}` + "\n", "no such file"},
 		{"directory", `{"op":"send","peer":"bob@example.org","files":["` + dir + `"]}` + "\n", "not a regular file"},
-		{"ice", `{"op":"send","peer":"bob@example.org","files":["` + file + `"],"transport":"ice"}` + "\n", "ICE transport not available yet"},
 		{"bad transport", `{"op":"send","peer":"bob@example.org","files":["` + file + `"],"transport":"udp"}` + "\n", "unknown transport"},
 		{"cancel nothing", `{"op":"cancel"}` + "\n", "no transfer id"},
 		{"too long", strings.Repeat("x", MaxRequestBytes+10) + "\n", "reading the request"},

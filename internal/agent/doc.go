@@ -1,6 +1,6 @@
 // Package agent is the wiring behind jinglectl: an account logged in with
 // internal/xmppclient, a jingle.Manager with the file-transfer application
-// (filetransfer.Handler) and the SOCKS5 and IBB transports, the presence
+// (filetransfer.Handler) and the SOCKS5, ICE and IBB transports, the presence
 // and roster that decide whom files go to and come from, and the headless
 // transfer agent built on them.
 //
@@ -32,5 +32,8 @@
 // # Config
 //
 // [Config] is read from a TOML file ([Load], through internal/tomlite);
-// unknown keys are errors with their line.
+// unknown keys are errors with their line. ICE takes its STUN and TURN
+// servers from transfer.ice_servers ([ParseICEServer]), else from the
+// user's server (XEP-0215), see [Config.ICEConfig]; serverless mode
+// ([ConnectLocal]) uses host candidates only.
 package agent

@@ -9,6 +9,7 @@ import (
 	"github.com/jinglekit/jinglekit/internal/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
@@ -97,7 +98,7 @@ func TransportName(ns string) string {
 		return TransportIBB
 	case socks5.NS:
 		return TransportS5B
-	case "urn:xmpp:jingle:transports:ice-udp:1":
+	case ice.NSICEUDP, ice.NSWebRTCDataChannel:
 		return TransportICE
 	}
 	return ns

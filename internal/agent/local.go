@@ -148,8 +148,8 @@ func ConnectLocal(ctx context.Context, o LocalOptions) (*Conn, error) {
 
 	c.s5b = socks5.NewMethod(socks5.Settings{AllowLoopback: o.AllowLoopback, NoProxyDiscovery: true, Logger: log})
 	c.ibb = &ibb.Method{Logger: log}
-	c.m.RegisterTransport(observedMethod{TransportMethod: c.s5b, hub: h})
-	c.m.RegisterTransport(observedMethod{TransportMethod: c.ibb, hub: h})
+	c.ice = iceMethods(localICEConfig(o.AllowLoopback, log))
+	c.registerTransports()
 
 	features := append(c.m.Features(), filetransfer.HashFeatures()...)
 	features = append(features, ibb.NS, socks5.NSBytestreams)

@@ -13,6 +13,7 @@ import (
 	"github.com/jinglekit/jinglekit/internal/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
@@ -121,36 +122,49 @@ func (c *Conn) Resolve(ctx context.Context, to jid.JID, wait time.Duration) (jid
 	}
 }
 
+// TransportPreference returns the order in which auto offers the transports
+// the peer advertises: SOCKS5 (fastest, direct or through a proxy), then
+// ICE (gets through NATs, through TURN when the servers have one), then IBB
+// (always works, through the XMPP server, slowest). The first is offered;
+// the session falls back to the next by transport-replace when one fails.
+func TransportPreference() []string { return []string{TransportS5B, TransportICE, TransportIBB} }
+
 // ChooseTransports returns the transport namespaces to offer for mode
-// (auto, ibb, s5b or ice) to a peer advertising info: for auto, SOCKS5
-// then IBB, each only if the peer advertises it. Errors wrap
-// ErrNoCommonTransport or ErrTransportNotAvailable (ice).
+// (auto, ibb, s5b or ice) to a peer advertising info, in order: for auto,
+// those of TransportPreference() that the peer advertises. For ICE, one
+// namespace is offered: the dialect the peer advertises, webrtc-datachannel:1
+// before XEP-0343 (ice.PeerNamespaces) — both dialects run the same ICE, so
+// a second one would only fail again. Errors wrap ErrNoCommonTransport or
+// ErrTransportNotAvailable (unknown mode).
 func ChooseTransports(mode string, info xmppclient.Info) ([]string, error) {
 	var want []string
 	switch mode {
 	case TransportAuto, "":
-		want = []string{socks5.NS, ibb.NSTransport}
-	case TransportS5B:
-		want = []string{socks5.NS}
-	case TransportIBB:
-		want = []string{ibb.NSTransport}
-	case TransportICE:
-		return nil, fmt.Errorf("%w: ICE transport not available yet", ErrTransportNotAvailable)
+		want = TransportPreference()
+	case TransportS5B, TransportIBB, TransportICE:
+		want = []string{mode}
 	default:
 		return nil, fmt.Errorf("%w: unknown transport %q (want auto, ibb, s5b or ice)", ErrTransportNotAvailable, mode)
 	}
 	var out []string
-	for _, ns := range want {
-		if info.HasFeature(ns) {
-			out = append(out, ns)
+	for _, name := range want {
+		switch name {
+		case TransportS5B:
+			if info.HasFeature(socks5.NS) {
+				out = append(out, socks5.NS)
+			}
+		case TransportIBB:
+			if info.HasFeature(ibb.NSTransport) {
+				out = append(out, ibb.NSTransport)
+			}
+		case TransportICE:
+			if nss := ice.PeerNamespaces(info.Features); len(nss) > 0 {
+				out = append(out, nss[0])
+			}
 		}
 	}
 	if len(out) == 0 {
-		names := make([]string, len(want))
-		for i, ns := range want {
-			names[i] = TransportName(ns)
-		}
-		return nil, fmt.Errorf("%w: the recipient advertises none of %v", ErrNoCommonTransport, names)
+		return nil, fmt.Errorf("%w: the recipient advertises none of %v", ErrNoCommonTransport, want)
 	}
 	return out, nil
 }

@@ -187,10 +187,7 @@ func (a *Agent) serveSend(ctx context.Context, c net.Conn, req Request, write fu
 		mode = a.cfg.Transport
 	}
 	switch mode {
-	case TransportAuto, TransportIBB, TransportS5B:
-	case TransportICE:
-		refuse("send: ICE transport not available yet")
-		return
+	case TransportAuto, TransportIBB, TransportS5B, TransportICE:
 	default:
 		refuse("send: unknown transport %q", mode)
 		return

@@ -17,6 +17,7 @@ import (
 	"github.com/jinglekit/jinglekit/internal/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
@@ -67,33 +68,109 @@ func TestOutcome(t *testing.T) {
 	}
 }
 
+// TestChooseTransports is the transport choice table: what each mode
+// offers, in order, to peers advertising different transports.
 func TestChooseTransports(t *testing.T) {
-	both := xmppclient.Info{Features: []string{ibb.NSTransport, jingle.NS, socks5.NS}}
-	onlyIBB := xmppclient.Info{Features: []string{ibb.NSTransport}}
-	none := xmppclient.Info{Features: []string{jingle.NS}}
+	const dc, iceUDP = ice.NSWebRTCDataChannel, ice.NSICEUDP
+	info := func(fs ...string) xmppclient.Info {
+		return xmppclient.Info{Features: append([]string{jingle.NS}, fs...)}
+	}
+	all := info(ibb.NSTransport, socks5.NS, dc, iceUDP, ice.NSDTLS, ice.NSDTLSSCTP)
+	both := info(ibb.NSTransport, socks5.NS)
+	onlyIBB := info(ibb.NSTransport)
+	none := info()
+	conversations := info(ibb.NSTransport, socks5.NS, dc, iceUDP, ice.NSDTLS) // ICE-UDP for calls, no DTLS-SCTP
+	stanzajs := info(ibb.NSTransport, iceUDP, ice.NSDTLS, ice.NSDTLSSCTP)
+	rtpOnly := info(ibb.NSTransport, iceUDP, ice.NSDTLS) // ICE-UDP without data channels
 	for _, tc := range []struct {
+		name string
 		mode string
 		info xmppclient.Info
 		want []string
 		err  error
 	}{
-		{"auto", both, []string{socks5.NS, ibb.NSTransport}, nil},
-		{"", both, []string{socks5.NS, ibb.NSTransport}, nil},
-		{"auto", onlyIBB, []string{ibb.NSTransport}, nil},
-		{"s5b", both, []string{socks5.NS}, nil},
-		{"ibb", both, []string{ibb.NSTransport}, nil},
-		{"s5b", onlyIBB, nil, ErrNoCommonTransport},
-		{"auto", none, nil, ErrNoCommonTransport},
-		{"ice", both, nil, ErrTransportNotAvailable},
-		{"tcp", both, nil, ErrTransportNotAvailable},
+		{"auto all", "auto", all, []string{socks5.NS, dc, ibb.NSTransport}, nil},
+		{"default all", "", all, []string{socks5.NS, dc, ibb.NSTransport}, nil},
+		{"auto no ICE", "auto", both, []string{socks5.NS, ibb.NSTransport}, nil},
+		{"auto conversations", "auto", conversations, []string{socks5.NS, dc, ibb.NSTransport}, nil},
+		{"auto stanzajs", "auto", stanzajs, []string{iceUDP, ibb.NSTransport}, nil},
+		{"auto rtp only", "auto", rtpOnly, []string{ibb.NSTransport}, nil},
+		{"auto ibb", "auto", onlyIBB, []string{ibb.NSTransport}, nil},
+		{"auto none", "auto", none, nil, ErrNoCommonTransport},
+		{"s5b", "s5b", all, []string{socks5.NS}, nil},
+		{"ibb", "ibb", all, []string{ibb.NSTransport}, nil},
+		{"s5b missing", "s5b", onlyIBB, nil, ErrNoCommonTransport},
+		{"ice all", "ice", all, []string{dc}, nil},
+		{"ice stanzajs", "ice", stanzajs, []string{iceUDP}, nil},
+		{"ice missing", "ice", both, nil, ErrNoCommonTransport},
+		{"ice rtp only", "ice", rtpOnly, nil, ErrNoCommonTransport},
+		{"unknown", "tcp", all, nil, ErrTransportNotAvailable},
 	} {
 		got, err := ChooseTransports(tc.mode, tc.info)
 		if !errors.Is(err, tc.err) || fmt.Sprint(got) != fmt.Sprint(tc.want) {
-			t.Errorf("ChooseTransports(%q) = %v, %v; want %v, %v", tc.mode, got, err, tc.want, tc.err)
+			t.Errorf("%s: ChooseTransports(%q) = %v, %v; want %v, %v", tc.name, tc.mode, got, err, tc.want, tc.err)
 		}
 	}
-	if _, err := ChooseTransports("ice", both); !strings.Contains(err.Error(), "ICE transport not available yet") {
-		t.Errorf("ice error: %v", err)
+	// The auto order is the documented preference, and every name maps
+	// back from its namespaces.
+	if got := fmt.Sprint(TransportPreference()); got != "[s5b ice ibb]" {
+		t.Errorf("TransportPreference() = %v", got)
+	}
+	for ns, want := range map[string]string{socks5.NS: "s5b", ibb.NSTransport: "ibb", dc: "ice", iceUDP: "ice"} {
+		if got := TransportName(ns); got != want {
+			t.Errorf("TransportName(%s) = %q, want %q", ns, got, want)
+		}
+	}
+}
+
+// TestParseICEServer reads transfer.ice_servers entries, good and bad.
+func TestParseICEServer(t *testing.T) {
+	for _, tc := range []struct {
+		in             string
+		url, user, pwd string
+		err            bool
+	}{
+		{in: "stun:stun.example.org:3478", url: "stun:stun.example.org:3478"},
+		{in: "stun:127.0.0.1", url: "stun:127.0.0.1"},
+		{in: "turn:alice:s3cret@turn.example.org:3478?transport=udp", url: "turn:turn.example.org:3478?transport=udp", user: "alice", pwd: "s3cret"},
+		{in: "turns:u:p@turn.example.org:5349?transport=tcp", url: "turns:turn.example.org:5349?transport=tcp", user: "u", pwd: "p"},
+		{in: "turn:a%40b:p%3Aq@[::1]:3478", url: "turn:[::1]:3478", user: "a@b", pwd: "p:q"},
+		{in: "turn:turn.example.org:3478", err: true},        // no credentials
+		{in: "turn:alice@turn.example.org:3478", err: true},  // no password
+		{in: "stun:u:p@stun.example.org:3478", err: true},    // STUN with credentials
+		{in: "http://example.org", err: true},                // not STUN/TURN
+		{in: "stun.example.org:3478", err: true},             // no scheme
+		{in: "turn:u:p@turn.example.org:99999", err: true},   // bad port
+		{in: "turn:u:p@host:3478?transport=sctp", err: true}, // bad transport
+		{in: "turn:u:%zz@host:3478", err: true},              // bad escape
+		{in: "", err: true},
+	} {
+		srv, err := ParseICEServer(tc.in)
+		if tc.err {
+			if err == nil {
+				t.Errorf("ParseICEServer(%q) = %+v, want an error", tc.in, srv)
+			}
+			continue
+		}
+		if err != nil || srv.URL != tc.url || srv.Username != tc.user || srv.Password != tc.pwd {
+			t.Errorf("ParseICEServer(%q) = %+v, %v; want %s %s %s", tc.in, srv, err, tc.url, tc.user, tc.pwd)
+		}
+	}
+}
+
+// TestICEConfig: configured servers replace discovery; relay-only and
+// loopback follow the configuration.
+func TestICEConfig(t *testing.T) {
+	c := Config{}.ICEConfig(nil)
+	if c.Discovery == nil || len(c.Servers) != 0 || c.RelayOnly || c.IncludeLoopback {
+		t.Errorf("default: %+v", c)
+	}
+	c = Config{ICEServers: []string{"turn:u:p@127.0.0.1:3478?transport=udp"}, ICERelayOnly: true, AllowLoopback: true}.ICEConfig(nil)
+	if c.Discovery != nil || len(c.Servers) != 1 || c.Servers[0].Username != "u" || !c.RelayOnly || !c.IncludeLoopback {
+		t.Errorf("configured: %+v", c)
+	}
+	if l := localICEConfig(true, nil); l.Discovery != nil || len(l.Servers) != 0 || !l.IncludeLoopback {
+		t.Errorf("serverless: %+v", l)
 	}
 }
 

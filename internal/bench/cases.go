@@ -10,6 +10,7 @@ import (
 
 	"github.com/jinglekit/jinglekit/internal/xmppclient"
 	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
@@ -25,9 +26,9 @@ const (
 
 // transportCase is one transport configuration: the throughput group
 // measures each, the latency group those with latency set. To add a
-// transport (ICE, say): append a transportCase whose cfg.extra registers
+// transport: append a transportCase whose cfg.extra registers
 // its method, and a baselineCase (in baselineCases) for its raw
-// counterpart — a bare pion data channel for ICE — named in baseline.
+// counterpart (a bare pion data channel for ICE) named in baseline.
 type transportCase struct {
 	name     string // "s5b-direct"
 	ns       string // transport namespace
@@ -52,9 +53,11 @@ func transportCases() []transportCase {
 			cfg: peerConfig{ibbBlock: 4096}},
 		{name: "ibb-65535", ns: ibb.NSTransport, baseline: baseB64Large, ibb: true,
 			cfg: peerConfig{ibbBlock: 65535}},
-		// ICE (transports/ice): {name: "ice", ns: ice.NS..., baseline:
-		// "baseline/pion-datachannel", latency: true, cfg:
-		// peerConfig{extra: ...}}, once the package has landed.
+		// ICE over a data channel (webrtc-datachannel:1 dialect), host
+		// candidates on loopback, the tuned default ice.Config; its
+		// baseline is a bare pion data channel with default settings.
+		{name: "ice", ns: ice.NSWebRTCDataChannel, baseline: baselinePion, latency: true,
+			cfg: peerConfig{ice: true}},
 	}
 }
 
@@ -87,6 +90,11 @@ func baselineCases() []baselineCase {
 		{baseTCPFile, "the same, and the receiver writes to a file as filetransfer does", tcp(true, true)},
 		{baseB64Small, "base64-encoding 4096-byte blocks on one core: the ceiling of an IBB sender", b64(4096)},
 		{baseB64Large, "base64-encoding 65535-byte blocks on one core", b64(65535)},
+		{baselinePion, "bare pion/webrtc data channel, default settings (untuned), 16 KiB messages with pion's example flow control, loopback, one process, no hashing",
+			func(ctx context.Context, _ *harness, size int64) (float64, error) {
+				d, err := pionDataChannel(ctx, size)
+				return MBPerS(size, d), err
+			}},
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/jinglekit/jinglekit/internal/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
@@ -46,7 +47,10 @@ type peerConfig struct {
 	// ibbBlock and ibbWindow are the IBB Method's BlockSize and Window
 	// (0: the defaults).
 	ibbBlock, ibbWindow int
-	limits              jingle.Limits
+	// ice registers the ICE methods (both dialects) with the default,
+	// tuned ice.Config, loopback host candidates and no STUN/TURN server.
+	ice    bool
+	limits jingle.Limits
 	// probe records, on the receiving side, when each file's first byte
 	// arrives (Handler.Progress); off, Progress is nil, as it costs a call
 	// per chunk.
@@ -109,6 +113,11 @@ func login(ctx context.Context, env *Env, acct Account, cfg peerConfig, log *slo
 	p.m.RegisterApplication(p.h)
 	p.m.RegisterApplication(p.sink)
 	p.m.RegisterTransport(socks5.NewMethod(s5))
+	if cfg.ice {
+		ic := ice.Config{IncludeLoopback: true, Logger: log}
+		p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: ic})
+		p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectXEP0343, Config: ic})
+	}
 	p.m.RegisterTransport(ibbm)
 	caps := xmppclient.Caps{Features: p.m.Features()}
 	c, err := xmppclient.Dial(ctx, xmppclient.Config{
