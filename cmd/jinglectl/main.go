@@ -8,6 +8,8 @@
 //
 //	send        send files to a contact
 //	receive     wait for files and receive them
+//	call        place a voice or video call
+//	answer      answer voice and video calls
 //	agent       run the headless transfer agent
 //	status      show the agent's transfers
 //	cancel      cancel transfers of the agent
@@ -77,6 +79,8 @@ func commands() []command {
 	return []command{
 		{"send", "send files to a contact", runSend},
 		{"receive", "wait for files and receive them", runReceive},
+		{"call", "place a voice or video call", runCall},
+		{"answer", "answer voice and video calls", runAnswer},
 		{"agent", "run the headless transfer agent", runAgent},
 		{"status", "show the agent's transfers", runStatus},
 		{"cancel", "cancel transfers of the agent", runCancel},
