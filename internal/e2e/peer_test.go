@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/jinglekit/jinglekit/internal/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
@@ -72,6 +74,10 @@ func newPeerOn(t *testing.T, srv *prosodytest.Server, addr, pass string, o peerO
 	}
 	p.m.RegisterTransport(s5)
 	p.m.RegisterTransport(p.ibb)
+	// ICE, both data-channel dialects, on loopback host candidates only.
+	iceCfg := ice.Config{IncludeLoopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }}
+	p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: iceCfg})
+	p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectXEP0343, Config: iceCfg})
 	caps := xmppclient.Caps{Features: p.m.Features()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

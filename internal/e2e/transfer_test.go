@@ -13,6 +13,7 @@ import (
 	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
@@ -26,8 +27,9 @@ func bigSize() int64 {
 }
 
 // TestTransports sends files of 0 B, 1 B, 1 MiB and a big one from alice to
-// bob over IBB, S5B direct and S5B through Prosody's proxy65, and checks
-// each arrives byte-identical and verified by the receiver.
+// bob over IBB, S5B direct, S5B through Prosody's proxy65 and ICE in both
+// data-channel dialects, and checks each arrives byte-identical and
+// verified by the receiver.
 func TestTransports(t *testing.T) {
 	srv := prosody.Get(t)
 	for _, tc := range []struct {
@@ -38,6 +40,8 @@ func TestTransports(t *testing.T) {
 		{"ibb", ibb.NSTransport, peerOpts{}},
 		{"s5b-direct", socks5.NS, peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}}},
 		{"s5b-proxy65", socks5.NS, peerOpts{s5b: socks5.Settings{NoDirect: true}}},
+		{"ice-webrtc-datachannel", ice.NSWebRTCDataChannel, peerOpts{}},
+		{"ice-udp-sctpmap", ice.NSICEUDP, peerOpts{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			alice := newPeer(t, srv, "alice", tc.opts)
