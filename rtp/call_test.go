@@ -172,13 +172,27 @@ func ivfFrames(t testing.TB, path string) (frames int, bytesIn int) {
 // recordings hold the other side's Opus packets, in order, and the VP8
 // frames.
 func TestJMICallHoldMuteVideo(t *testing.T) {
+	n := xmpptest.NewNetwork(t)
+	fullCall(t, func(t *testing.T, who string, setup func(*party)) *party {
+		addr := map[string]string{"alice": xmpptest.Alice, "bob": xmpptest.Bob}[who]
+		return newParty(t, n, addr, setup)
+	})
+}
+
+// connectFunc logs the party who ("alice" or "bob") in to the server of a
+// test, with setup applied to its handler and JMI before anything runs.
+// Each party has one resource.
+type connectFunc func(t *testing.T, who string, setup func(*party)) *party
+
+// fullCall is the full call scenario of the acceptance tests, between two
+// parties that connect logs in: see TestJMICallHoldMuteVideo.
+func fullCall(t *testing.T, connect connectFunc) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	n := xmpptest.NewNetwork(t)
 	bobDir, aliceDir := t.TempDir(), t.TempDir()
 	bobRec, aliceRec := rtp.NewRecorder(bobDir), rtp.NewRecorder(aliceDir)
 	bobCalls := make(chan *rtp.Call, 1)
-	bob := newParty(t, n, xmpptest.Bob, func(p *party) {
+	bob := connect(t, "bob", func(p *party) {
 		p.jmi.OnPropose = func(ctx context.Context, in *jingle.Incoming) {
 			if err := in.Ringing(ctx); err != nil {
 				t.Error(err)
@@ -202,7 +216,7 @@ func TestJMICallHoldMuteVideo(t *testing.T) {
 			bobCalls <- c
 		}
 	})
-	alice := newParty(t, n, xmpptest.Alice, nil)
+	alice := connect(t, "alice", nil)
 	src, err := rtp.NewOggSource(bytes.NewReader(testmedia.AliceOgg()))
 	if err != nil {
 		t.Fatal(err)

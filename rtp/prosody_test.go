@@ -57,6 +57,12 @@ func prosodyParty(t *testing.T, srv *prosodytest.Server, addr, pass string, setu
 	if err := c.SendPresence(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Prosody handles each stream in order but two streams in any order:
+	// this round trip makes sure the presence was processed before a peer
+	// proposes a call to the bare JID (else the proposal goes offline).
+	if _, err := xmppclient.GetInfo(ctx, p.xs, p.addr.Domain(), ""); err != nil {
+		t.Fatalf("disco#info of the server: %v", err)
+	}
 	return p
 }
 
@@ -151,4 +157,17 @@ func TestProsodyJMICall(t *testing.T) {
 			t.Errorf("%s: %d of %d recorded packets are the other side's", name, m, len(got))
 		}
 	}
+}
+
+// TestProsodyJMICallHoldMuteVideo runs the full call scenario of
+// TestJMICallHoldMuteVideo between two accounts logged in to a real
+// Prosody: JMI through the server's bare-JID message routing, Jingle IQs
+// between full JIDs, session-info, content-add, content-modify and
+// content-remove, media over loopback ICE.
+func TestProsodyJMICallHoldMuteVideo(t *testing.T) {
+	srv := prosody.Get(t)
+	fullCall(t, func(t *testing.T, who string, setup func(*party)) *party {
+		bare, pass := srv.NewUser(t, who)
+		return prosodyParty(t, srv, bare+"/"+who[:1], pass, setup)
+	})
 }

@@ -316,7 +316,8 @@ func (h *harness) streamThroughput(ctx context.Context, tc transportCase, size i
 }
 
 // runLatency measures session-initiate to first payload byte over each
-// transport with latency set, and the IQ round trip through the server.
+// transport with latency set, call set-up to the first RTP packet
+// (latency/call), and the IQ round trip through the server.
 func (h *harness) runLatency(ctx context.Context) {
 	if h.o.match(baseIQRTT) {
 		c := Case{Name: baseIQRTT, Process: "parent",
@@ -334,6 +335,15 @@ func (h *harness) runLatency(ctx context.Context) {
 		c := Case{Name: name, Baseline: baseIQRTT, Process: "parent (both peers)",
 			Note: "Sender.Send of a 1 KiB file to the receiver's first byte on disk"}
 		if err := h.latency(ctx, tc, &c); err != nil {
+			c.Error = err.Error()
+			c.MS, c.P95MS = nil, nil
+		}
+		h.add(c)
+	}
+	if h.o.match(caseCall) {
+		c := Case{Name: caseCall, Baseline: baseIQRTT, Process: "parent (both peers)",
+			Note: "rtp.Handler.Place to the callee's bare JID (XEP-0353 propose, proceed, session-initiate, accept, ICE + DTLS-SRTP on loopback) to the first Opus RTP packet received by either side"}
+		if err := h.callLatency(ctx, &c); err != nil {
 			c.Error = err.Error()
 			c.MS, c.P95MS = nil, nil
 		}

@@ -296,6 +296,8 @@ func setTarget(c *Case) {
 		c.Target = &Target{Want: "≥ 0.9× " + c.Baseline, Met: *c.Ratio >= 0.9}
 	case c.Name == "latency/s5b-direct" && c.MS != nil:
 		c.Target = &Target{Want: "p50 ≤ 10 ms", Met: *c.MS <= 10}
+	case c.Name == caseCall && c.MS != nil:
+		c.Target = &Target{Want: "p50 ≤ 100 ms", Met: *c.MS <= 100}
 	case strings.HasPrefix(c.Name, "throughput/ibb-") && c.CPU != nil:
 		// Each peer is a process of its own: the busier one counts.
 		ours, pr := max(c.CPU.SelfCore(), c.CPU.ReceiverCore()), c.CPU.ProsodyCore()

@@ -132,6 +132,14 @@ func TestTargets(t *testing.T) {
 			t.Errorf("CPU %+v: target %+v, want missed", u, c.Target)
 		}
 	}
+	// Call set-up: p50 ≤ 100 ms.
+	for p50, met := range map[float64]bool{5: true, 100: true, 100.5: false, 2000: false} {
+		c := Case{Name: caseCall, MS: f64(p50), P95MS: f64(p50 * 2), Baseline: baseIQRTT}
+		setTarget(&c)
+		if c.Target == nil || c.Target.Met != met {
+			t.Errorf("latency/call p50 %v ms: target %+v, want met %v", p50, c.Target, met)
+		}
+	}
 }
 
 func TestPairedRatio(t *testing.T) {
