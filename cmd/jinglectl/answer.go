@@ -6,8 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sync"
+	"time"
 
+	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/roster"
 
 	"github.com/jinglekit/jinglekit/internal/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
@@ -21,9 +25,8 @@ ICE-UDP with DTLS-SRTP), announced with XEP-0353 Jingle Message
 Initiation or not.
 
 Only the JIDs given with --accept-from (a bare JID allows all its
-resources) are answered; every other caller is declined. At least one
---accept-from is required (answering mutual roster contacts by default
-is not implemented yet).
+resources) are answered, or, when none is given, the roster contacts with
+a mutual subscription (read at log-in); every other caller is declined.
 
 With --echo the caller's own audio and video are sent back (a test call);
 otherwise nothing is sent. --record writes what callers send into DIR,
@@ -60,7 +63,7 @@ func runAnswer(args []string, e env) int {
 	acct := addAccountFlags(fs)
 	cf := addCallFlags(fs)
 	var acceptFrom stringList
-	fs.Var(&acceptFrom, "accept-from", "answer calls from `JID` only (repeatable, required)")
+	fs.Var(&acceptFrom, "accept-from", "answer calls from `JID` only (repeatable; default: mutual roster contacts)")
 	echo := fs.Bool("echo", false, "send the caller's audio and video back")
 	once := fs.Bool("once", false, "exit after the first call from an allowed caller, with its result")
 	usage := func(w io.Writer) { commandUsage(w, answerUsage, fs, true) }
@@ -71,9 +74,6 @@ func runAnswer(args []string, e env) int {
 		fmt.Fprintln(e.stderr, "jinglectl: answer: no arguments expected")
 		usage(e.stderr)
 		return exitUsage
-	}
-	if len(acceptFrom) == 0 {
-		return fail(e, "answer", usagef("give at least one --accept-from JID"))
 	}
 	var allow []jid.JID
 	for _, s := range acceptFrom {
@@ -107,8 +107,16 @@ func runAnswer(args []string, e env) int {
 	}
 	// results receives the exit status of each answered call.
 	results := make(chan int, 1)
+	// With no --accept-from, the mutual roster contacts are allowed once
+	// the roster is read after log-in; until then nobody is.
+	var allowMu sync.RWMutex
+	allowed := func(from jid.JID) bool {
+		allowMu.RLock()
+		defer allowMu.RUnlock()
+		return allowedJID(allow, from)
+	}
 	jmi := &jingle.JMI{Logger: log, OnPropose: func(ctx context.Context, in *jingle.Incoming) {
-		if !allowedJID(allow, in.From) {
+		if !allowed(in.From) {
 			out.print(callEvent{Event: "declined", Peer: in.From.String(), SID: in.ID, Reason: string(jingle.ReasonDecline)})
 			_ = in.Reject(ctx, &jingle.Reason{Condition: jingle.ReasonDecline})
 			return
@@ -118,7 +126,7 @@ func runAnswer(args []string, e env) int {
 	}}
 	h := &rtp.Handler{Config: cf.rtpConfig(log)}
 	h.OnCall = func(ctx context.Context, c *rtp.Call) {
-		if !allowedJID(allow, c.Peer()) {
+		if !allowed(c.Peer()) {
 			out.print(callEvent{Event: "declined", Peer: c.Peer().String(), SID: c.SID(), Reason: string(jingle.ReasonDecline)})
 			_ = c.Reject(ctx, nil)
 			return
@@ -171,6 +179,19 @@ func runAnswer(args []string, e env) int {
 		cc.close()
 	}
 	defer closeAll()
+	if len(acceptFrom) == 0 {
+		contacts, err := mutualContacts(ctx, cc.cl.Session())
+		if err != nil {
+			return fail(e, "answer", fmt.Errorf("reading the roster: %w", err))
+		}
+		allowMu.Lock()
+		allow = contacts
+		allowMu.Unlock()
+		acceptFrom = make(stringList, len(contacts))
+		for i, c := range contacts {
+			acceptFrom[i] = c.String()
+		}
+	}
 	if cf.jsonOut {
 		out.print(callEvent{Event: "ready", Peer: cc.cl.LocalAddr().String()})
 	} else {
@@ -204,4 +225,20 @@ func runAnswer(args []string, e env) int {
 			}
 		}
 	}
+}
+
+// mutualContacts returns the bare JIDs of the roster items with a mutual
+// ("both") subscription.
+func mutualContacts(ctx context.Context, s *xmpp.Session) ([]jid.JID, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	iter := roster.Fetch(ctx, s)
+	defer iter.Close()
+	var out []jid.JID
+	for iter.Next() {
+		if it := iter.Item(); it.Subscription == "both" {
+			out = append(out, it.JID.Bare())
+		}
+	}
+	return out, iter.Err()
 }

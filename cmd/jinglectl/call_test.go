@@ -89,7 +89,7 @@ func TestCallUsage(t *testing.T) {
 		{[]string{"call", "--record", file, "a@b"}, "not a directory"},
 		{[]string{"call", "--record", filepath.Join(dir, "nodir"), "a@b"}, "nodir"},
 		{[]string{"call", "a@b"}, "JID"}, // no account
-		{[]string{"answer"}, "--accept-from"},
+		{[]string{"answer"}, "JID"},      // no account; --accept-from defaults to the roster
 		{[]string{"answer", "x"}, "no arguments"},
 		{[]string{"answer", "--accept-from", ""}, "not a valid JID"},
 		{[]string{"answer", "--accept-from", "a@b", "--record", file}, "not a directory"},

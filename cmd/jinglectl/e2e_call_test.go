@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -189,5 +190,36 @@ func TestCallAnswerEcho(t *testing.T) {
 	}
 	if e, _ := findEvent(evs, "recorded"); e.Packets != len(got) || e.Path != files[0] {
 		t.Errorf("recorded event %+v, file %s has %d packets", e, files[0], len(got))
+	}
+}
+
+// TestAnswerRosterDefault: with no --accept-from, answer takes calls from
+// the roster contacts with a mutual subscription only.
+func TestAnswerRosterDefault(t *testing.T) {
+	srv := prosody.Get(t)
+	c := newCLI(t, srv)
+	alice, bob, carol := newAccount(t, srv, "alice"), newAccount(t, srv, "bob"), newAccount(t, srv, "carol")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.MutualSubscribe(ctx, alice.jid, bob.jid); err != nil {
+		t.Fatal(err)
+	}
+	ans := c.start(bob, append([]string{"answer"}, append(c.accountArgs(bob, "phone"),
+		"--echo", "--once", "--json", "--allow-loopback")...)...)
+	waitFor(t, 30*time.Second, "answer to be ready", func() bool {
+		return strings.Contains(ans.stdout.String(), `"event":"ready"`)
+	})
+	r := c.run(60*time.Second, carol, append([]string{"call"}, append(c.accountArgs(carol, "x"),
+		"--json", "--allow-loopback", "--seconds", "1", bob.jid+"/phone")...)...)
+	if r.code != exitDeclined {
+		t.Fatalf("carol (not a contact): want exit %d (declined), got %s", exitDeclined, r)
+	}
+	r = c.run(60*time.Second, alice, append([]string{"call"}, append(c.accountArgs(alice, "desk"),
+		"--json", "--allow-loopback", "--seconds", "1", bob.jid+"/phone")...)...)
+	if r.code != exitOK {
+		t.Fatalf("alice (mutual contact): %s", r)
+	}
+	if _, ok := findEvent(parseCallEvents(t, r.stdout), "connected"); !ok {
+		t.Fatalf("alice's call never connected: %s", r.stdout)
 	}
 }
