@@ -3,7 +3,6 @@ package filetransfer
 import (
 	"encoding/xml"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -197,84 +196,73 @@ func int64Ptr(v int64) *int64 { return &v }
 func (f *File) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	*f = File{}
 	ns := start.Name.Space
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
+	return jingle.DecodeChildren(d, func(t xml.StartElement) error {
+		isHashNS := t.Name.Space == NSHashes || t.Name.Space == NSHashes1
+		switch {
+		case t.Name.Space == ns && t.Name.Local == "date":
+			if err := d.DecodeElement(&f.Date, &t); err != nil {
+				return err
 			}
-			return err
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			isHashNS := t.Name.Space == NSHashes || t.Name.Space == NSHashes1
-			switch {
-			case t.Name.Space == ns && t.Name.Local == "date":
-				if err := d.DecodeElement(&f.Date, &t); err != nil {
-					return err
-				}
-				f.order = append(f.order, childRef{kind: kDate})
-			case t.Name.Space == ns && t.Name.Local == "desc":
-				var x xmlText
-				if err := d.DecodeElement(&x, &t); err != nil {
-					return err
-				}
-				f.order = append(f.order, childRef{kDesc, len(f.Desc)})
-				f.Desc = append(f.Desc, Text{Lang: x.Lang, Value: x.Body})
-			case t.Name.Space == ns && t.Name.Local == "media-type":
-				if err := d.DecodeElement(&f.MediaType, &t); err != nil {
-					return err
-				}
-				f.order = append(f.order, childRef{kind: kMediaType})
-			case t.Name.Space == ns && t.Name.Local == "name":
-				if err := d.DecodeElement(&f.Name, &t); err != nil {
-					return err
-				}
-				f.order = append(f.order, childRef{kind: kName})
-			case t.Name.Space == ns && t.Name.Local == "size":
-				var s string
-				if err := d.DecodeElement(&s, &t); err != nil {
-					return err
-				}
-				n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-				if err != nil {
-					return fmt.Errorf("filetransfer: <size>%q: %w", s, err)
-				}
-				f.Size = &n
-				f.order = append(f.order, childRef{kind: kSize})
-			case t.Name.Space == ns && t.Name.Local == "range":
-				r := new(Range)
-				if err := r.unmarshal(d, t); err != nil {
-					return err
-				}
-				f.Range = r
-				f.order = append(f.order, childRef{kind: kRange})
-			case isHashNS && t.Name.Local == "hash":
-				var h Hash
-				if err := d.DecodeElement(&h, &t); err != nil {
-					return err
-				}
-				f.order = append(f.order, childRef{kHash, len(f.Hashes)})
-				f.Hashes = append(f.Hashes, h)
-			case isHashNS && t.Name.Local == "hash-used":
-				var h HashUsed
-				if err := d.DecodeElement(&h, &t); err != nil {
-					return err
-				}
-				f.order = append(f.order, childRef{kHashUsed, len(f.HashUsed)})
-				f.HashUsed = append(f.HashUsed, h)
-			default:
-				var x jingle.Element
-				if err := d.DecodeElement(&x, &t); err != nil {
-					return err
-				}
-				f.order = append(f.order, childRef{kExtra, len(f.Extra)})
-				f.Extra = append(f.Extra, x)
+			f.order = append(f.order, childRef{kind: kDate})
+		case t.Name.Space == ns && t.Name.Local == "desc":
+			var x xmlText
+			if err := d.DecodeElement(&x, &t); err != nil {
+				return err
 			}
+			f.order = append(f.order, childRef{kDesc, len(f.Desc)})
+			f.Desc = append(f.Desc, Text{Lang: x.Lang, Value: x.Body})
+		case t.Name.Space == ns && t.Name.Local == "media-type":
+			if err := d.DecodeElement(&f.MediaType, &t); err != nil {
+				return err
+			}
+			f.order = append(f.order, childRef{kind: kMediaType})
+		case t.Name.Space == ns && t.Name.Local == "name":
+			if err := d.DecodeElement(&f.Name, &t); err != nil {
+				return err
+			}
+			f.order = append(f.order, childRef{kind: kName})
+		case t.Name.Space == ns && t.Name.Local == "size":
+			var s string
+			if err := d.DecodeElement(&s, &t); err != nil {
+				return err
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				return fmt.Errorf("filetransfer: <size>%q: %w", s, err)
+			}
+			f.Size = &n
+			f.order = append(f.order, childRef{kind: kSize})
+		case t.Name.Space == ns && t.Name.Local == "range":
+			r := new(Range)
+			if err := r.unmarshal(d, t); err != nil {
+				return err
+			}
+			f.Range = r
+			f.order = append(f.order, childRef{kind: kRange})
+		case isHashNS && t.Name.Local == "hash":
+			var h Hash
+			if err := d.DecodeElement(&h, &t); err != nil {
+				return err
+			}
+			f.order = append(f.order, childRef{kHash, len(f.Hashes)})
+			f.Hashes = append(f.Hashes, h)
+		case isHashNS && t.Name.Local == "hash-used":
+			var h HashUsed
+			if err := d.DecodeElement(&h, &t); err != nil {
+				return err
+			}
+			f.order = append(f.order, childRef{kHashUsed, len(f.HashUsed)})
+			f.HashUsed = append(f.HashUsed, h)
+		default:
+			var x jingle.Element
+			if err := d.DecodeElement(&x, &t); err != nil {
+				return err
+			}
+			f.order = append(f.order, childRef{kExtra, len(f.Extra)})
+			f.Extra = append(f.Extra, x)
 		}
-	}
+		return nil
+	})
 }
 
 // MarshalXML implements xml.Marshaler. The children are written unqualified
@@ -392,35 +380,24 @@ func (r *Range) unmarshal(d *xml.Decoder, start xml.StartElement) error {
 			}
 		}
 	}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			if (t.Name.Space == NSHashes || t.Name.Space == NSHashes1) && t.Name.Local == "hash" {
-				var h Hash
-				if err := d.DecodeElement(&h, &t); err != nil {
-					return err
-				}
-				r.order = append(r.order, childRef{kHash, len(r.Hashes)})
-				r.Hashes = append(r.Hashes, h)
-				continue
-			}
-			var x jingle.Element
-			if err := d.DecodeElement(&x, &t); err != nil {
+	return jingle.DecodeChildren(d, func(t xml.StartElement) error {
+		if (t.Name.Space == NSHashes || t.Name.Space == NSHashes1) && t.Name.Local == "hash" {
+			var h Hash
+			if err := d.DecodeElement(&h, &t); err != nil {
 				return err
 			}
-			r.order = append(r.order, childRef{kExtra, len(r.Extra)})
-			r.Extra = append(r.Extra, x)
+			r.order = append(r.order, childRef{kHash, len(r.Hashes)})
+			r.Hashes = append(r.Hashes, h)
+			return nil
 		}
-	}
+		var x jingle.Element
+		if err := d.DecodeElement(&x, &t); err != nil {
+			return err
+		}
+		r.order = append(r.order, childRef{kExtra, len(r.Extra)})
+		r.Extra = append(r.Extra, x)
+		return nil
+	})
 }
 
 func (r *Range) marshal(e *xml.Encoder) error {
@@ -502,48 +479,37 @@ func (d *Description) Namespace() string {
 func (d *Description) UnmarshalXML(dec *xml.Decoder, start xml.StartElement) error {
 	*d = Description{XMLName: start.Name}
 	ns := start.Name.Space
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
+	return jingle.DecodeChildren(dec, func(t xml.StartElement) error {
+		switch {
+		case t.Name.Space == ns && t.Name.Local == "file" && d.File == nil:
+			f := new(File)
+			if err := dec.DecodeElement(f, &t); err != nil {
+				return err
 			}
-			return err
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			switch {
-			case t.Name.Space == ns && t.Name.Local == "file" && d.File == nil:
-				f := new(File)
-				if err := dec.DecodeElement(f, &t); err != nil {
-					return err
-				}
-				d.File = f
-				d.extraBefore = len(d.Extra)
-			case t.Name.Space == ns && (t.Name.Local == "offer" || t.Name.Local == "request") && d.File == nil:
-				var w struct {
-					File *File `xml:"file"`
-				}
-				if err := dec.DecodeElement(&w, &t); err != nil {
-					return err
-				}
-				d.Legacy = t.Name.Local
-				d.File = w.File
-				if d.File == nil {
-					d.File = &File{}
-				}
-				d.extraBefore = len(d.Extra)
-			default:
-				var x jingle.Element
-				if err := dec.DecodeElement(&x, &t); err != nil {
-					return err
-				}
-				d.Extra = append(d.Extra, x)
+			d.File = f
+			d.extraBefore = len(d.Extra)
+		case t.Name.Space == ns && (t.Name.Local == "offer" || t.Name.Local == "request") && d.File == nil:
+			var w struct {
+				File *File `xml:"file"`
 			}
+			if err := dec.DecodeElement(&w, &t); err != nil {
+				return err
+			}
+			d.Legacy = t.Name.Local
+			d.File = w.File
+			if d.File == nil {
+				d.File = &File{}
+			}
+			d.extraBefore = len(d.Extra)
+		default:
+			var x jingle.Element
+			if err := dec.DecodeElement(&x, &t); err != nil {
+				return err
+			}
+			d.Extra = append(d.Extra, x)
 		}
-	}
+		return nil
+	})
 }
 
 // MarshalXML implements xml.Marshaler.

@@ -157,6 +157,32 @@ func (e Element) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 	}
 }
 
+// DecodeChildren reads the children of the element whose start tag d has
+// just returned, up to and including its end tag, calling child with each
+// child's start tag; child must consume that child (DecodeElement or Skip).
+// Text between the children is ignored. Input that ends before the end tag
+// is io.ErrUnexpectedEOF. It is the loop of a custom UnmarshalXML that
+// sorts children by name.
+func DecodeChildren(d *xml.Decoder, child func(start xml.StartElement) error) error {
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			return nil
+		case xml.StartElement:
+			if err := child(t); err != nil {
+				return err
+			}
+		}
+	}
+}
+
 // jsonElement is the JSON form of an Element, for jinglectl inspect.
 type jsonElement struct {
 	Name     string            `json:"name"`

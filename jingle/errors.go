@@ -4,7 +4,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 
 	"mellium.im/xmpp/stanza"
 )
@@ -147,46 +146,35 @@ func (e *Error) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 			e.By = a.Value
 		}
 	}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
+	return DecodeChildren(d, func(t xml.StartElement) error {
+		switch {
+		case t.Name.Space == stanza.NSError && t.Name.Local == "text":
+			var tx xmlText
+			if err := d.DecodeElement(&tx, &t); err != nil {
+				return err
 			}
-			return err
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			switch {
-			case t.Name.Space == stanza.NSError && t.Name.Local == "text":
-				var tx xmlText
-				if err := d.DecodeElement(&tx, &t); err != nil {
-					return err
-				}
-				e.Text, e.TextLang = tx.Body, tx.Lang
-			case t.Name.Space == stanza.NSError && e.Condition == "":
-				var body string
-				if err := d.DecodeElement(&body, &t); err != nil {
-					return err
-				}
-				e.Condition = stanza.Condition(t.Name.Local)
-				e.ConditionText = body
-			case t.Name.Space == NSErrors && e.Jingle == "":
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				e.Jingle = ErrorCondition(t.Name.Local)
-			default:
-				var x Element
-				if err := d.DecodeElement(&x, &t); err != nil {
-					return err
-				}
-				e.Extra = append(e.Extra, x)
+			e.Text, e.TextLang = tx.Body, tx.Lang
+		case t.Name.Space == stanza.NSError && e.Condition == "":
+			var body string
+			if err := d.DecodeElement(&body, &t); err != nil {
+				return err
 			}
+			e.Condition = stanza.Condition(t.Name.Local)
+			e.ConditionText = body
+		case t.Name.Space == NSErrors && e.Jingle == "":
+			if err := d.Skip(); err != nil {
+				return err
+			}
+			e.Jingle = ErrorCondition(t.Name.Local)
+		default:
+			var x Element
+			if err := d.DecodeElement(&x, &t); err != nil {
+				return err
+			}
+			e.Extra = append(e.Extra, x)
 		}
-	}
+		return nil
+	})
 }
 
 // asError converts any error into the *Error to answer a request with.

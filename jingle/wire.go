@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
-	"io"
 )
 
 // Namespaces defined by XEP-0166.
@@ -276,41 +275,30 @@ func (r Reason) MarshalXML(e *xml.Encoder, _ xml.StartElement) error {
 // namespace other than <text/> is the condition; children in other
 // namespaces go to Extra.
 func (r *Reason) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
+	return DecodeChildren(d, func(t xml.StartElement) error {
+		switch {
+		case t.Name.Space == NS && t.Name.Local == "text":
+			var tx xmlText
+			if err := d.DecodeElement(&tx, &t); err != nil {
+				return err
 			}
-			return err
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			switch {
-			case t.Name.Space == NS && t.Name.Local == "text":
-				var tx xmlText
-				if err := d.DecodeElement(&tx, &t); err != nil {
-					return err
-				}
-				r.Text, r.TextLang = tx.Body, tx.Lang
-			case t.Name.Space == NS && r.Condition == "":
-				var cond struct {
-					SID string `xml:"urn:xmpp:jingle:1 sid"`
-				}
-				if err := d.DecodeElement(&cond, &t); err != nil {
-					return err
-				}
-				r.Condition = ReasonCondition(t.Name.Local)
-				r.SID = cond.SID
-			default:
-				var x Element
-				if err := d.DecodeElement(&x, &t); err != nil {
-					return err
-				}
-				r.Extra = append(r.Extra, x)
+			r.Text, r.TextLang = tx.Body, tx.Lang
+		case t.Name.Space == NS && r.Condition == "":
+			var cond struct {
+				SID string `xml:"urn:xmpp:jingle:1 sid"`
 			}
+			if err := d.DecodeElement(&cond, &t); err != nil {
+				return err
+			}
+			r.Condition = ReasonCondition(t.Name.Local)
+			r.SID = cond.SID
+		default:
+			var x Element
+			if err := d.DecodeElement(&x, &t); err != nil {
+				return err
+			}
+			r.Extra = append(r.Extra, x)
 		}
-	}
+		return nil
+	})
 }

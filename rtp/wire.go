@@ -3,7 +3,6 @@ package rtp
 import (
 	"encoding/xml"
 	"fmt"
-	"io"
 
 	"github.com/jinglekit/jinglekit/jingle"
 )
@@ -356,25 +355,14 @@ func (p *PayloadType) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error
 // readChildren reads the children of the current element until its end,
 // calling child for each start tag and recording the kinds it returns.
 func readChildren(d *xml.Decoder, child func(xml.StartElement) (childKind, error), order *[]childKind) error {
-	for {
-		tok, err := d.Token()
+	return jingle.DecodeChildren(d, func(t xml.StartElement) error {
+		k, err := child(t)
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
 			return err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			k, err := child(t)
-			if err != nil {
-				return err
-			}
-			*order = append(*order, k)
-		}
-	}
+		*order = append(*order, k)
+		return nil
+	})
 }
 
 // MarshalXML implements xml.Marshaler. The start argument is ignored.

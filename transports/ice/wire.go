@@ -3,7 +3,6 @@ package ice
 import (
 	"encoding/xml"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/jinglekit/jinglekit/jingle"
@@ -173,72 +172,61 @@ func (t *Transport) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 		}
 	}
 	ns := start.Name.Space
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
+	return jingle.DecodeChildren(d, func(el xml.StartElement) error {
+		var kind childKind
+		switch {
+		case el.Name.Space == NSDTLS && el.Name.Local == "fingerprint":
+			var f Fingerprint
+			if err := d.DecodeElement(&f, &el); err != nil {
+				return err
 			}
-			return err
-		}
-		switch el := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			var kind childKind
-			switch {
-			case el.Name.Space == NSDTLS && el.Name.Local == "fingerprint":
-				var f Fingerprint
-				if err := d.DecodeElement(&f, &el); err != nil {
-					return err
-				}
-				t.Fingerprints = append(t.Fingerprints, f)
-				kind = kindFingerprint
-			case el.Name.Space == NSDTLSSCTP && el.Name.Local == "sctpmap" && t.SCTPMap == nil:
-				var m SCTPMap
-				if err := d.DecodeElement(&m, &el); err != nil {
-					return err
-				}
-				t.SCTPMap = &m
-				kind = kindSCTPMap
-			case el.Name.Space == NSWebRTCDataChannel0 && el.Name.Local == "channel":
-				var c Channel
-				if err := d.DecodeElement(&c, &el); err != nil {
-					return err
-				}
-				t.Channels = append(t.Channels, c)
-				kind = kindChannel
-			case el.Name.Space == ns && el.Name.Local == "candidate":
-				var c Candidate
-				if err := d.DecodeElement(&c, &el); err != nil {
-					return err
-				}
-				t.Candidates = append(t.Candidates, c)
-				kind = kindCandidate
-			case el.Name.Space == ns && el.Name.Local == "remote-candidate" && t.RemoteCandidate == nil:
-				var c RemoteCandidate
-				if err := d.DecodeElement(&c, &el); err != nil {
-					return err
-				}
-				t.RemoteCandidate = &c
-				kind = kindRemoteCandidate
-			case el.Name.Space == ns && el.Name.Local == "gathering-complete" && !t.GatheringComplete:
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				t.GatheringComplete = true
-				kind = kindGatheringComplete
-			default:
-				var x jingle.Element
-				if err := d.DecodeElement(&x, &el); err != nil {
-					return err
-				}
-				t.Extra = append(t.Extra, x)
-				kind = kindExtra
+			t.Fingerprints = append(t.Fingerprints, f)
+			kind = kindFingerprint
+		case el.Name.Space == NSDTLSSCTP && el.Name.Local == "sctpmap" && t.SCTPMap == nil:
+			var m SCTPMap
+			if err := d.DecodeElement(&m, &el); err != nil {
+				return err
 			}
-			t.order = append(t.order, kind)
+			t.SCTPMap = &m
+			kind = kindSCTPMap
+		case el.Name.Space == NSWebRTCDataChannel0 && el.Name.Local == "channel":
+			var c Channel
+			if err := d.DecodeElement(&c, &el); err != nil {
+				return err
+			}
+			t.Channels = append(t.Channels, c)
+			kind = kindChannel
+		case el.Name.Space == ns && el.Name.Local == "candidate":
+			var c Candidate
+			if err := d.DecodeElement(&c, &el); err != nil {
+				return err
+			}
+			t.Candidates = append(t.Candidates, c)
+			kind = kindCandidate
+		case el.Name.Space == ns && el.Name.Local == "remote-candidate" && t.RemoteCandidate == nil:
+			var c RemoteCandidate
+			if err := d.DecodeElement(&c, &el); err != nil {
+				return err
+			}
+			t.RemoteCandidate = &c
+			kind = kindRemoteCandidate
+		case el.Name.Space == ns && el.Name.Local == "gathering-complete" && !t.GatheringComplete:
+			if err := d.Skip(); err != nil {
+				return err
+			}
+			t.GatheringComplete = true
+			kind = kindGatheringComplete
+		default:
+			var x jingle.Element
+			if err := d.DecodeElement(&x, &el); err != nil {
+				return err
+			}
+			t.Extra = append(t.Extra, x)
+			kind = kindExtra
 		}
-	}
+		t.order = append(t.order, kind)
+		return nil
+	})
 }
 
 // MarshalXML implements xml.Marshaler. The start argument is ignored.
