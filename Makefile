@@ -29,10 +29,10 @@ demo:
 # Benchmarks of every transport against raw baselines, on loopback against
 # a Prosody the command starts itself (docs/benchmarks.md). Full run: about
 # 7 minutes on 2 cores. BENCH_JSON=FILE also writes the results as JSON;
-# BENCH_FLAGS passes more flags (go run ./internal/bench -h).
+# BENCH_FLAGS passes more flags (go run ./cmd/jinglebench -h).
 bench:
-	$(GO) run ./internal/bench $(BENCH_FLAGS)
+	$(GO) run ./cmd/jinglebench $(BENCH_FLAGS)
 
 # Small sizes and one round (under a minute), as CI runs it.
 bench-smoke:
-	$(GO) run ./internal/bench -smoke $(BENCH_FLAGS)
+	$(GO) run ./cmd/jinglebench -smoke $(BENCH_FLAGS)

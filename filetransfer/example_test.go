@@ -12,14 +12,14 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/internal/jingletest"
-	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/jingletest"
+	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 )
 
 // exampleParty connects a Manager with a file-transfer Handler to an
 // in-memory network. A real program connects to its server instead
-// (internal/xmppclient), and registers real transports (IBB, SOCKS5).
+// (xmppclient), and registers real transports (IBB, SOCKS5).
 func exampleParty(n *xmpptest.Network, addr string, x *jingletest.Exchange, h *filetransfer.Handler) (*jingle.Manager, error) {
 	m := &jingle.Manager{}
 	m.RegisterApplication(h)

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/internal/jingletest"
-	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/jingletest"
+	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 	"mellium.im/xmpp/jid"
 )

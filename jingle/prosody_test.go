@@ -8,9 +8,9 @@ import (
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
-	"github.com/jinglekit/jinglekit/internal/jingletest"
+	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 )
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/internal/testmedia"
-	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/rtp"
 )

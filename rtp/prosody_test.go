@@ -15,7 +15,7 @@ import (
 
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 	"github.com/jinglekit/jinglekit/internal/testmedia"
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/rtp"
 )

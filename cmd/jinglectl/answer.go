@@ -13,7 +13,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/roster"
 
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/rtp"
 )

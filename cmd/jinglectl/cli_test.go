@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jinglekit/jinglekit/internal/agent"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 )
 
 func runIn(args ...string) (stdout, stderr string, code int) {

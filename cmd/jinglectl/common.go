@@ -16,8 +16,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jinglekit/jinglekit/internal/agent"
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // Exit statuses beyond exitOK, exitFailure and exitUsage. They are

@@ -13,8 +13,8 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/internal/agent"
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
+	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 )
 

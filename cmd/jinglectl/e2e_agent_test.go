@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jinglekit/jinglekit/internal/agent"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 )
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jinglekit/jinglekit/internal/agent"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 )
 
 // metricsAddr finds the metrics address in an agent's JSON log.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jinglekit/jinglekit/internal/agent"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 )
 
 // TestSendICE sends 1 MiB from alice to bob over ICE between two jinglectl

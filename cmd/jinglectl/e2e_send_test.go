@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jinglekit/jinglekit/internal/agent"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 )
 
 // parseEvents parses JSON lines output.

@@ -18,8 +18,8 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/internal/agent"
-	"github.com/jinglekit/jinglekit/internal/linklocal"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
+	"github.com/jinglekit/jinglekit/linklocal"
 )
 
 // Serverless mode (XEP-0174 link-local messaging): send --local,

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/internal/agent"
-	"github.com/jinglekit/jinglekit/internal/linklocal"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
+	"github.com/jinglekit/jinglekit/linklocal"
 )
 
 // The serverless tests run jinglectl processes on loopback that reach each

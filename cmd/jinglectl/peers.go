@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jinglekit/jinglekit/internal/agent"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 )
 
 const peersUsage = `Usage: jinglectl peers --local [flags]

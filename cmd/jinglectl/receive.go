@@ -11,8 +11,8 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/jinglekit/jinglekit/internal/agent"
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 const receiveUsage = `Usage: jinglectl receive [flags]

@@ -12,7 +12,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/internal/agent"
+	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 )
 
 const sendUsage = `Usage: jinglectl send [flags] RECIPIENT FILE...

@@ -12,8 +12,8 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/jinglekit/jinglekit/internal/jingletest"
-	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/jingletest"
+	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 )

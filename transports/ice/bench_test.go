@@ -8,7 +8,7 @@ import (
 
 	"github.com/pion/webrtc/v3"
 
-	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/transports/ice"
 )
 

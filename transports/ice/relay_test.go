@@ -15,8 +15,8 @@ import (
 
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 	"github.com/jinglekit/jinglekit/internal/turntest"
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
-	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/xmppclient"
+	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/transports/ice"
 )
 

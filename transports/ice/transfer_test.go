@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ice"
 )

@@ -11,8 +11,8 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/jinglekit/jinglekit/internal/jingletest"
-	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/jingletest"
+	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )

@@ -14,9 +14,9 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/jinglekit/jinglekit/internal/jingletest"
+	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )

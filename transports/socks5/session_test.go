@@ -8,7 +8,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )

@@ -14,8 +14,8 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stream"
 
-	"github.com/jinglekit/jinglekit/internal/linklocal"
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/linklocal"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 const (

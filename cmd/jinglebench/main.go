@@ -4,8 +4,8 @@
 //
 // Usage:
 //
-//	go run ./internal/bench [flags]     # make bench
-//	go run ./internal/bench -smoke      # make bench-smoke: small sizes, one round
+//	go run ./cmd/jinglebench [flags]     # make bench
+//	go run ./cmd/jinglebench -smoke      # make bench-smoke: small sizes, one round
 //
 // It prints a table; with -json FILE (or BENCH_JSON=FILE) it also writes
 // the results as JSON (schema in docs/benchmarks.md and the Report type).

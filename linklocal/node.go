@@ -23,7 +23,7 @@ import (
 	"mellium.im/xmpp/stream"
 
 	"github.com/jinglekit/jinglekit/internal/deadline"
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 )
 

@@ -14,7 +14,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/internal/testmedia"
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/rtp"
 )

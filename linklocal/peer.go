@@ -7,7 +7,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // Source says how a peer became known.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/jinglekit/jinglekit/internal/stanzamodel"
 	"github.com/jinglekit/jinglekit/internal/xmltest"
-	"github.com/jinglekit/jinglekit/internal/xmppclient"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // The XEP-0174 examples: 12 files, 4 stream headers, 2 stream features, 2

@@ -20,8 +20,8 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/internal/jingletest"
-	"github.com/jinglekit/jinglekit/internal/linklocal"
+	"github.com/jinglekit/jinglekit/jingletest"
+	"github.com/jinglekit/jinglekit/linklocal"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )

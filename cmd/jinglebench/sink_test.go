@@ -13,7 +13,7 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 )

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jinglekit/jinglekit/internal/linklocal"
+	"github.com/jinglekit/jinglekit/linklocal"
 )
 
 func TestTXTRoundTrip(t *testing.T) {

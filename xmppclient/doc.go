@@ -13,7 +13,7 @@
 //     it; [New] takes over any other negotiated session that nobody serves
 //     yet. The caps and disco helpers ([HandleDisco], [SendCapsPresence],
 //     [GetInfo], [Disco]) take a plain *xmpp.Session, so they also work on
-//     sessions served elsewhere, such as those of internal/xmpptest.
+//     sessions served elsewhere, such as those of xmpptest.
 //   - [Caps]: XEP-0115 entity capabilities (the sha-1 ver string) and the
 //     disco#info answer built from the same data, served by [HandleDisco].
 //   - [Disco]: disco#info queries to peers with a bounded cache keyed by the

@@ -1,5 +1,5 @@
 // Package agent is the wiring behind jinglectl: an account logged in with
-// internal/xmppclient, a jingle.Manager with the file-transfer application
+// xmppclient, a jingle.Manager with the file-transfer application
 // (filetransfer.Handler) and the SOCKS5, ICE and IBB transports, the presence
 // and roster that decide whom files go to and come from, and the headless
 // transfer agent built on them.

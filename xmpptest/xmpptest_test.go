@@ -18,7 +18,7 @@ import (
 	"mellium.im/xmpp/ping"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/jinglekit/jinglekit/internal/xmpptest"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
