@@ -13,6 +13,7 @@ import (
 	"github.com/jinglekit/jinglekit/internal/testmedia"
 	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
 )
 
@@ -193,7 +194,7 @@ func fullCall(t *testing.T, connect connectFunc) {
 	bobRec, aliceRec := rtp.NewRecorder(bobDir), rtp.NewRecorder(aliceDir)
 	bobCalls := make(chan *rtp.Call, 1)
 	bob := connect(t, "bob", func(p *party) {
-		p.jmi.OnPropose = func(ctx context.Context, in *jingle.Incoming) {
+		p.jmi.OnPropose = func(ctx context.Context, in *jmi.Incoming) {
 			if err := in.Ringing(ctx); err != nil {
 				t.Error(err)
 			}

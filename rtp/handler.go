@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/transports/ice"
 )
 
@@ -30,7 +31,7 @@ type Handler struct {
 	// JMI, when set, makes Place to a bare JID propose the call first
 	// (XEP-0353) and marks incoming calls that follow a proceed of this
 	// device (Call.JMIIncoming).
-	JMI *jingle.JMI
+	JMI *jmi.Manager
 	// NoRinging turns off the session-info <ringing/> sent for incoming
 	// calls.
 	NoRinging bool
@@ -68,7 +69,7 @@ func (h *Handler) Namespaces() []string { return []string{NS} }
 func (h *Handler) Features() []string {
 	f := []string{NSAudio, NSVideo, NSRTCPFB, NSHdrExt, FeatureGrouping, FeatureSSMA, ice.NSDTLS}
 	if h.JMI != nil {
-		f = append(f, jingle.NSJMI)
+		f = append(f, jmi.NS)
 	}
 	return f
 }
@@ -253,7 +254,7 @@ func (h *Handler) Place(ctx context.Context, peer jid.JID, opts Options) (*Call,
 	}
 	// XEP-0353: the proposal goes out first, so that the devices ring
 	// while ICE gathers.
-	var out *jingle.Outgoing
+	var out *jmi.Outgoing
 	if peer.Resourcepart() == "" {
 		descs := make([]jingle.Element, 0, len(media))
 		for _, md := range media {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
 )
 
@@ -29,7 +30,7 @@ func main() {
 	defer stop()
 
 	m := &jingle.Manager{}
-	jmi := &jingle.JMI{OnPropose: func(ctx context.Context, in *jingle.Incoming) {
+	jmi := &jmi.Manager{OnPropose: func(ctx context.Context, in *jmi.Incoming) {
 		log.Printf("%s proposes a call", in.From)
 		_ = in.Proceed(ctx) // the session-initiate follows
 	}}
