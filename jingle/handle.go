@@ -190,7 +190,7 @@ func (m *Manager) initiated(from jid.JID, j *Jingle) (*Session, []func(), *Error
 		if s.app == nil {
 			s.app = app
 		}
-		if _, ok := m.transport(c.Transport.Namespace()); !ok && unsupported == "" {
+		if _, ok := m.transport(c.Description, c.Transport.Namespace()); !ok && unsupported == "" {
 			unsupported = ReasonUnsupportedTransports
 		}
 	}
@@ -244,7 +244,7 @@ func (m *Manager) initiated(from jid.JID, j *Jingle) (*Session, []func(), *Error
 
 // setupPeerTransport creates this side of a transport the peer offered.
 func (s *Session) setupPeerTransport(c Content) error {
-	tm, ok := s.m.transport(c.Transport.Namespace())
+	tm, ok := s.m.transport(c.Description, c.Transport.Namespace())
 	if !ok {
 		return fmt.Errorf("transport %q not registered", c.Transport.Namespace())
 	}
@@ -656,16 +656,16 @@ func (s *Session) answerReplace(cc *content, c Content) {
 		_ = s.send(s.ctx, &Jingle{Action: ActionTransportReject, SID: s.sid,
 			Contents: []Content{{Creator: key.Creator, Name: key.Name, Transport: c.Transport}}})
 	}
-	tm, ok := s.m.transport(c.Transport.Namespace())
-	if !ok {
-		reject("method not registered")
-		return
-	}
 	offer := *c.Transport
 	p := s.transportParams(key, &offer)
 	s.mu.Lock()
 	p.Description = cc.wire.Description
 	s.mu.Unlock()
+	tm, ok := s.m.transport(p.Description, c.Transport.Namespace())
+	if !ok {
+		reject("method not registered")
+		return
+	}
 	t, err := tm.NewTransport(s.ctx, p)
 	if err != nil {
 		reject(err.Error())

@@ -1050,7 +1050,7 @@ func (c *Call) AddContent(ctx context.Context, media string, src MediaSource) (s
 	result := make(chan error, 1)
 	c.pendingAdd[name] = result
 	c.mu.Unlock()
-	err = s.AddContent(withCall(ctx, c), jingle.Offer{Name: name, Senders: added.Senders,
+	err = s.AddContent(ctx, jingle.Offer{Name: name, Senders: added.Senders,
 		Description: added.Description.Element(), Transports: []string{ice.NSICEUDP}})
 	if err != nil {
 		c.mu.Lock()

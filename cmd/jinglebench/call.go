@@ -93,7 +93,9 @@ func loginCaller(ctx context.Context, env *Env, acct Account, resource string, l
 		case <-ctx.Done():
 		}
 	}
-	p.h.Register(p.m)
+	if err := p.h.Register(p.m); err != nil {
+		return nil, err
+	}
 	c, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID: addr, Password: acct.Password, Server: env.C2SAddr, CAFile: env.CAFile, Logger: log,
 		Handler: mux.New(stanza.NSClient, p.m.Handler(), p.jmi.Handler()),

@@ -249,10 +249,12 @@ func dialCall(ctx context.Context, cfg agent.Config, log *slog.Logger, h *rtp.Ha
 	}
 	mgr := &jingle.Manager{}
 	h.JMI = jm
-	h.Register(mgr)
+	if err := h.Register(mgr); err != nil {
+		return nil, err
+	}
 	caps := xmppclient.Caps{
 		Identities: []xmppclient.Identity{{Category: "client", Type: "pc", Name: "jinglectl"}},
-		Features:   append(mgr.Features(), jmi.NS),
+		Features:   mgr.Features(),
 	}
 	cl, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID:                account,
