@@ -84,12 +84,12 @@ type Manager struct {
 	// appTransports are the methods applications make for their own
 	// contents (TransportProvider), by application and method namespace.
 	appTransports map[Application]map[string]TransportMethod
-	tOrder     []string
-	sessions   map[sessionKey]*Session
-	perPeer    map[string]int
-	closed     bool
-	closing    chan struct{}
-	wg         sync.WaitGroup
+	tOrder        []string
+	sessions      map[sessionKey]*Session
+	perPeer       map[string]int
+	closed        bool
+	closing       chan struct{}
+	wg            sync.WaitGroup
 }
 
 type sessionKey struct {
