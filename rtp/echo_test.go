@@ -11,9 +11,9 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/jinglekit/jinglekit/internal/testmedia"
-	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // TestEcho: bob is an echo bot; alice plays alice.ogg and records what

@@ -13,10 +13,10 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/roster"
 
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 const answerUsage = `Usage: jinglectl answer [flags]
