@@ -12,9 +12,9 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/xmpptest"
-	"github.com/jinglekit/jinglekit/jingle"
 )
 
 // exampleParty connects a Manager with a file-transfer Handler to an

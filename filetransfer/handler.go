@@ -78,6 +78,10 @@ func (h *Handler) logger() *slog.Logger {
 // Namespaces implements jingle.Application: NS, then NS4 and NS3.
 func (h *Handler) Namespaces() []string { return Namespaces() }
 
+// Features implements jingle.FeatureAdvertiser: the hash algorithms of
+// XEP-0300 (HashFeatures).
+func (h *Handler) Features() []string { return HashFeatures() }
+
 // UnderstandsInfo implements jingle.InfoUnderstander: <checksum/> and
 // <received/> in any of the namespaces.
 func (h *Handler) UnderstandsInfo(n xml.Name) bool {

@@ -34,8 +34,8 @@ func Algorithms() []string {
 }
 
 // HashFeatures returns the service discovery features of XEP-0300: the
-// namespace and one feature per supported algorithm. Advertise them next to
-// the Manager's features.
+// namespace and one feature per supported algorithm. A Handler advertises
+// them (Features), so a jingle.Manager's features include them.
 func HashFeatures() []string {
 	f := []string{NSHashes}
 	for _, a := range Algorithms() {

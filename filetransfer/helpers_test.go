@@ -24,9 +24,9 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/xmpptest"
-	"github.com/jinglekit/jinglekit/jingle"
 )
 
 // testTimeouts keep the tests from waiting long on a failure, but are far

@@ -15,9 +15,9 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/xmpptest"
-	"github.com/jinglekit/jinglekit/jingle"
 )
 
 // TestHostileNames sends files under names a hostile peer might offer:

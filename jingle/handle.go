@@ -26,11 +26,11 @@ func (m *Manager) Handler() mux.Option {
 func (m *Manager) HandleIQ(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	lim := m.limits()
 	// The decoder must see the start tag the mux has already read.
-	lr := &limitReader{r: xmlstream.MultiReader(xmlstream.Token(*start), t), left: lim.MaxStanzaBytes}
+	lr := &LimitReader{R: xmlstream.MultiReader(xmlstream.Token(*start), t), Max: lim.MaxStanzaBytes}
 	var j Jingle
 	var jerr *Error
 	if err := xml.NewTokenDecoder(lr).Decode(&j); err != nil {
-		if lr.exceeded {
+		if lr.Exceeded() {
 			jerr = StanzaError(stanza.Modify, stanza.PolicyViolation,
 				fmt.Sprintf("jingle element larger than %d bytes", lim.MaxStanzaBytes))
 		} else {
@@ -190,7 +190,7 @@ func (m *Manager) initiated(from jid.JID, j *Jingle) (*Session, []func(), *Error
 		if s.app == nil {
 			s.app = app
 		}
-		if _, ok := m.transport(c.Transport.Namespace()); !ok && unsupported == "" {
+		if _, ok := m.transport(c.Description, c.Transport.Namespace()); !ok && unsupported == "" {
 			unsupported = ReasonUnsupportedTransports
 		}
 	}
@@ -244,7 +244,7 @@ func (m *Manager) initiated(from jid.JID, j *Jingle) (*Session, []func(), *Error
 
 // setupPeerTransport creates this side of a transport the peer offered.
 func (s *Session) setupPeerTransport(c Content) error {
-	tm, ok := s.m.transport(c.Transport.Namespace())
+	tm, ok := s.m.transport(c.Description, c.Transport.Namespace())
 	if !ok {
 		return fmt.Errorf("transport %q not registered", c.Transport.Namespace())
 	}
@@ -656,16 +656,16 @@ func (s *Session) answerReplace(cc *content, c Content) {
 		_ = s.send(s.ctx, &Jingle{Action: ActionTransportReject, SID: s.sid,
 			Contents: []Content{{Creator: key.Creator, Name: key.Name, Transport: c.Transport}}})
 	}
-	tm, ok := s.m.transport(c.Transport.Namespace())
-	if !ok {
-		reject("method not registered")
-		return
-	}
 	offer := *c.Transport
 	p := s.transportParams(key, &offer)
 	s.mu.Lock()
 	p.Description = cc.wire.Description
 	s.mu.Unlock()
+	tm, ok := s.m.transport(p.Description, c.Transport.Namespace())
+	if !ok {
+		reject("method not registered")
+		return
+	}
 	t, err := tm.NewTransport(s.ctx, p)
 	if err != nil {
 		reject(err.Error())
@@ -711,25 +711,33 @@ func (s *Session) answerReplace(cc *content, c Content) {
 	}
 }
 
-// limitReader stops reading once the tokens read add up to more than left
-// bytes (names, attribute values, text).
-type limitReader struct {
-	r        xml.TokenReader
-	left     int
+// LimitReader stops reading once the tokens read add up to more than Max
+// bytes (names, attribute values, text): the token that crosses the limit
+// is not returned, and the error wraps ErrLimit. Protocols that read
+// stanzas next to Jingle (XEP-0353 messages, say) bound them with it too.
+type LimitReader struct {
+	R   xml.TokenReader
+	Max int
+
+	read     int
 	exceeded bool
 }
 
-func (l *limitReader) Token() (xml.Token, error) {
-	tok, err := l.r.Token()
+// Token implements xml.TokenReader.
+func (l *LimitReader) Token() (xml.Token, error) {
+	tok, err := l.R.Token()
 	if tok != nil {
-		l.left -= tokenSize(tok)
-		if l.left < 0 {
+		l.read += tokenSize(tok)
+		if l.read > l.Max {
 			l.exceeded = true
 			return nil, fmt.Errorf("jingle: element too large: %w", ErrLimit)
 		}
 	}
 	return tok, err
 }
+
+// Exceeded reports whether the limit was reached.
+func (l *LimitReader) Exceeded() bool { return l.exceeded }
 
 func tokenSize(tok xml.Token) int {
 	switch t := tok.(type) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -80,12 +81,15 @@ type Manager struct {
 	apps       []Application
 	appByNS    map[string]Application
 	transports map[string]TransportMethod
-	tOrder     []string
-	sessions   map[sessionKey]*Session
-	perPeer    map[string]int
-	closed     bool
-	closing    chan struct{}
-	wg         sync.WaitGroup
+	// appTransports are the methods applications make for their own
+	// contents (TransportProvider), by application and method namespace.
+	appTransports map[Application]map[string]TransportMethod
+	tOrder        []string
+	sessions      map[sessionKey]*Session
+	perPeer       map[string]int
+	closed        bool
+	closing       chan struct{}
+	wg            sync.WaitGroup
 }
 
 type sessionKey struct {
@@ -99,6 +103,7 @@ func (m *Manager) init() {
 		m.perPeer = map[string]int{}
 		m.appByNS = map[string]Application{}
 		m.transports = map[string]TransportMethod{}
+		m.appTransports = map[Application]map[string]TransportMethod{}
 		m.closing = make(chan struct{})
 	}
 }
@@ -131,27 +136,57 @@ func (m *Manager) getStream() (IQSender, error) {
 	return m.stream, nil
 }
 
-// RegisterApplication plugs in an application for its namespaces.
-func (m *Manager) RegisterApplication(app Application) {
+// ErrDuplicate is wrapped by the errors of RegisterApplication and
+// RegisterTransport when a namespace is already taken.
+var ErrDuplicate = errors.New("jingle: namespace already registered")
+
+// RegisterApplication plugs in an application for its namespaces, and the
+// transport methods it makes for its own contents (TransportProvider). A
+// description namespace another application already handles, or two
+// methods of the application with one namespace, are an error wrapping
+// ErrDuplicate, and nothing is registered.
+func (m *Manager) RegisterApplication(app Application) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
+	for _, ns := range app.Namespaces() {
+		if _, ok := m.appByNS[ns]; ok {
+			return fmt.Errorf("jingle: application %q: %w", ns, ErrDuplicate)
+		}
+	}
+	var own map[string]TransportMethod
+	if tp, ok := app.(TransportProvider); ok {
+		own = map[string]TransportMethod{}
+		for _, t := range tp.TransportMethods() {
+			if _, ok := own[t.Namespace()]; ok {
+				return fmt.Errorf("jingle: transport %q of an application: %w", t.Namespace(), ErrDuplicate)
+			}
+			own[t.Namespace()] = t
+		}
+		m.appTransports[app] = own
+	}
 	m.apps = append(m.apps, app)
 	for _, ns := range app.Namespaces() {
 		m.appByNS[ns] = app
 	}
+	return nil
 }
 
-// RegisterTransport plugs in a transport method. The order of registration
-// is the order of preference when a caller does not name a method.
-func (m *Manager) RegisterTransport(t TransportMethod) {
+// RegisterTransport plugs in a transport method for the contents of every
+// application (but those that make their own for its namespace, see
+// TransportProvider). The order of registration is the order of
+// preference when a caller does not name a method. A namespace registered
+// before is an error wrapping ErrDuplicate.
+func (m *Manager) RegisterTransport(t TransportMethod) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
-	if _, ok := m.transports[t.Namespace()]; !ok {
-		m.tOrder = append(m.tOrder, t.Namespace())
+	if _, ok := m.transports[t.Namespace()]; ok {
+		return fmt.Errorf("jingle: transport %q: %w", t.Namespace(), ErrDuplicate)
 	}
+	m.tOrder = append(m.tOrder, t.Namespace())
 	m.transports[t.Namespace()] = t
+	return nil
 }
 
 // Features returns the service discovery features of Jingle and of the
@@ -167,7 +202,14 @@ func (m *Manager) Features() []string {
 		}
 	}
 	f = append(f, m.tOrder...)
-	for _, t := range m.transports {
+	methods := slices.Collect(maps.Values(m.transports))
+	for _, own := range m.appTransports {
+		for ns, t := range own {
+			f = append(f, ns)
+			methods = append(methods, t)
+		}
+	}
+	for _, t := range methods {
 		if fa, ok := t.(FeatureAdvertiser); ok {
 			f = append(f, fa.Features()...)
 		}
@@ -184,11 +226,40 @@ func (m *Manager) Transports() []string {
 	return slices.Clone(m.tOrder)
 }
 
-func (m *Manager) transport(ns string) (TransportMethod, bool) {
+// transport returns the method of namespace ns for a content with
+// description desc: the method of the description's application if it
+// makes its own (TransportProvider), else the registered one.
+func (m *Manager) transport(desc *Element, ns string) (TransportMethod, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if desc != nil {
+		if t, ok := m.appTransports[m.appByNS[desc.Namespace()]][ns]; ok {
+			return t, true
+		}
+	}
 	t, ok := m.transports[ns]
 	return t, ok
+}
+
+// transportsFor returns the methods offered for a content with description
+// desc when the caller names none: the application's own, then the
+// registered ones in order.
+func (m *Manager) transportsFor(desc *Element) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	if desc != nil {
+		for ns := range m.appTransports[m.appByNS[desc.Namespace()]] {
+			out = append(out, ns)
+		}
+		slices.Sort(out)
+	}
+	for _, ns := range m.tOrder {
+		if !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out
 }
 
 func (m *Manager) application(ns string) (Application, bool) {

@@ -44,6 +44,17 @@ type FeatureAdvertiser interface {
 	Features() []string
 }
 
+// TransportProvider is implemented by an Application that makes the
+// transports of its own contents for some methods. RTP's ICE-UDP lives in
+// the call's PeerConnection, while ICE-UDP for XEP-0343 data channels is a
+// method of its own for every other application: for a content whose
+// description is the application's, the Manager takes the application's
+// method before a registered one of the same namespace, so both coexist.
+// The methods are advertised with the Manager's features.
+type TransportProvider interface {
+	TransportMethods() []TransportMethod
+}
+
 // TransportKind says whether a transport carries a byte stream or datagrams
 // (XEP-0166 §9).
 type TransportKind int

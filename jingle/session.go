@@ -374,12 +374,12 @@ func (s *Session) endLocked(r *Reason, event bool, j *Jingle, hold <-chan struct
 func (s *Session) newLocalContent(ctx context.Context, creator Creator, o Offer, st contentState) (Content, error) {
 	methods := o.Transports
 	if len(methods) == 0 {
-		methods = s.m.Transports()
+		methods = s.m.transportsFor(&o.Description)
 	}
 	if len(methods) == 0 {
 		return Content{}, errors.New("jingle: no transport method registered")
 	}
-	tm, ok := s.m.transport(methods[0])
+	tm, ok := s.m.transport(&o.Description, methods[0])
 	if !ok {
 		return Content{}, fmt.Errorf("jingle: transport method %q not registered", methods[0])
 	}
@@ -743,10 +743,6 @@ func (s *Session) RemoveContent(ctx context.Context, name string, r *Reason) err
 // (transport-replace) and waits for the peer's transport-accept (nil) or
 // transport-reject (an error).
 func (s *Session) ReplaceTransport(ctx context.Context, name, method string) error {
-	tm, ok := s.m.transport(method)
-	if !ok {
-		return fmt.Errorf("jingle: transport-replace: method %q not registered", method)
-	}
 	s.mu.Lock()
 	if err := s.checkLive(); err != nil {
 		s.mu.Unlock()
@@ -764,6 +760,10 @@ func (s *Session) ReplaceTransport(ctx context.Context, name, method string) err
 	p := s.transportParams(key, nil)
 	p.Description = c.wire.Description
 	s.mu.Unlock()
+	tm, ok := s.m.transport(p.Description, method)
+	if !ok {
+		return fmt.Errorf("jingle: transport-replace: method %q not registered", method)
+	}
 	if err := s.waitPeerReplace(ctx, c); err != nil {
 		return err
 	}

@@ -16,9 +16,9 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/xmpptest"
-	"github.com/jinglekit/jinglekit/jingle"
 )
 
 const pipe2NS = "urn:jinglekit:test:transport:pipe2:0"

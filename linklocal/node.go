@@ -23,8 +23,8 @@ import (
 	"mellium.im/xmpp/stream"
 
 	"github.com/jinglekit/jinglekit/internal/deadline"
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // DefaultPort is the port link-local messaging historically used (iChat,

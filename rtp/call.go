@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/transports/ice"
 )
 
@@ -180,8 +181,8 @@ type Call struct {
 	trickling  bool
 	trickleQ   []ice.Candidate
 	connected  bool
-	jmiIn      *jingle.Incoming
-	jmiOut     *jingle.Outgoing
+	jmiIn      *jmi.Incoming
+	jmiOut     *jmi.Outgoing
 
 	// iceStarted is closed once the ICE agent checks: before that, the
 	// peer's checks go unanswered and its next try is 200ms later.
@@ -280,7 +281,7 @@ func (c *Call) Contents() map[string]string {
 
 // JMIIncoming returns the XEP-0353 proposal an incoming call answers, if
 // any: the user already accepted it on this device.
-func (c *Call) JMIIncoming() *jingle.Incoming {
+func (c *Call) JMIIncoming() *jmi.Incoming {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.jmiIn
@@ -1049,7 +1050,7 @@ func (c *Call) AddContent(ctx context.Context, media string, src MediaSource) (s
 	result := make(chan error, 1)
 	c.pendingAdd[name] = result
 	c.mu.Unlock()
-	err = s.AddContent(withCall(ctx, c), jingle.Offer{Name: name, Senders: added.Senders,
+	err = s.AddContent(ctx, jingle.Offer{Name: name, Senders: added.Senders,
 		Description: added.Description.Element(), Transports: []string{ice.NSICEUDP}})
 	if err != nil {
 		c.mu.Lock()

@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/internal/testmedia"
-	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // TestDirectCall: alice calls bob's full JID with Opus both ways; both
@@ -193,7 +194,7 @@ func fullCall(t *testing.T, connect connectFunc) {
 	bobRec, aliceRec := rtp.NewRecorder(bobDir), rtp.NewRecorder(aliceDir)
 	bobCalls := make(chan *rtp.Call, 1)
 	bob := connect(t, "bob", func(p *party) {
-		p.jmi.OnPropose = func(ctx context.Context, in *jingle.Incoming) {
+		p.jmi.OnPropose = func(ctx context.Context, in *jmi.Incoming) {
 			if err := in.Ringing(ctx); err != nil {
 				t.Error(err)
 			}

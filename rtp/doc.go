@@ -34,7 +34,7 @@
 // Register a [Handler] (the Application for the RTP namespace, and its
 // Method) on a jingle.Manager; incoming calls reach Handler.OnCall, and
 // [Handler.Place] starts outgoing ones — after XEP-0353 Jingle Message Initiation
-// when a jingle.JMI is configured.
+// when a jmi.Manager is configured.
 //
 // Media from and to files: [NewOggSource] and [NewIVFSource] feed local tracks from
 // Ogg/Opus and IVF/VP8 files, [RecordOgg] and [RecordIVF] write remote

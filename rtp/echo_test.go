@@ -11,9 +11,9 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/jinglekit/jinglekit/internal/testmedia"
-	"github.com/jinglekit/jinglekit/xmpptest"
-	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // TestEcho: bob is an echo bot; alice plays alice.ogg and records what
@@ -69,7 +69,7 @@ func TestEcho(t *testing.T) {
 func BenchmarkCallSetup(b *testing.B) {
 	n := xmpptest.NewNetwork(b)
 	bob := newParty(b, n, xmpptest.Bob, func(p *party) {
-		p.jmi.OnPropose = func(ctx context.Context, in *jingle.Incoming) { _ = in.Proceed(ctx) }
+		p.jmi.OnPropose = func(ctx context.Context, in *jmi.Incoming) { _ = in.Proceed(ctx) }
 		p.h.OnCall = func(ctx context.Context, c *rtp.Call) {
 			src, err := rtp.NewOggSource(bytes.NewReader(testmedia.BobOgg()))
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/transports/ice"
 )
 
@@ -30,34 +31,55 @@ type Handler struct {
 	// JMI, when set, makes Place to a bare JID propose the call first
 	// (XEP-0353) and marks incoming calls that follow a proceed of this
 	// device (Call.JMIIncoming).
-	JMI *jingle.JMI
+	JMI *jmi.Manager
 	// NoRinging turns off the session-info <ringing/> sent for incoming
 	// calls.
 	NoRinging bool
-	// DataChannels handles the ICE-UDP contents that are not RTP (XEP-0343
-	// data channels): see Method.
-	DataChannels jingle.TransportMethod
 
 	mu      sync.Mutex
 	manager *jingle.Manager
+	method  *method
 	calls   map[*Call]bool
 	closed  bool
 	wg      sync.WaitGroup
 }
 
-// Register plugs the handler into m: as the application of NS and with its
-// ICE-UDP Method.
-func (h *Handler) Register(m *jingle.Manager) {
+// Register plugs the handler into m as the application of NS, with the
+// ICE-UDP method of its calls (TransportMethods). Other applications'
+// ICE-UDP contents (XEP-0343 data channels) go to the method registered on
+// m for the namespace, if any.
+func (h *Handler) Register(m *jingle.Manager) error {
 	h.mu.Lock()
 	h.manager = m
 	h.mu.Unlock()
-	m.RegisterApplication(h)
-	m.RegisterTransport(h.Method())
+	return m.RegisterApplication(h)
 }
 
-// Method returns the ICE-UDP transport method of the handler's calls.
-func (h *Handler) Method() *Method {
-	return &Method{DataChannels: h.DataChannels, MaxRemoteCandidates: h.Config.MaxRemoteCandidates}
+// TransportMethods implements jingle.TransportProvider: the ICE-UDP method
+// of RTP contents, whose transports live in the calls' PeerConnections.
+func (h *Handler) TransportMethods() []jingle.TransportMethod {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.method == nil {
+		h.method = &method{h: h, maxRemote: h.Config.MaxRemoteCandidates}
+	}
+	return []jingle.TransportMethod{h.method}
+}
+
+// placing returns the call this side places or extends with session id
+// sid to peer, or nil.
+func (h *Handler) placing(peer jid.JID, sid string) *Call {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.calls {
+		c.mu.Lock()
+		ok := c.sid == sid && c.peer.Equal(peer)
+		c.mu.Unlock()
+		if ok {
+			return c
+		}
+	}
+	return nil
 }
 
 // Namespaces implements jingle.Application.
@@ -68,7 +90,7 @@ func (h *Handler) Namespaces() []string { return []string{NS} }
 func (h *Handler) Features() []string {
 	f := []string{NSAudio, NSVideo, NSRTCPFB, NSHdrExt, FeatureGrouping, FeatureSSMA, ice.NSDTLS}
 	if h.JMI != nil {
-		f = append(f, jingle.NSJMI)
+		f = append(f, jmi.NS)
 	}
 	return f
 }
@@ -253,7 +275,7 @@ func (h *Handler) Place(ctx context.Context, peer jid.JID, opts Options) (*Call,
 	}
 	// XEP-0353: the proposal goes out first, so that the devices ring
 	// while ICE gathers.
-	var out *jingle.Outgoing
+	var out *jmi.Outgoing
 	if peer.Resourcepart() == "" {
 		descs := make([]jingle.Element, 0, len(media))
 		for _, md := range media {
@@ -316,6 +338,9 @@ func (h *Handler) Place(ctx context.Context, peer jid.JID, opts Options) (*Call,
 	}
 	c.local = local
 	c.peer = peer
+	if c.sid == "" {
+		c.sid = jmi.NewID()
+	}
 	sid := c.sid
 	c.mu.Unlock()
 	offers := make([]jingle.Offer, 0, len(local.Contents))
@@ -323,7 +348,7 @@ func (h *Handler) Place(ctx context.Context, peer jid.JID, opts Options) (*Call,
 		offers = append(offers, jingle.Offer{Name: ct.Name, Senders: ct.Senders,
 			Description: ct.Description.Element(), Transports: []string{ice.NSICEUDP}})
 	}
-	s, err := m.InitiateWith(withCall(ctx, c), peer, jingle.InitiateOptions{SID: sid, Info: local.GroupElements()}, offers...)
+	s, err := m.InitiateWith(ctx, peer, jingle.InitiateOptions{SID: sid, Info: local.GroupElements()}, offers...)
 	if err != nil {
 		return fail(err)
 	}

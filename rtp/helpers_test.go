@@ -10,9 +10,10 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // loopback is the call configuration of the tests: host candidates on the
@@ -34,7 +35,7 @@ type party struct {
 	xs   *xmpp.Session
 	m    *jingle.Manager
 	h    *rtp.Handler
-	jmi  *jingle.JMI
+	jmi  *jmi.Manager
 }
 
 // newParty connects addr to n with an RTP handler; setup may set the
@@ -45,7 +46,7 @@ func newParty(t testing.TB, n *xmpptest.Network, addr string, setup func(*party)
 		addr: jid.MustParse(addr),
 		m:    &jingle.Manager{},
 		h:    &rtp.Handler{Config: loopback()},
-		jmi:  &jingle.JMI{},
+		jmi:  &jmi.Manager{},
 	}
 	p.h.JMI = p.jmi
 	if setup != nil {

@@ -9,9 +9,10 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // capture records the <jingle/> actions bob sends to alice.
@@ -155,9 +156,9 @@ func TestRejectAndRinging(t *testing.T) {
 // retracted when Place's context ends, and the callee's proposal ends.
 func TestJMIRetractOnTimeout(t *testing.T) {
 	n := xmpptest.NewNetwork(t)
-	proposals := make(chan *jingle.Incoming, 1)
+	proposals := make(chan *jmi.Incoming, 1)
 	bob := newParty(t, n, xmpptest.Bob, func(p *party) {
-		p.jmi.OnPropose = func(ctx context.Context, in *jingle.Incoming) { proposals <- in }
+		p.jmi.OnPropose = func(ctx context.Context, in *jmi.Incoming) { proposals <- in }
 	})
 	alice := newParty(t, n, xmpptest.Alice, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)

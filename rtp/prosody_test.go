@@ -15,16 +15,17 @@ import (
 
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 	"github.com/jinglekit/jinglekit/internal/testmedia"
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // prosodyParty logs addr in to Prosody with an RTP handler and a JMI,
 // enables carbons and sends presence.
 func prosodyParty(t *testing.T, srv *prosodytest.Server, addr, pass string, setup func(*party)) *party {
 	t.Helper()
-	p := &party{addr: jid.MustParse(addr), m: &jingle.Manager{}, h: &rtp.Handler{Config: loopback()}, jmi: &jingle.JMI{}}
+	p := &party{addr: jid.MustParse(addr), m: &jingle.Manager{}, h: &rtp.Handler{Config: loopback()}, jmi: &jmi.Manager{}}
 	p.h.JMI = p.jmi
 	if setup != nil {
 		setup(p)
@@ -77,9 +78,9 @@ func TestProsodyJMICall(t *testing.T) {
 	defer cancel()
 	aliceBare, alicePass := srv.NewUser(t, "alice")
 	bobBare, bobPass := srv.NewUser(t, "bob")
-	b1Props := make(chan *jingle.Incoming, 1)
+	b1Props := make(chan *jmi.Incoming, 1)
 	_ = prosodyParty(t, srv, bobBare+"/b1", bobPass, func(p *party) {
-		p.jmi.OnPropose = func(ctx context.Context, in *jingle.Incoming) {
+		p.jmi.OnPropose = func(ctx context.Context, in *jmi.Incoming) {
 			_ = in.Ringing(ctx)
 			b1Props <- in
 		}
@@ -88,7 +89,7 @@ func TestProsodyJMICall(t *testing.T) {
 	bobRec := rtp.NewRecorder(t.TempDir())
 	bobCalls := make(chan *rtp.Call, 1)
 	b2 := prosodyParty(t, srv, bobBare+"/b2", bobPass, func(p *party) {
-		p.jmi.OnPropose = func(ctx context.Context, in *jingle.Incoming) {
+		p.jmi.OnPropose = func(ctx context.Context, in *jmi.Incoming) {
 			// Let b1 ring first.
 			select {
 			case <-time.After(200 * time.Millisecond):
@@ -129,7 +130,7 @@ func TestProsodyJMICall(t *testing.T) {
 	case in := <-b1Props:
 		select {
 		case <-in.Done():
-			if !errors.Is(in.Err(), jingle.ErrAnsweredElsewhere) {
+			if !errors.Is(in.Err(), jmi.ErrAnsweredElsewhere) {
 				t.Errorf("b1's proposal ended with %v", in.Err())
 			}
 		case <-time.After(5 * time.Second):

@@ -10,90 +10,62 @@ import (
 	"github.com/jinglekit/jinglekit/transports/ice"
 )
 
-// Method is the ICE-UDP transport method (urn:xmpp:jingle:transports:ice-udp:1)
+// method is the ICE-UDP transport method (urn:xmpp:jingle:transports:ice-udp:1)
 // of RTP contents. It does no ICE itself: a call's ICE, DTLS and SRTP run
-// in its pion PeerConnection, and each transport Method makes is a thin
-// adapter between the Jingle session and that PeerConnection — it offers
-// the PeerConnection's credentials, fingerprint and candidates, trickles
-// new local candidates with transport-info, and hands the peer's
+// in its pion PeerConnection, and each transport the method makes is a
+// thin adapter between the Jingle session and that PeerConnection — it
+// offers the PeerConnection's credentials, fingerprint and candidates,
+// trickles new local candidates with transport-info, and hands the peer's
 // candidates to the PeerConnection.
 //
-// XEP-0343 data channels use the same namespace. A jingle.Manager takes one
-// method per namespace, so Method dispatches: an offer with an <sctpmap/>
-// (a data channel), or a local offer outside an RTP call, goes to
-// DataChannels — transports/ice's Method with DialectXEP0343 — when set.
-// Register Method in place of that one.
-type Method struct {
-	// DataChannels handles the ICE-UDP contents that are not RTP; nil
-	// refuses them.
-	DataChannels jingle.TransportMethod
-	// MaxRemoteCandidates bounds the candidates taken from the peer per
-	// transport (default 64); more are ignored.
-	MaxRemoteCandidates int
+// XEP-0343 data channels use the same namespace. The Handler makes this
+// method for RTP contents only (jingle.TransportProvider): a jingle.Manager
+// gives ICE-UDP contents of other applications to the method registered
+// for the namespace, transports/ice's Method with DialectXEP0343.
+type method struct {
+	h *Handler
+	// maxRemote bounds the candidates taken from the peer per transport.
+	maxRemote int
 }
 
 // Namespace implements jingle.TransportMethod.
-func (m *Method) Namespace() string { return ice.NSICEUDP }
+func (m *method) Namespace() string { return ice.NSICEUDP }
 
-// Kind implements jingle.TransportMethod: RTP is datagrams. (A data channel
-// transport made through DataChannels is a stream transport, whatever
-// Kind says: the jingle layer asserts the transport's own interfaces.)
-func (m *Method) Kind() jingle.TransportKind { return jingle.Datagram }
+// Kind implements jingle.TransportMethod: RTP is datagrams.
+func (m *method) Kind() jingle.TransportKind { return jingle.Datagram }
 
-// Features implements jingle.FeatureAdvertiser: DTLS-SRTP (XEP-0320) and
-// DataChannels' features.
-func (m *Method) Features() []string {
-	f := []string{ice.NSDTLS}
-	if fa, ok := m.DataChannels.(jingle.FeatureAdvertiser); ok {
-		f = append(f, fa.Features()...)
-	}
-	return f
-}
+// Features implements jingle.FeatureAdvertiser: DTLS-SRTP (XEP-0320).
+func (m *method) Features() []string { return []string{ice.NSDTLS} }
 
-// ErrNotRTP is returned by Method.NewTransport for a content that is not
-// part of an RTP call when no DataChannels method is set.
+// ErrNotRTP is returned when this side offers an RTP ICE-UDP transport
+// for a session that is not one of the Handler's calls.
 var ErrNotRTP = errors.New("rtp: ICE-UDP transport outside an RTP call")
 
-type callKey struct{}
-
-// withCall marks ctx as the context of a content offered by c.
-func withCall(ctx context.Context, c *Call) context.Context {
-	return context.WithValue(ctx, callKey{}, c)
-}
-
-// NewTransport implements jingle.TransportMethod.
-func (m *Method) NewTransport(ctx context.Context, p jingle.TransportParams) (jingle.Transport, error) {
-	c, _ := ctx.Value(callKey{}).(*Call)
+// NewTransport implements jingle.TransportMethod. The transport of a
+// content the peer offered is bound to its call when the call is made
+// (HandleSession); the transport of a content this side offers belongs to
+// the call placing it, found by peer and session id.
+func (m *method) NewTransport(_ context.Context, p jingle.TransportParams) (jingle.Transport, error) {
+	t := &transport{p: p, max: m.maxRemote}
+	if t.max <= 0 {
+		t.max = 64
+	}
 	if p.Offer != nil {
 		var offer ice.Transport
 		if err := p.Offer.Decode(&offer); err != nil {
 			return nil, fmt.Errorf("rtp: ICE-UDP offer: %w", err)
 		}
-		if offer.SCTPMap != nil {
-			if m.DataChannels == nil {
-				return nil, ErrNotRTP
-			}
-			return m.DataChannels.NewTransport(ctx, p)
-		}
-		t := &transport{p: p, max: m.MaxRemoteCandidates, remote: &offer}
-		if t.max <= 0 {
-			t.max = 64
-		}
+		t.remote = &offer
 		if err := t.takeCandidates(offer.Candidates, true); err != nil {
 			return nil, err
 		}
 		return t, nil
 	}
+	c := m.h.placing(p.Peer, p.SID)
 	if c == nil {
-		if m.DataChannels == nil {
-			return nil, ErrNotRTP
-		}
-		return m.DataChannels.NewTransport(ctx, p)
+		return nil, ErrNotRTP
 	}
-	t := &transport{p: p, max: m.MaxRemoteCandidates, call: c}
-	if t.max <= 0 {
-		t.max = 64
-	}
+	t.call = c
 	local, ok := c.localTransport(p.Content.Name)
 	if !ok {
 		return nil, fmt.Errorf("rtp: no local description for content %q", p.Content.Name)

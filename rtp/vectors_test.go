@@ -9,6 +9,7 @@ import (
 	"github.com/jinglekit/jinglekit/internal/stanzamodel"
 	"github.com/jinglekit/jinglekit/internal/xmltest"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
 	"github.com/jinglekit/jinglekit/transports/ice"
 )
@@ -29,7 +30,7 @@ func registry() *stanzamodel.Registry {
 	r.Register(xml.Name{Space: rtp.NSErrors, Local: "crypto-required"}, "rtp-crypto-required", stanzamodel.DecodeAs[rtp.CryptoRequired]())
 	r.Register(xml.Name{Space: rtp.NSErrors, Local: "invalid-crypto"}, "rtp-invalid-crypto", stanzamodel.DecodeAs[rtp.InvalidCrypto]())
 	for _, local := range []string{"propose", "ringing", "proceed", "reject", "retract", "finish"} {
-		r.Register(xml.Name{Space: jingle.NSJMI, Local: local}, "jmi-"+local, stanzamodel.DecodeAs[jingle.JMIMessage]())
+		r.Register(xml.Name{Space: jmi.NS, Local: local}, "jmi-"+local, stanzamodel.DecodeAs[jmi.Message]())
 	}
 	r.Register(xml.Name{Space: ice.NSICEUDP, Local: "transport"}, "ice-udp-transport", stanzamodel.DecodeAs[ice.Transport]())
 	r.Register(xml.Name{Space: ice.NSDTLS, Local: "fingerprint"}, "dtls-fingerprint", stanzamodel.DecodeAs[ice.Fingerprint]())
@@ -123,7 +124,7 @@ func TestVectorsRoundTrip(t *testing.T) {
 						got["info"] += f(t, v.Data)
 					}
 					for _, local := range []string{"propose", "ringing", "proceed", "reject", "retract", "finish"} {
-						got["jmi"] += roundTrip[jingle.JMIMessage](t, v.Data, xml.Name{Space: jingle.NSJMI, Local: local})
+						got["jmi"] += roundTrip[jmi.Message](t, v.Data, xml.Name{Space: jmi.NS, Local: local})
 					}
 					if strings.Contains(v.Note, "typo") {
 						// The <jingle/> of XEP-0293's example 5 is closed

@@ -14,9 +14,10 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/internal/testmedia"
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // caseCall is the name of the call set-up latency case.
@@ -30,7 +31,7 @@ type callPeer struct {
 	c   *xmppclient.Client
 	m   *jingle.Manager
 	h   *rtp.Handler
-	jmi *jingle.JMI
+	jmi *jmi.Manager
 	// calls receives the incoming calls, accepted.
 	calls chan *rtp.Call
 	// first receives, for each remote track, when its first RTP packet
@@ -68,12 +69,12 @@ func loginCaller(ctx context.Context, env *Env, acct Account, resource string, l
 		jid:   addr,
 		m:     &jingle.Manager{Logger: log},
 		h:     &rtp.Handler{Config: callConfig(log)},
-		jmi:   &jingle.JMI{Logger: log},
+		jmi:   &jmi.Manager{Logger: log},
 		calls: make(chan *rtp.Call, 1),
 		first: make(chan firstPacket, 4),
 	}
 	p.h.JMI = p.jmi
-	p.jmi.OnPropose = func(ctx context.Context, in *jingle.Incoming) {
+	p.jmi.OnPropose = func(ctx context.Context, in *jmi.Incoming) {
 		if err := in.Proceed(ctx); err != nil {
 			log.Warn("bench: proceed", "err", err)
 		}
@@ -92,7 +93,9 @@ func loginCaller(ctx context.Context, env *Env, acct Account, resource string, l
 		case <-ctx.Done():
 		}
 	}
-	p.h.Register(p.m)
+	if err := p.h.Register(p.m); err != nil {
+		return nil, err
+	}
 	c, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID: addr, Password: acct.Password, Server: env.C2SAddr, CAFile: env.CAFile, Logger: log,
 		Handler: mux.New(stanza.NSClient, p.m.Handler(), p.jmi.Handler()),

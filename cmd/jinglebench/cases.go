@@ -8,10 +8,10 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // Baseline case names.

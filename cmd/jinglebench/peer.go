@@ -14,11 +14,11 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // Env is what a bench process needs to reach the server and its two
@@ -110,15 +110,17 @@ func login(ctx context.Context, env *Env, acct Account, cfg peerConfig, log *slo
 	s5.AllowLoopback = true
 	s5.Logger = log
 	ibbm := &ibb.Method{BlockSize: cfg.ibbBlock, Window: cfg.ibbWindow, Logger: log}
-	p.m.RegisterApplication(p.h)
-	p.m.RegisterApplication(p.sink)
-	p.m.RegisterTransport(socks5.NewMethod(s5))
+	errs := []error{p.m.RegisterApplication(p.h), p.m.RegisterApplication(p.sink),
+		p.m.RegisterTransport(socks5.NewMethod(s5))}
 	if cfg.ice {
 		ic := ice.Config{IncludeLoopback: true, Logger: log}
-		p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: ic})
-		p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectXEP0343, Config: ic})
+		errs = append(errs, p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: ic}),
+			p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectXEP0343, Config: ic}))
 	}
-	p.m.RegisterTransport(ibbm)
+	errs = append(errs, p.m.RegisterTransport(ibbm))
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	caps := xmppclient.Caps{Features: p.m.Features()}
 	c, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID: addr, Password: acct.Password, Server: env.C2SAddr, CAFile: env.CAFile,

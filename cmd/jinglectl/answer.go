@@ -13,9 +13,10 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/roster"
 
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 const answerUsage = `Usage: jinglectl answer [flags]
@@ -115,7 +116,7 @@ func runAnswer(args []string, e env) int {
 		defer allowMu.RUnlock()
 		return allowedJID(allow, from)
 	}
-	jmi := &jingle.JMI{Logger: log, OnPropose: func(ctx context.Context, in *jingle.Incoming) {
+	jmi := &jmi.Manager{Logger: log, OnPropose: func(ctx context.Context, in *jmi.Incoming) {
 		if !allowed(in.From) {
 			out.print(callEvent{Event: "declined", Peer: in.From.String(), SID: in.ID, Reason: string(jingle.ReasonDecline)})
 			_ = in.Reject(ctx, &jingle.Reason{Condition: jingle.ReasonDecline})

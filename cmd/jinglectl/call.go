@@ -18,9 +18,10 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 const callUsage = `Usage: jinglectl call [flags] JID
@@ -160,7 +161,7 @@ func statusOutcome(status int) string {
 func placeStatus(err error) int {
 	var r *jingle.Reason
 	switch {
-	case errors.Is(err, jingle.ErrRejected):
+	case errors.Is(err, jmi.ErrRejected):
 		if errors.As(err, &r) && reasonStatus(r) != exitOK && reasonStatus(r) != exitFailure {
 			return reasonStatus(r)
 		}
@@ -235,23 +236,25 @@ func checkRecordDir(dir string) error {
 type callClient struct {
 	cl  *xmppclient.Client
 	mgr *jingle.Manager
-	jmi *jingle.JMI
+	jmi *jmi.Manager
 	h   *rtp.Handler
 }
 
-// dialCall logs in with h and jmi plugged in and sends presence. The
-// caller sets h's and jmi's fields before.
-func dialCall(ctx context.Context, cfg agent.Config, log *slog.Logger, h *rtp.Handler, jmi *jingle.JMI) (*callClient, error) {
+// dialCall logs in with h and jm plugged in and sends presence. The
+// caller sets h's and jm's fields before.
+func dialCall(ctx context.Context, cfg agent.Config, log *slog.Logger, h *rtp.Handler, jm *jmi.Manager) (*callClient, error) {
 	account, err := agent.AccountJID(cfg.JID)
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
 	mgr := &jingle.Manager{}
-	h.JMI = jmi
-	h.Register(mgr)
+	h.JMI = jm
+	if err := h.Register(mgr); err != nil {
+		return nil, err
+	}
 	caps := xmppclient.Caps{
 		Identities: []xmppclient.Identity{{Category: "client", Type: "pc", Name: "jinglectl"}},
-		Features:   append(mgr.Features(), jingle.NSJMI),
+		Features:   mgr.Features(),
 	}
 	cl, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID:                account,
@@ -261,14 +264,14 @@ func dialCall(ctx context.Context, cfg agent.Config, log *slog.Logger, h *rtp.Ha
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
 		Caps:               caps,
 		Logger:             log,
-		Handler:            mux.New(stanza.NSClient, mgr.Handler(), jmi.Handler(), xmppclient.HandleDisco(caps)),
+		Handler:            mux.New(stanza.NSClient, mgr.Handler(), jm.Handler(), xmppclient.HandleDisco(caps)),
 	})
 	if err != nil {
 		return nil, err
 	}
 	mgr.SetStream(cl.Session())
-	jmi.SetStream(cl.Session())
-	c := &callClient{cl: cl, mgr: mgr, jmi: jmi, h: h}
+	jm.SetStream(cl.Session())
+	c := &callClient{cl: cl, mgr: mgr, jmi: jm, h: h}
 	if err := cl.SendPresence(ctx); err != nil {
 		c.close()
 		return nil, err
@@ -380,7 +383,7 @@ func runCall(args []string, e env) int {
 	defer stop()
 
 	h := &rtp.Handler{Config: cf.rtpConfig(log)} // OnCall nil: incoming calls are declined (busy)
-	jmi := &jingle.JMI{Logger: log}
+	jmi := &jmi.Manager{Logger: log}
 	lctx, lcancel := context.WithTimeout(ctx, callSetup)
 	cc, err := dialCall(lctx, cfg, log, h, jmi)
 	lcancel()

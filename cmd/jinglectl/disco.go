@@ -12,10 +12,10 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
-	"github.com/jinglekit/jinglekit/xmppclient"
+	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 const discoUsage = `Usage: jinglectl disco [flags] JID

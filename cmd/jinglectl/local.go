@@ -17,8 +17,8 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
+	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/linklocal"
 )
 

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
+	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/linklocal"
 )
 

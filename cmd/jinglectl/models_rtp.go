@@ -4,7 +4,7 @@ import (
 	"encoding/xml"
 
 	"github.com/jinglekit/jinglekit/internal/stanzamodel"
-	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
 )
 
@@ -27,6 +27,6 @@ func registerRTP(r *stanzamodel.Registry) {
 	r.Register(xml.Name{Space: rtp.NSErrors, Local: "crypto-required"}, "rtp-crypto-required", stanzamodel.DecodeAs[rtp.CryptoRequired]())
 	r.Register(xml.Name{Space: rtp.NSErrors, Local: "invalid-crypto"}, "rtp-invalid-crypto", stanzamodel.DecodeAs[rtp.InvalidCrypto]())
 	for _, local := range []string{"propose", "ringing", "proceed", "reject", "retract", "finish"} {
-		r.Register(xml.Name{Space: jingle.NSJMI, Local: local}, "jmi-"+local, stanzamodel.DecodeAs[jingle.JMIMessage]())
+		r.Register(xml.Name{Space: jmi.NS, Local: local}, "jmi-"+local, stanzamodel.DecodeAs[jmi.Message]())
 	}
 }

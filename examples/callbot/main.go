@@ -16,9 +16,10 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 func main() {
@@ -29,7 +30,7 @@ func main() {
 	defer stop()
 
 	m := &jingle.Manager{}
-	jmi := &jingle.JMI{OnPropose: func(ctx context.Context, in *jingle.Incoming) {
+	jmi := &jmi.Manager{OnPropose: func(ctx context.Context, in *jmi.Incoming) {
 		log.Printf("%s proposes a call", in.From)
 		_ = in.Proceed(ctx) // the session-initiate follows
 	}}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/pion/webrtc/v3"
 
-	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/transports/ice"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // barePionPair connects two pion PeerConnections with default settings

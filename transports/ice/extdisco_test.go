@@ -13,9 +13,9 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ice"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // fakeServer answers XEP-0215 queries on the in-memory network.

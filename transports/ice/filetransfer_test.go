@@ -12,9 +12,9 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ice"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // ftParty is a jinglekit client with the file-transfer application and

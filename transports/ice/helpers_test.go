@@ -16,10 +16,10 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/jinglekit/jinglekit/jingletest"
-	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/transports/ice"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // testLogger discards logs unless JINGLEKIT_ICE_DEBUG=1, then writes them

@@ -15,9 +15,9 @@ import (
 
 	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ice"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // newFTPartyOn logs a new account in to srv with the file-transfer

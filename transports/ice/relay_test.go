@@ -15,9 +15,9 @@ import (
 
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 	"github.com/jinglekit/jinglekit/internal/turntest"
+	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/xmpptest"
-	"github.com/jinglekit/jinglekit/transports/ice"
 )
 
 // turnSecret is shared by the test coturn and Prosody's mod_turn_external.

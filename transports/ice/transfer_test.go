@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ice"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // TestTransfer moves random data over each dialect, in both directions,

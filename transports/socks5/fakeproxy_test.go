@@ -13,9 +13,9 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/socks5"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // fakeProxy is a XEP-0065 proxy on the in-memory network: an XMPP entity

@@ -159,6 +159,10 @@ func (m *Method) Namespace() string { return NS }
 // Kind implements jingle.TransportMethod: a byte stream.
 func (m *Method) Kind() jingle.TransportKind { return jingle.Stream }
 
+// Features implements jingle.FeatureAdvertiser: XEP-0065 bytestreams,
+// whose <query/> the transport exchanges with peers and proxies.
+func (m *Method) Features() []string { return []string{NSBytestreams} }
+
 // NewTransport implements jingle.TransportMethod. It gathers this side's
 // candidates: it opens the streamhost for the direct ones and, the first
 // time, discovers the proxies of the user's server, bounded by ctx and

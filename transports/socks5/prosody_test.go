@@ -14,11 +14,11 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/transports/socks5"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // prosodySide logs a new account in to the shared Prosody and wires a

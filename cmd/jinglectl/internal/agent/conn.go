@@ -21,12 +21,12 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/linklocal"
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/linklocal"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // CapsNode is the XEP-0115 node jinglectl advertises.
@@ -172,19 +172,18 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	}
 	ft.Policy = rcv.policy
 	ft.Done = rcv.done
-	c.m.RegisterApplication(rcv)
-
 	c.s5b = socks5.NewMethod(c.s5bSettings(log))
 	c.ibb = &ibb.Method{Logger: log}
 	c.ice = iceMethods(cfg.ICEConfig(log))
-	c.registerTransports()
+	if err := c.register(rcv); err != nil {
+		return nil, err
+	}
 
 	idType := o.IdentityType
 	if idType == "" {
 		idType = "bot"
 	}
-	features := append(c.m.Features(), filetransfer.HashFeatures()...)
-	features = append(features, ibb.NS, socks5.NSBytestreams)
+	features := c.m.Features()
 	caps := xmppclient.Caps{
 		Node:       CapsNode,
 		Identities: []xmppclient.Identity{{Category: "client", Type: idType, Name: "jinglectl"}},
@@ -240,15 +239,18 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	return c, nil
 }
 
-// registerTransports registers the transport methods on the Manager.
-// Registration order is the order of preference (TransportPreference):
-// SOCKS5, then ICE, then IBB (XEP-0234 wants IBB last).
-func (c *Conn) registerTransports() {
-	c.m.RegisterTransport(observedMethod{TransportMethod: c.s5b, hub: c.hub})
+// register registers the file transfer application and the transport
+// methods on the Manager. Registration order is the order of preference
+// (TransportPreference): SOCKS5, then ICE, then IBB (XEP-0234 wants IBB
+// last).
+func (c *Conn) register(app jingle.Application) error {
+	errs := []error{c.m.RegisterApplication(app),
+		c.m.RegisterTransport(observedMethod{TransportMethod: c.s5b, hub: c.hub})}
 	for _, m := range c.ice {
-		c.m.RegisterTransport(observedMethod{TransportMethod: m, hub: c.hub})
+		errs = append(errs, c.m.RegisterTransport(observedMethod{TransportMethod: m, hub: c.hub}))
 	}
-	c.m.RegisterTransport(observedMethod{TransportMethod: c.ibb, hub: c.hub})
+	errs = append(errs, c.m.RegisterTransport(observedMethod{TransportMethod: c.ibb, hub: c.hub}))
+	return errors.Join(errs...)
 }
 
 func (c *Conn) s5bSettings(log *slog.Logger) socks5.Settings {

@@ -6,11 +6,11 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // Event types. Every file of a transfer gets "offered" first and exactly

@@ -13,11 +13,11 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
-	"github.com/jinglekit/jinglekit/linklocal"
-	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/linklocal"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/socks5"
+	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
 // link is what a Conn is connected through: an xmppclient.Client logged in
@@ -144,15 +144,14 @@ func ConnectLocal(ctx context.Context, o LocalOptions) (*Conn, error) {
 		return rcv.decide(off, false, "sender not allowed")
 	}
 	ft.Done = rcv.done
-	c.m.RegisterApplication(rcv)
-
 	c.s5b = socks5.NewMethod(socks5.Settings{AllowLoopback: o.AllowLoopback, NoProxyDiscovery: true, Logger: log})
 	c.ibb = &ibb.Method{Logger: log}
 	c.ice = iceMethods(localICEConfig(o.AllowLoopback, log))
-	c.registerTransports()
+	if err := c.register(rcv); err != nil {
+		return nil, err
+	}
 
-	features := append(c.m.Features(), filetransfer.HashFeatures()...)
-	features = append(features, ibb.NS, socks5.NSBytestreams)
+	features := c.m.Features()
 	caps := xmppclient.Caps{
 		Node:       CapsNode,
 		Identities: []xmppclient.Identity{{Category: "client", Type: "pc", Name: "jinglectl"}},

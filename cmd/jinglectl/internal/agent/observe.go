@@ -327,6 +327,9 @@ type receiver struct {
 
 func (r *receiver) Namespaces() []string { return r.h.Namespaces() }
 
+// Features implements jingle.FeatureAdvertiser with the handler's.
+func (r *receiver) Features() []string { return r.h.Features() }
+
 func (r *receiver) UnderstandsInfo(n xml.Name) bool { return r.h.UnderstandsInfo(n) }
 
 func (r *receiver) HandleSession(ctx context.Context, s *jingle.Session) {

@@ -1,4 +1,9 @@
-package jingle
+// Package jmi implements XEP-0353 Jingle Message Initiation 0.8.0: call
+// proposals sent as messages to a bare JID, so that every device of the
+// callee rings before a Jingle session exists. A Manager sends and receives
+// proposals (Outgoing, Incoming); the session that follows is an ordinary
+// jingle.Session whose id is the proposal's.
+package jmi
 
 import (
 	"context"
@@ -15,59 +20,57 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
-)
 
-// This file implements XEP-0353 Jingle Message Initiation 0.8.0 and, at its
-// end, two session hooks the RTP application needs (a session id chosen by
-// the caller, and session-level children such as XEP-0338's <group/>).
+	"github.com/jinglekit/jinglekit/jingle"
+)
 
 // Namespaces of XEP-0353 and of the elements it travels with.
 const (
-	NSJMI     = "urn:xmpp:jingle-message:0"
+	NS        = "urn:xmpp:jingle-message:0"
 	NSHints   = "urn:xmpp:hints"     // XEP-0334's <store/>
 	NSCarbons = "urn:xmpp:carbons:2" // XEP-0280's <sent/> and <received/>
 	NSForward = "urn:xmpp:forward:0" // XEP-0297's <forwarded/>
 )
 
-// JMI actions: the local names of the elements in NSJMI.
+// JMI actions: the local names of the elements in NS.
 const (
-	JMIPropose = "propose"
-	JMIRinging = "ringing"
-	JMIProceed = "proceed"
-	JMIReject  = "reject"
-	JMIRetract = "retract"
-	JMIFinish  = "finish"
-	// JMIAccept is the <accept/> of the older protocol (sent to one's own
+	ActionPropose = "propose"
+	ActionRinging = "ringing"
+	ActionProceed = "proceed"
+	ActionReject  = "reject"
+	ActionRetract = "retract"
+	ActionFinish  = "finish"
+	// ActionAccept is the <accept/> of the older protocol (sent to one's own
 	// bare JID when answering); it is read like a carbon of <proceed/>.
-	JMIAccept = "accept"
+	ActionAccept = "accept"
 )
 
-// JMIMessage is one XEP-0353 element: <propose/>, <ringing/>, <proceed/>,
+// Message is one XEP-0353 element: <propose/>, <ringing/>, <proceed/>,
 // <reject/>, <retract/> or <finish/> (the Action), with the session id
 // and, depending on the action, descriptions, a reason, <tie-break/> or
 // <migrated/>.
-type JMIMessage struct {
+type Message struct {
 	Action string `json:"action"`
 	ID     string `json:"id"`
 	// Descriptions are the <description/> elements of a propose, one per
 	// medium.
-	Descriptions []Element `json:"descriptions,omitempty"`
-	Reason       *Reason   `json:"reason,omitempty"`
-	TieBreak     bool      `json:"tie_break,omitempty"`
+	Descriptions []jingle.Element `json:"descriptions,omitempty"`
+	Reason       *jingle.Reason   `json:"reason,omitempty"`
+	TieBreak     bool             `json:"tie_break,omitempty"`
 	// MigratedTo is the 'to' of a finish's <migrated/>: the session that
 	// continues this one.
 	MigratedTo string `json:"migrated_to,omitempty"`
 	// Extra holds other children, as they came.
-	Extra []Element `json:"extra,omitempty"`
+	Extra []jingle.Element `json:"extra,omitempty"`
 	// ExtraAttrs holds attributes other than id.
-	ExtraAttrs Attrs `json:"extra_attrs,omitempty"`
+	ExtraAttrs jingle.Attrs `json:"extra_attrs,omitempty"`
 
 	ns string // the namespace it was read in
 }
 
 // UnmarshalXML implements xml.Unmarshaler.
-func (m *JMIMessage) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
-	*m = JMIMessage{Action: start.Name.Local, ns: start.Name.Space}
+func (m *Message) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	*m = Message{Action: start.Name.Local, ns: start.Name.Space}
 	for _, a := range cleanAttrs(start.Attr) {
 		if a.Name.Space == "" && a.Name.Local == "id" {
 			m.ID = a.Value
@@ -85,24 +88,24 @@ func (m *JMIMessage) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error 
 			return nil
 		case xml.StartElement:
 			switch {
-			case t.Name.Local == "description" && m.Action == JMIPropose:
-				var x Element
+			case t.Name.Local == "description" && m.Action == ActionPropose:
+				var x jingle.Element
 				if err := d.DecodeElement(&x, &t); err != nil {
 					return err
 				}
 				m.Descriptions = append(m.Descriptions, x)
-			case t.Name.Space == NS && t.Name.Local == "reason" && m.Reason == nil:
-				var r Reason
+			case t.Name.Space == jingle.NS && t.Name.Local == "reason" && m.Reason == nil:
+				var r jingle.Reason
 				if err := d.DecodeElement(&r, &t); err != nil {
 					return err
 				}
 				m.Reason = &r
-			case t.Name.Space == NSJMI && t.Name.Local == "tie-break" && !m.TieBreak:
+			case t.Name.Space == NS && t.Name.Local == "tie-break" && !m.TieBreak:
 				if err := d.Skip(); err != nil {
 					return err
 				}
 				m.TieBreak = true
-			case t.Name.Space == NSJMI && t.Name.Local == "migrated" && m.MigratedTo == "":
+			case t.Name.Space == NS && t.Name.Local == "migrated" && m.MigratedTo == "":
 				var mg struct {
 					To string `xml:"to,attr"`
 				}
@@ -111,7 +114,7 @@ func (m *JMIMessage) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error 
 				}
 				m.MigratedTo = mg.To
 			default:
-				var x Element
+				var x jingle.Element
 				if err := d.DecodeElement(&x, &t); err != nil {
 					return err
 				}
@@ -122,8 +125,8 @@ func (m *JMIMessage) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error 
 }
 
 // MarshalXML implements xml.Marshaler. The start argument is ignored.
-func (m JMIMessage) MarshalXML(e *xml.Encoder, _ xml.StartElement) error {
-	start := xml.StartElement{Name: xml.Name{Space: NSJMI, Local: m.Action}}
+func (m Message) MarshalXML(e *xml.Encoder, _ xml.StartElement) error {
+	start := xml.StartElement{Name: xml.Name{Space: NS, Local: m.Action}}
 	if m.ID != "" {
 		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "id"}, Value: m.ID})
 	}
@@ -142,7 +145,7 @@ func (m JMIMessage) MarshalXML(e *xml.Encoder, _ xml.StartElement) error {
 		}
 	}
 	if m.TieBreak {
-		tb := xml.StartElement{Name: xml.Name{Space: NSJMI, Local: "tie-break"}}
+		tb := xml.StartElement{Name: xml.Name{Space: NS, Local: "tie-break"}}
 		if err := e.EncodeToken(tb); err != nil {
 			return err
 		}
@@ -151,7 +154,7 @@ func (m JMIMessage) MarshalXML(e *xml.Encoder, _ xml.StartElement) error {
 		}
 	}
 	if m.MigratedTo != "" {
-		mg := xml.StartElement{Name: xml.Name{Space: NSJMI, Local: "migrated"},
+		mg := xml.StartElement{Name: xml.Name{Space: NS, Local: "migrated"},
 			Attr: []xml.Attr{{Name: xml.Name{Local: "to"}, Value: m.MigratedTo}}}
 		if err := e.EncodeToken(mg); err != nil {
 			return err
@@ -180,21 +183,24 @@ type MessageSender interface {
 // Errors of JMI.
 var (
 	// ErrRejected is wrapped by Outgoing.Wait when the callee rejected
-	// the proposal; errors.As finds the *Reason too.
-	ErrRejected = errors.New("jingle: call rejected")
+	// the proposal; errors.As finds the *jingle.Reason too.
+	ErrRejected = errors.New("jmi: call rejected")
 	// ErrRetracted ends an Incoming whose caller retracted it.
-	ErrRetracted = errors.New("jingle: call retracted")
+	ErrRetracted = errors.New("jmi: call retracted")
 	// ErrAnsweredElsewhere ends an Incoming that another resource of this
 	// account answered or rejected.
-	ErrAnsweredElsewhere = errors.New("jingle: call answered on another device")
+	ErrAnsweredElsewhere = errors.New("jmi: call answered on another device")
+	// ErrClosed ends what is pending when the Manager closes, and refuses
+	// new proposals after it.
+	ErrClosed = errors.New("jmi: closed")
 	// ErrTieBreakLost ends an Outgoing that crossed the peer's proposal and
 	// lost the tie-break (XEP-0353 §4.1); the peer's proposal is delivered
 	// instead.
-	ErrTieBreakLost = errors.New("jingle: crossing call proposals; the peer's won")
+	ErrTieBreakLost = errors.New("jmi: crossing call proposals; the peer's won")
 )
 
-// JMILimits bound what a JMI accepts. Zero means the default.
-type JMILimits struct {
+// Limits bound what a JMI accepts. Zero means the default.
+type Limits struct {
 	// MaxIncoming is the number of pending incoming proposals (default 32);
 	// more are ignored.
 	MaxIncoming int
@@ -210,7 +216,7 @@ type JMILimits struct {
 	Expire time.Duration
 }
 
-func (l JMILimits) withDefaults() JMILimits {
+func (l Limits) withDefaults() Limits {
 	if l.MaxIncoming <= 0 {
 		l.MaxIncoming = 32
 	}
@@ -232,15 +238,15 @@ func (l JMILimits) withDefaults() JMILimits {
 // Manager's, set the stream with SetStream, and Close it when done.
 //
 // Set the exported fields before first use.
-type JMI struct {
-	// OnPropose is called, in a goroutine the JMI owns, for each incoming
+type Manager struct {
+	// OnPropose is called, in a goroutine the Manager owns, for each incoming
 	// proposal (after tie-breaking). It answers with in.Proceed or
 	// in.Reject, or lets the proposal ring until the caller retracts it or
 	// another device answers (in.Done). Nil rejects nothing and answers
 	// nothing: every proposal rings until it ends.
 	OnPropose func(ctx context.Context, in *Incoming)
 	// Limits bound what peers can make the JMI do.
-	Limits JMILimits
+	Limits Limits
 	// Logger receives the logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -254,7 +260,7 @@ type JMI struct {
 	wg       sync.WaitGroup
 }
 
-func (j *JMI) init() {
+func (j *Manager) init() {
 	if j.outgoing == nil {
 		j.outgoing = map[string]*Outgoing{}
 		j.incoming = map[string]*Incoming{}
@@ -262,7 +268,7 @@ func (j *JMI) init() {
 	}
 }
 
-func (j *JMI) logger() *slog.Logger {
+func (j *Manager) logger() *slog.Logger {
 	if j.Logger != nil {
 		return j.Logger
 	}
@@ -270,18 +276,18 @@ func (j *JMI) logger() *slog.Logger {
 }
 
 // SetStream sets the stream messages are sent on.
-func (j *JMI) SetStream(s MessageSender) {
+func (j *Manager) SetStream(s MessageSender) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.init()
 	j.stream = s
 }
 
-func (j *JMI) getStream() (MessageSender, error) {
+func (j *Manager) getStream() (MessageSender, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.stream == nil {
-		return nil, errors.New("jingle: JMI has no stream (call SetStream)")
+		return nil, errors.New("jmi: Manager has no stream (call SetStream)")
 	}
 	if j.closed {
 		return nil, ErrClosed
@@ -289,8 +295,8 @@ func (j *JMI) getStream() (MessageSender, error) {
 	return j.stream, nil
 }
 
-// go runs f in a goroutine the JMI owns; it reports false after Close.
-func (j *JMI) goOwned(f func(ctx context.Context)) bool {
+// go runs f in a goroutine the Manager owns; it reports false after Close.
+func (j *Manager) goOwned(f func(ctx context.Context)) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.init()
@@ -308,7 +314,7 @@ func (j *JMI) goOwned(f func(ctx context.Context)) bool {
 
 // Close stops the JMI: pending proposals end, owned goroutines are
 // cancelled and waited for (bounded by ctx).
-func (j *JMI) Close(ctx context.Context) error {
+func (j *Manager) Close(ctx context.Context) error {
 	j.mu.Lock()
 	j.init()
 	j.closed = true
@@ -334,30 +340,30 @@ func (j *JMI) Close(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("jingle: closing JMI: %w", ctx.Err())
+		return fmt.Errorf("jmi: closing: %w", ctx.Err())
 	}
 }
 
 // send sends one JMI element in a chat message with a store hint.
-func (j *JMI) send(ctx context.Context, to jid.JID, m JMIMessage) error {
+func (j *Manager) send(ctx context.Context, to jid.JID, m Message) error {
 	s, err := j.getStream()
 	if err != nil {
 		return err
 	}
-	el, err := NewElement(m)
+	el, err := jingle.NewElement(m)
 	if err != nil {
 		return err
 	}
 	store := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NSHints, Local: "store"}})
 	msg := stanza.Message{To: to, Type: stanza.ChatMessage}
 	if err := s.Send(ctx, msg.Wrap(xmlstream.MultiReader(el.TokenReader(), store))); err != nil {
-		return fmt.Errorf("jingle: sending %s to %s: %w", m.Action, to, err)
+		return fmt.Errorf("jmi: sending %s to %s: %w", m.Action, to, err)
 	}
 	return nil
 }
 
-// NewJMIID returns a random UUIDv4, the id XEP-0353 recommends.
-func NewJMIID() string {
+// NewID returns a random UUIDv4, the id XEP-0353 recommends.
+func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
@@ -367,10 +373,10 @@ func NewJMIID() string {
 
 // Outgoing is a proposal this side sent.
 type Outgoing struct {
-	j     *JMI
+	j     *Manager
 	id    string
 	to    jid.JID // bare
-	descs []Element
+	descs []jingle.Element
 
 	mu      sync.Mutex
 	ringing []jid.JID
@@ -397,7 +403,7 @@ func (o *Outgoing) Done() <-chan struct{} { return o.done }
 
 // Wait waits for the answer: the full JID of the resource that proceeded,
 // to which the session-initiate goes, or an error: one wrapping
-// ErrRejected (and the *Reason), ErrTieBreakLost, or ctx's. Wait does not
+// ErrRejected (and the *jingle.Reason), ErrTieBreakLost, or ctx's. Wait does not
 // retract on ctx's end: call Retract.
 func (o *Outgoing) Wait(ctx context.Context) (jid.JID, error) {
 	select {
@@ -424,41 +430,41 @@ func (o *Outgoing) end(peer jid.JID, err error) bool {
 
 // Retract withdraws the proposal (reason cancel unless given) if it is
 // still unanswered; after a proceed it does nothing and reports false.
-func (o *Outgoing) Retract(ctx context.Context, r *Reason) (bool, error) {
+func (o *Outgoing) Retract(ctx context.Context, r *jingle.Reason) (bool, error) {
 	if !o.end(jid.JID{}, ErrRetracted) {
 		return false, nil
 	}
 	o.j.forgetOutgoing(o)
 	if r == nil {
-		r = &Reason{Condition: ReasonCancel}
+		r = &jingle.Reason{Condition: jingle.ReasonCancel}
 	}
-	return true, o.j.send(ctx, o.to, JMIMessage{Action: JMIRetract, ID: o.id, Reason: r})
+	return true, o.j.send(ctx, o.to, Message{Action: ActionRetract, ID: o.id, Reason: r})
 }
 
 // Finish tells the peer that proceeded that the session ended (reason
 // success unless given).
-func (o *Outgoing) Finish(ctx context.Context, r *Reason) error {
+func (o *Outgoing) Finish(ctx context.Context, r *jingle.Reason) error {
 	o.mu.Lock()
 	peer := o.peer
 	o.mu.Unlock()
 	if peer.Equal(jid.JID{}) {
-		return errors.New("jingle: finish: nobody proceeded")
+		return errors.New("jmi: finish: nobody proceeded")
 	}
 	if r == nil {
-		r = &Reason{Condition: ReasonSuccess}
+		r = &jingle.Reason{Condition: jingle.ReasonSuccess}
 	}
-	return o.j.send(ctx, peer, JMIMessage{Action: JMIFinish, ID: o.id, Reason: r})
+	return o.j.send(ctx, peer, Message{Action: ActionFinish, ID: o.id, Reason: r})
 }
 
 // Propose sends a proposal to a bare JID (all of the callee's devices ring)
 // with one description per medium (for RTP: <description media='audio'/>).
 // The id is a new UUIDv4 unless id is not empty.
-func (j *JMI) Propose(ctx context.Context, to jid.JID, id string, descs ...Element) (*Outgoing, error) {
+func (j *Manager) Propose(ctx context.Context, to jid.JID, id string, descs ...jingle.Element) (*Outgoing, error) {
 	if len(descs) == 0 {
-		return nil, errors.New("jingle: propose: no description")
+		return nil, errors.New("jmi: propose: no description")
 	}
 	if id == "" {
-		id = NewJMIID()
+		id = NewID()
 	}
 	o := &Outgoing{j: j, id: id, to: to.Bare(), descs: slices.Clone(descs),
 		ringCh: make(chan struct{}), done: make(chan struct{})}
@@ -470,11 +476,11 @@ func (j *JMI) Propose(ctx context.Context, to jid.JID, id string, descs ...Eleme
 	}
 	if _, dup := j.outgoing[id]; dup {
 		j.mu.Unlock()
-		return nil, fmt.Errorf("jingle: propose: id %q in use", id)
+		return nil, fmt.Errorf("jmi: propose: id %q in use", id)
 	}
 	j.outgoing[id] = o
 	j.mu.Unlock()
-	if err := j.send(ctx, o.to, JMIMessage{Action: JMIPropose, ID: id, Descriptions: descs}); err != nil {
+	if err := j.send(ctx, o.to, Message{Action: ActionPropose, ID: id, Descriptions: descs}); err != nil {
 		j.forgetOutgoing(o)
 		o.end(jid.JID{}, err)
 		return nil, err
@@ -482,7 +488,7 @@ func (j *JMI) Propose(ctx context.Context, to jid.JID, id string, descs ...Eleme
 	return o, nil
 }
 
-func (j *JMI) forgetOutgoing(o *Outgoing) {
+func (j *Manager) forgetOutgoing(o *Outgoing) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.outgoing[o.id] == o {
@@ -492,13 +498,13 @@ func (j *JMI) forgetOutgoing(o *Outgoing) {
 
 // Incoming is a proposal this side received.
 type Incoming struct {
-	j *JMI
+	j *Manager
 	// ID is the proposal's id: the sid of the session-initiate to expect.
 	ID string
 	// From is the caller's full JID.
 	From jid.JID
 	// Descriptions are the proposed media.
-	Descriptions []Element
+	Descriptions []jingle.Element
 	// Migrates is the id of a session with the same caller that this one
 	// continues (XEP-0353 §4.2); that session was finished with
 	// <migrated/>.
@@ -559,14 +565,14 @@ func (in *Incoming) Ringing(ctx context.Context) error {
 		return in.doneErr()
 	default:
 	}
-	return in.j.send(ctx, in.From, JMIMessage{Action: JMIRinging, ID: in.ID})
+	return in.j.send(ctx, in.From, Message{Action: ActionRinging, ID: in.ID})
 }
 
 func (in *Incoming) doneErr() error {
 	if err := in.Err(); err != nil {
 		return err
 	}
-	return errors.New("jingle: proposal already answered")
+	return errors.New("jmi: proposal already answered")
 }
 
 // Proceed accepts the proposal on this device: the caller will send
@@ -575,30 +581,30 @@ func (in *Incoming) Proceed(ctx context.Context) error {
 	if !in.end(nil) {
 		return in.doneErr()
 	}
-	return in.j.send(ctx, in.From, JMIMessage{Action: JMIProceed, ID: in.ID})
+	return in.j.send(ctx, in.From, Message{Action: ActionProceed, ID: in.ID})
 }
 
 // Reject declines the proposal (reason busy unless given).
-func (in *Incoming) Reject(ctx context.Context, r *Reason) error {
+func (in *Incoming) Reject(ctx context.Context, r *jingle.Reason) error {
 	if !in.end(ErrRejected) {
 		return in.doneErr()
 	}
 	if r == nil {
-		r = &Reason{Condition: ReasonBusy}
+		r = &jingle.Reason{Condition: jingle.ReasonBusy}
 	}
-	return in.j.send(ctx, in.From, JMIMessage{Action: JMIReject, ID: in.ID, Reason: r})
+	return in.j.send(ctx, in.From, Message{Action: ActionReject, ID: in.ID, Reason: r})
 }
 
 // Finish tells the caller that the session that followed ended.
-func (in *Incoming) Finish(ctx context.Context, r *Reason) error {
+func (in *Incoming) Finish(ctx context.Context, r *jingle.Reason) error {
 	if r == nil {
-		r = &Reason{Condition: ReasonSuccess}
+		r = &jingle.Reason{Condition: jingle.ReasonSuccess}
 	}
 	in.j.forgetIncoming(in)
-	return in.j.send(ctx, in.From, JMIMessage{Action: JMIFinish, ID: in.ID, Reason: r})
+	return in.j.send(ctx, in.From, Message{Action: ActionFinish, ID: in.ID, Reason: r})
 }
 
-func (j *JMI) forgetIncoming(in *Incoming) {
+func (j *Manager) forgetIncoming(in *Incoming) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.incoming[in.ID] == in {
@@ -609,7 +615,7 @@ func (j *JMI) forgetIncoming(in *Incoming) {
 // Proceeded returns the incoming proposal with id sid from peer (full
 // JID) that this side proceeded, or nil: the RTP application uses it to
 // take the session-initiate that follows without asking again.
-func (j *JMI) Proceeded(peer jid.JID, sid string) *Incoming {
+func (j *Manager) Proceeded(peer jid.JID, sid string) *Incoming {
 	j.mu.Lock()
 	in := j.incoming[sid]
 	j.mu.Unlock()
@@ -620,7 +626,7 @@ func (j *JMI) Proceeded(peer jid.JID, sid string) *Incoming {
 }
 
 // Outgoing returns the outgoing proposal with id sid, or nil.
-func (j *JMI) Outgoing(sid string) *Outgoing {
+func (j *Manager) Outgoing(sid string) *Outgoing {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.outgoing[sid]
@@ -628,9 +634,9 @@ func (j *JMI) Outgoing(sid string) *Outgoing {
 
 // Handler returns the mux option for JMI messages (type chat, and normal
 // for lenient peers) and for XEP-0280 carbons of them.
-func (j *JMI) Handler() mux.Option {
+func (j *Manager) Handler() mux.Option {
 	return func(m *mux.ServeMux) {
-		jmiNS := xml.Name{Space: NSJMI}
+		jmiNS := xml.Name{Space: NS}
 		mux.Message(stanza.ChatMessage, jmiNS, j)(m)
 		mux.Message(stanza.NormalMessage, jmiNS, j)(m)
 		for _, local := range []string{"sent", "received"} {
@@ -641,10 +647,10 @@ func (j *JMI) Handler() mux.Option {
 
 // HandleMessage implements mux.MessageHandler. It never returns an error
 // for bad input (that would end the stream) and never sends: the work is
-// done in goroutines the JMI owns.
-func (j *JMI) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
+// done in goroutines the Manager owns.
+func (j *Manager) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
 	lim := j.Limits.withDefaults()
-	lr := &limitReader{r: t, left: lim.MaxBytes}
+	lr := &jingle.LimitReader{R: t, Max: lim.MaxBytes}
 	d := xml.NewTokenDecoder(lr)
 	// Read the message element by hand: its children are JMI elements or
 	// a carbon.
@@ -656,7 +662,7 @@ func (j *JMI) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) er
 		return nil
 	}
 	type item struct {
-		m      JMIMessage
+		m      Message
 		from   jid.JID
 		to     jid.JID
 		carbon string // "", "sent" or "received"
@@ -665,7 +671,7 @@ func (j *JMI) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) er
 	for {
 		tok, err := d.Token()
 		if err != nil {
-			j.logger().Debug("jingle: JMI message ignored", "from", msg.From, "err", err)
+			j.logger().Debug("jmi: JMI message ignored", "from", msg.From, "err", err)
 			return nil
 		}
 		st, ok := tok.(xml.StartElement)
@@ -676,23 +682,23 @@ func (j *JMI) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) er
 			continue
 		}
 		switch {
-		case st.Name.Space == NSJMI:
-			var m JMIMessage
+		case st.Name.Space == NS:
+			var m Message
 			if err := d.DecodeElement(&m, &st); err != nil {
-				j.logger().Debug("jingle: bad JMI element", "from", msg.From, "err", err)
+				j.logger().Debug("jmi: bad JMI element", "from", msg.From, "err", err)
 				return nil
 			}
 			items = append(items, item{m: m, from: msg.From, to: msg.To})
 		case st.Name.Space == NSCarbons && (st.Name.Local == "sent" || st.Name.Local == "received"):
 			var fw carbonForward
 			if err := d.DecodeElement(&fw, &st); err != nil {
-				j.logger().Debug("jingle: bad carbon", "from", msg.From, "err", err)
+				j.logger().Debug("jmi: bad carbon", "from", msg.From, "err", err)
 				return nil
 			}
 			from, _ := jid.Parse(fw.Forwarded.Message.From)
 			to, _ := jid.Parse(fw.Forwarded.Message.To)
 			for _, m := range fw.Forwarded.Message.Any {
-				if m.ns == NSJMI {
+				if m.ns == NS {
 					items = append(items, item{m: m, from: from, to: to, carbon: st.Name.Local})
 				}
 			}
@@ -707,7 +713,7 @@ func (j *JMI) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) er
 			// XEP-0280 §11: a carbon is only trusted from one's own bare
 			// JID (mellium shows it as an empty from).
 			if !j.fromSelf(msg.From) {
-				j.logger().Debug("jingle: forged carbon ignored", "from", msg.From)
+				j.logger().Debug("jmi: forged carbon ignored", "from", msg.From)
 				continue
 			}
 			if it.carbon == "sent" {
@@ -727,14 +733,14 @@ func (j *JMI) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) er
 type carbonForward struct {
 	Forwarded struct {
 		Message struct {
-			From string       `xml:"from,attr"`
-			To   string       `xml:"to,attr"`
-			Any  []JMIMessage `xml:",any"`
+			From string    `xml:"from,attr"`
+			To   string    `xml:"to,attr"`
+			Any  []Message `xml:",any"`
 		} `xml:"jabber:client message"`
 	} `xml:"urn:xmpp:forward:0 forwarded"`
 }
 
-func (j *JMI) self() jid.JID {
+func (j *Manager) self() jid.JID {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.stream == nil {
@@ -745,7 +751,7 @@ func (j *JMI) self() jid.JID {
 
 // fromSelf reports whether a stanza's from is this account's bare JID
 // (or empty, which is how mellium shows it).
-func (j *JMI) fromSelf(from jid.JID) bool {
+func (j *Manager) fromSelf(from jid.JID) bool {
 	self := j.self()
 	return from.Equal(jid.JID{}) || from.Equal(self.Bare())
 }
@@ -753,9 +759,9 @@ func (j *JMI) fromSelf(from jid.JID) bool {
 // handleOwnAnswer handles a carbon of what another resource of this
 // account sent: its proceed, reject (or old-style accept) ends the ringing
 // here.
-func (j *JMI) handleOwnAnswer(m JMIMessage, to jid.JID) {
+func (j *Manager) handleOwnAnswer(m Message, to jid.JID) {
 	switch m.Action {
-	case JMIProceed, JMIReject, JMIAccept:
+	case ActionProceed, ActionReject, ActionAccept:
 	default:
 		return
 	}
@@ -769,7 +775,7 @@ func (j *JMI) handleOwnAnswer(m JMIMessage, to jid.JID) {
 }
 
 // handle processes one JMI element sent by from.
-func (j *JMI) handle(m JMIMessage, from jid.JID) {
+func (j *Manager) handle(m Message, from jid.JID) {
 	lim := j.Limits.withDefaults()
 	self := j.self()
 	if m.ID == "" || len(m.ID) > 256 {
@@ -784,31 +790,31 @@ func (j *JMI) handle(m JMIMessage, from jid.JID) {
 		return
 	}
 	switch m.Action {
-	case JMIPropose:
+	case ActionPropose:
 		if len(m.Descriptions) == 0 || len(m.Descriptions) > lim.MaxDescriptions {
-			j.logger().Debug("jingle: propose ignored", "from", from, "descriptions", len(m.Descriptions))
+			j.logger().Debug("jmi: propose ignored", "from", from, "descriptions", len(m.Descriptions))
 			return
 		}
 		j.proposed(m, from, lim)
-	case JMIRetract:
+	case ActionRetract:
 		j.mu.Lock()
 		in := j.incoming[m.ID]
 		j.mu.Unlock()
 		if in == nil || !in.From.Equal(from) {
-			j.logger().Debug("jingle: retract for an unknown proposal ignored", "from", from, "id", m.ID)
+			j.logger().Debug("jmi: retract for an unknown proposal ignored", "from", from, "id", m.ID)
 			return
 		}
 		in.end(ErrRetracted)
-	case JMIRinging, JMIProceed, JMIReject:
+	case ActionRinging, ActionProceed, ActionReject:
 		j.mu.Lock()
 		o := j.outgoing[m.ID]
 		j.mu.Unlock()
 		if o == nil || !from.Bare().Equal(o.to) || from.Resourcepart() == "" {
-			j.logger().Debug("jingle: answer to an unknown proposal ignored", "from", from, "id", m.ID, "action", m.Action)
+			j.logger().Debug("jmi: answer to an unknown proposal ignored", "from", from, "id", m.ID, "action", m.Action)
 			return
 		}
 		switch m.Action {
-		case JMIRinging:
+		case ActionRinging:
 			o.mu.Lock()
 			if !o.over {
 				o.ringing = append(o.ringing, from)
@@ -817,12 +823,12 @@ func (j *JMI) handle(m JMIMessage, from jid.JID) {
 				}
 			}
 			o.mu.Unlock()
-		case JMIProceed:
+		case ActionProceed:
 			o.end(from, nil)
-		case JMIReject:
+		case ActionReject:
 			r := m.Reason
 			if r == nil {
-				r = &Reason{Condition: ReasonBusy}
+				r = &jingle.Reason{Condition: jingle.ReasonBusy}
 			}
 			err := fmt.Errorf("%w by %s: %w", ErrRejected, from, r)
 			if m.TieBreak {
@@ -832,7 +838,7 @@ func (j *JMI) handle(m JMIMessage, from jid.JID) {
 				j.forgetOutgoing(o)
 			}
 		}
-	case JMIFinish:
+	case ActionFinish:
 		j.mu.Lock()
 		in := j.incoming[m.ID]
 		j.mu.Unlock()
@@ -844,7 +850,7 @@ func (j *JMI) handle(m JMIMessage, from jid.JID) {
 
 // proposed handles a propose: the tie-break with a crossing proposal of
 // ours, the migration of a running call, then delivery.
-func (j *JMI) proposed(m JMIMessage, from jid.JID, lim JMILimits) {
+func (j *Manager) proposed(m Message, from jid.JID, lim Limits) {
 	self := j.self()
 	j.mu.Lock()
 	if _, dup := j.incoming[m.ID]; dup || len(j.incoming) >= lim.MaxIncoming {
@@ -877,8 +883,8 @@ func (j *JMI) proposed(m JMIMessage, from jid.JID, lim JMILimits) {
 			j.goOwned(func(ctx context.Context) {
 				ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				defer cancel()
-				_ = j.send(ctx, from, JMIMessage{Action: JMIReject, ID: m.ID, TieBreak: true,
-					Reason: &Reason{Condition: ReasonExpired, Text: "Tie-Break"}})
+				_ = j.send(ctx, from, Message{Action: ActionReject, ID: m.ID, TieBreak: true,
+					Reason: &jingle.Reason{Condition: jingle.ReasonExpired, Text: "Tie-Break"}})
 			})
 			return
 		}
@@ -897,8 +903,8 @@ func (j *JMI) proposed(m JMIMessage, from jid.JID, lim JMILimits) {
 		j.goOwned(func(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			_ = j.send(ctx, crossing.to, JMIMessage{Action: JMIRetract, ID: crossing.id, TieBreak: true,
-				Reason: &Reason{Condition: ReasonExpired, Text: "Tie-Break"}})
+			_ = j.send(ctx, crossing.to, Message{Action: ActionRetract, ID: crossing.id, TieBreak: true,
+				Reason: &jingle.Reason{Condition: jingle.ReasonExpired, Text: "Tie-Break"}})
 		})
 	}
 	if migrated != nil {
@@ -906,8 +912,8 @@ func (j *JMI) proposed(m JMIMessage, from jid.JID, lim JMILimits) {
 		j.goOwned(func(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			_ = j.send(ctx, old.From, JMIMessage{Action: JMIFinish, ID: old.ID, MigratedTo: m.ID,
-				Reason: &Reason{Condition: ReasonExpired, Text: "Session migrated"}})
+			_ = j.send(ctx, old.From, Message{Action: ActionFinish, ID: old.ID, MigratedTo: m.ID,
+				Reason: &jingle.Reason{Condition: jingle.ReasonExpired, Text: "Session migrated"}})
 		})
 	}
 	if !j.goOwned(func(ctx context.Context) {
@@ -917,4 +923,16 @@ func (j *JMI) proposed(m JMIMessage, from jid.JID, lim JMILimits) {
 	}) {
 		in.end(ErrClosed)
 	}
+}
+
+// cleanAttrs drops namespace declarations, which the names already carry.
+func cleanAttrs(attrs []xml.Attr) []xml.Attr {
+	out := make([]xml.Attr, 0, len(attrs))
+	for _, a := range attrs {
+		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package jingle_test
+package jmi_test
 
 import (
 	"context"
@@ -15,8 +15,9 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/jinglekit/jinglekit/xmpptest"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jmi"
+	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // jmiParty is one resource with a JMI whose incoming proposals go to a
@@ -24,14 +25,14 @@ import (
 type jmiParty struct {
 	addr jid.JID
 	xs   *xmpp.Session
-	jmi  *jingle.JMI
-	in   chan *jingle.Incoming
+	jmi  *jmi.Manager
+	in   chan *jmi.Incoming
 }
 
-func newJMIParty(t *testing.T, n *xmpptest.Network, addr string, onPropose func(context.Context, *jingle.Incoming)) *jmiParty {
+func newJMIParty(t *testing.T, n *xmpptest.Network, addr string, onPropose func(context.Context, *jmi.Incoming)) *jmiParty {
 	t.Helper()
-	p := &jmiParty{addr: jid.MustParse(addr), in: make(chan *jingle.Incoming, 8)}
-	p.jmi = &jingle.JMI{OnPropose: func(ctx context.Context, in *jingle.Incoming) {
+	p := &jmiParty{addr: jid.MustParse(addr), in: make(chan *jmi.Incoming, 8)}
+	p.jmi = &jmi.Manager{OnPropose: func(ctx context.Context, in *jmi.Incoming) {
 		p.in <- in
 		if onPropose != nil {
 			onPropose(ctx, in)
@@ -62,7 +63,7 @@ func audioDesc() jingle.Element {
 	}{Media: "audio"})
 }
 
-func recvIncoming(t *testing.T, p *jmiParty) *jingle.Incoming {
+func recvIncoming(t *testing.T, p *jmiParty) *jmi.Incoming {
 	t.Helper()
 	select {
 	case in := <-p.in:
@@ -88,7 +89,7 @@ func TestJMIProceed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n := xmpptest.NewNetwork(t)
-	bob := newJMIParty(t, n, xmpptest.Bob, func(ctx context.Context, in *jingle.Incoming) {
+	bob := newJMIParty(t, n, xmpptest.Bob, func(ctx context.Context, in *jmi.Incoming) {
 		_ = in.Ringing(ctx)
 		_ = in.Proceed(ctx)
 	})
@@ -131,13 +132,13 @@ func TestJMIRetract(t *testing.T) {
 		t.Fatalf("retract: %v %v", ok, err)
 	}
 	waitDone(t, in.Done(), "incoming")
-	if !errors.Is(in.Err(), jingle.ErrRetracted) {
+	if !errors.Is(in.Err(), jmi.ErrRetracted) {
 		t.Errorf("incoming ended with %v", in.Err())
 	}
 	if err := in.Proceed(ctx); err == nil {
 		t.Error("proceed after retract succeeded")
 	}
-	if _, err := out.Wait(ctx); !errors.Is(err, jingle.ErrRetracted) {
+	if _, err := out.Wait(ctx); !errors.Is(err, jmi.ErrRetracted) {
 		t.Errorf("outgoing: %v", err)
 	}
 }
@@ -148,7 +149,7 @@ func TestJMIReject(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n := xmpptest.NewNetwork(t)
-	bob := newJMIParty(t, n, xmpptest.Bob, func(ctx context.Context, in *jingle.Incoming) {
+	bob := newJMIParty(t, n, xmpptest.Bob, func(ctx context.Context, in *jmi.Incoming) {
 		_ = in.Reject(ctx, &jingle.Reason{Condition: jingle.ReasonDecline, Text: "no"})
 	})
 	alice := newJMIParty(t, n, xmpptest.Alice, nil)
@@ -158,11 +159,11 @@ func TestJMIReject(t *testing.T) {
 	}
 	_, err = out.Wait(ctx)
 	var r *jingle.Reason
-	if !errors.Is(err, jingle.ErrRejected) || !errors.As(err, &r) || r.Condition != jingle.ReasonDecline {
+	if !errors.Is(err, jmi.ErrRejected) || !errors.As(err, &r) || r.Condition != jingle.ReasonDecline {
 		t.Fatalf("Wait: %v", err)
 	}
 	in := recvIncoming(t, bob)
-	if !errors.Is(in.Err(), jingle.ErrRejected) {
+	if !errors.Is(in.Err(), jmi.ErrRejected) {
 		t.Errorf("incoming: %v", in.Err())
 	}
 }
@@ -211,7 +212,7 @@ func TestJMIOtherResource(t *testing.T) {
 		t.Fatalf("Wait: %s, %v", peer, err)
 	}
 	waitDone(t, in1.Done(), "b1's proposal")
-	if !errors.Is(in1.Err(), jingle.ErrAnsweredElsewhere) {
+	if !errors.Is(in1.Err(), jmi.ErrAnsweredElsewhere) {
 		t.Errorf("b1: %v", in1.Err())
 	}
 }
@@ -223,10 +224,10 @@ func TestJMITieBreak(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n := xmpptest.NewNetwork(t)
-	bob := newJMIParty(t, n, xmpptest.Bob, func(ctx context.Context, in *jingle.Incoming) {
+	bob := newJMIParty(t, n, xmpptest.Bob, func(ctx context.Context, in *jmi.Incoming) {
 		_ = in.Proceed(ctx)
 	})
-	alice := newJMIParty(t, n, xmpptest.Alice, func(ctx context.Context, in *jingle.Incoming) {
+	alice := newJMIParty(t, n, xmpptest.Alice, func(ctx context.Context, in *jmi.Incoming) {
 		t.Errorf("alice was asked about %s's proposal %s", in.From, in.ID)
 	})
 	// Hold each propose until both were sent, so that they cross.
@@ -251,7 +252,7 @@ func TestJMITieBreak(t *testing.T) {
 		return st
 	})
 	const low, high = "0a0a0a0a-0000-4000-8000-000000000000", "fbfbfbfb-0000-4000-8000-000000000000"
-	var outA, outB *jingle.Outgoing
+	var outA, outB *jmi.Outgoing
 	var errA, errB error
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -261,7 +262,7 @@ func TestJMITieBreak(t *testing.T) {
 	if errA != nil || errB != nil {
 		t.Fatal(errA, errB)
 	}
-	if _, err := outB.Wait(ctx); !errors.Is(err, jingle.ErrTieBreakLost) {
+	if _, err := outB.Wait(ctx); !errors.Is(err, jmi.ErrTieBreakLost) {
 		t.Errorf("bob's proposal: %v, want ErrTieBreakLost", err)
 	}
 	peer, err := outA.Wait(ctx)
