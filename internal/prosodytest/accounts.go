@@ -7,10 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jinglekit/jinglekit/internal/testproc"
 )
 
 // ctlWaitDelay bounds how long a cancelled prosodyctl may linger.
@@ -18,19 +19,21 @@ const ctlWaitDelay = 2 * time.Second
 
 // Prosodyctl runs prosodyctl with the server's config and the given
 // arguments, and returns its standard output. The error includes its
-// standard error output.
+// standard error output. prosodyctl may print more than the answer on
+// standard output, such as Prosody's multi-line banner about a missing
+// optional dependency (lua-unbound): use Eval for values.
 func (s *Server) Prosodyctl(ctx context.Context, args ...string) (string, error) {
 	if len(args) == 0 {
 		return "", errors.New("prosodytest: Prosodyctl without a command")
 	}
 	// Never without --config: prosodyctl would act on /etc/prosody.
-	cmd := exec.CommandContext(ctx, s.ctl, append([]string{"--config", s.ConfigFile}, args...)...)
+	cmd := s.group.CommandContext(ctx, s.ctl, append([]string{"--config", s.ConfigFile}, args...)...)
 	cmd.Dir = s.Dir
 	cmd.WaitDelay = ctlWaitDelay
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	if err := testproc.Run(cmd); err != nil {
 		return stdout.String(), fmt.Errorf("prosodyctl %s: %w: %s",
 			args[0], err, strings.TrimSpace(stderr.String()+"\n"+stdout.String()))
 	}
@@ -84,6 +87,51 @@ func (s *Server) Shell(ctx context.Context, command string) (string, error) {
 	return out, nil
 }
 
+// Markers around the value that Eval asks the server to print: whatever
+// else prosodyctl prints (a banner about a missing optional dependency,
+// warnings, the admin console's "Result: " prefix) stays outside.
+const (
+	evalBegin = "<<jinglekit-eval:"
+	evalEnd   = ":jinglekit-eval>>"
+)
+
+// Eval runs a chunk of Lua inside the running server through the admin
+// console and returns the value the chunk returns, converted with Lua's
+// tostring: Eval(ctx, `return 1+1`) is "2". The chunk is one line without
+// a trailing comment. An error raised by the chunk is returned as an
+// error. Anything else prosodyctl prints on standard output does not
+// change the result.
+func (s *Server) Eval(ctx context.Context, chunk string) (string, error) {
+	if strings.ContainsAny(chunk, "\r\n") {
+		return "", errors.New("prosodytest: Eval of a chunk of several lines")
+	}
+	command := `>return ` + luaQuote(evalBegin) + ` .. tostring((function() ` + chunk +
+		` end)()) .. ` + luaQuote(evalEnd)
+	out, err := s.Shell(ctx, command)
+	if err != nil {
+		return "", err
+	}
+	v, err := parseEval(out)
+	if err != nil {
+		return "", fmt.Errorf("prosodytest: eval %q: %w", chunk, err)
+	}
+	return v, nil
+}
+
+// parseEval extracts the value that Eval framed with markers from
+// prosodyctl's standard output.
+func parseEval(out string) (string, error) {
+	_, rest, ok := strings.Cut(out, evalBegin)
+	if !ok {
+		return "", fmt.Errorf("no value in the console's answer %q", out)
+	}
+	v, _, ok := strings.Cut(rest, evalEnd)
+	if !ok {
+		return "", fmt.Errorf("truncated value in the console's answer %q", out)
+	}
+	return v, nil
+}
+
 // MutualSubscribe gives users a and b (localparts or bare JIDs on Domain)
 // a mutual ("both") presence subscription, without asking either of them.
 // It acts inside the running server, so its roster cache stays coherent;
@@ -99,8 +147,8 @@ func (s *Server) MutualSubscribe(ctx context.Context, a, b string) error {
 	if a == b {
 		return fmt.Errorf("prosodytest: MutualSubscribe of %q with itself", a)
 	}
-	// One line of Lua for the admin shell's ">" (evaluate in the server).
-	lua := `>local rm, um = require "core.rostermanager", require "core.usermanager"; ` +
+	// One line of Lua, evaluated in the server.
+	lua := `local rm, um = require "core.rostermanager", require "core.usermanager"; ` +
 		`local host = ` + luaQuote(s.Domain) + `; ` +
 		`local function add(user, contact) ` +
 		`if not um.user_exists(user, host) then error("no user " .. user .. "@" .. host) end; ` +
@@ -115,12 +163,12 @@ func (s *Server) MutualSubscribe(ctx context.Context, a, b string) error {
 		`add(` + luaQuote(a) + `, ` + luaQuote(b+"@"+s.Domain) + `); ` +
 		`add(` + luaQuote(b) + `, ` + luaQuote(a+"@"+s.Domain) + `); ` +
 		`return "subscribed"`
-	out, err := s.Shell(ctx, lua)
+	out, err := s.Eval(ctx, lua)
 	if err != nil {
 		return fmt.Errorf("prosodytest: MutualSubscribe %s, %s: %w", a, b, err)
 	}
-	if !strings.Contains(out, "subscribed") {
-		return fmt.Errorf("prosodytest: MutualSubscribe %s, %s: unexpected shell output %q", a, b, out)
+	if out != "subscribed" {
+		return fmt.Errorf("prosodytest: MutualSubscribe %s, %s: the server answered %q", a, b, out)
 	}
 	return nil
 }

@@ -42,8 +42,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/jinglekit/jinglekit/internal/testproc"
 )
 
 // Environment variables read by the harness.
@@ -143,18 +144,19 @@ type Server struct {
 	log     *slog.Logger
 	keep    bool
 	userSeq atomic.Uint64
+	// group holds prosody and every prosodyctl: Stop ends them all, and
+	// the next Start of a killed test binary cleans up after it.
+	group *testproc.Group
 
 	mu     sync.Mutex // guards proc and closed
 	proc   *process
 	closed bool
 }
 
-// process is one run of prosody. Its goroutine waits for the process and
-// closes done; the process ends by itself or through Server.stopProcess.
+// process is one run of prosody. It ends by itself or through
+// Server.stopProcessLocked.
 type process struct {
-	cmd       *exec.Cmd
-	done      chan struct{}
-	err       error // result of Wait, valid after done is closed
+	*testproc.Process
 	logOffset int64 // size of prosody.log when this run started
 }
 
@@ -183,8 +185,16 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
 
+	// Prosody runs in the foreground as our child (PR_SET_PDEATHSIG); the
+	// group also finds anything it might spawn, and cleans up after a
+	// killed test binary.
+	group, err := testproc.NewGroup("prosodytest", testproc.GroupOptions{Grace: stopGrace, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("prosodytest: %w", err)
+	}
 	dir, err := os.MkdirTemp("", "prosodytest-")
 	if err != nil {
+		_ = group.Close()
 		return nil, fmt.Errorf("prosodytest: create directory: %w", err)
 	}
 	s := &Server{
@@ -198,8 +208,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		ctl:        ctl,
 		log:        logger,
 		keep:       opts.Keep || os.Getenv(EnvKeep) == "1",
+		group:      group,
 	}
 	if err := s.start(ctx); err != nil {
+		if cerr := group.Close(); cerr != nil {
+			s.log.Warn("prosodytest: after failed start", "error", cerr)
+		}
 		if s.keep {
 			s.log.Info("prosodytest: start failed, keeping directory", "dir", dir, "error", err)
 		} else {
@@ -292,21 +306,16 @@ func (s *Server) launchLocked(ctx context.Context) error {
 	// -F: stay in the foreground, so that the process we wait for is the
 	// server itself. Always pass our own --config: without it prosody uses
 	// /etc/prosody/prosody.cfg.lua.
-	cmd := exec.Command(s.binary, "-F", "--config", s.ConfigFile)
+	cmd := s.group.Command(s.binary, "-F", "--config", s.ConfigFile)
 	cmd.Dir = s.Dir
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = sysProcAttr()
-	err = cmd.Start()
+	proc, err := testproc.Start(cmd)
 	_ = out.Close() // the child has its own copy
 	if err != nil {
 		return fmt.Errorf("prosodytest: start %s: %w", s.binary, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{}), logOffset: offset}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
+	p := &process{Process: proc, logOffset: offset}
 	s.proc = p
 
 	if err := s.waitReady(ctx, p); err != nil {
@@ -350,6 +359,9 @@ func (s *Server) Stop() error {
 	}
 	s.closed = true
 	err := s.stopProcessLocked()
+	if gerr := s.group.Close(); gerr != nil {
+		err = errors.Join(err, fmt.Errorf("prosodytest: %w", gerr))
+	}
 	if s.keep {
 		s.log.Info("prosodytest: keeping prosody directory", "dir", s.Dir, "log", s.LogFile)
 		return err
@@ -368,26 +380,16 @@ func (s *Server) stopProcessLocked() error {
 		return nil
 	}
 	s.proc = nil
-	select {
-	case <-p.done:
-		return fmt.Errorf("prosodytest: prosody had exited by itself: %v", p.err)
-	default:
+	if exited, err := p.Exited(); exited {
+		return fmt.Errorf("prosodytest: prosody had exited by itself: %v", err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		s.log.Warn("prosodytest: SIGTERM", "error", err)
+	killed, err := p.Stop(stopGrace)
+	if killed {
+		s.log.Warn("prosodytest: prosody ignored SIGTERM, killed it", "pid", p.Pid())
 	}
-	timer := time.NewTimer(stopGrace)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-timer.C:
+	if err != nil {
+		return fmt.Errorf("prosodytest: stop prosody: %w", err)
 	}
-	s.log.Warn("prosodytest: prosody ignored SIGTERM, killing it", "pid", p.cmd.Process.Pid)
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("prosodytest: kill prosody: %w", err)
-	}
-	<-p.done
 	return nil
 }
 
@@ -399,12 +401,10 @@ func (s *Server) Pid() int {
 	if s.proc == nil {
 		return 0
 	}
-	select {
-	case <-s.proc.done:
+	if exited, _ := s.proc.Exited(); exited {
 		return 0
-	default:
-		return s.proc.cmd.Process.Pid
 	}
+	return s.proc.Pid()
 }
 
 // TLSConfig returns a new client TLS configuration that trusts only the

@@ -313,12 +313,12 @@ func TestAddUserAndNewUser(t *testing.T) {
 // contact.
 func rosterSubscription(t *testing.T, srv *Server, user, contact string) string {
 	t.Helper()
-	out, err := srv.Shell(testContext(t), `>local r = require"core.rostermanager".load_roster(`+
+	out, err := srv.Eval(testContext(t), `local r = require"core.rostermanager".load_roster(`+
 		luaQuote(user)+`, "localhost"); local i = r[`+luaQuote(contact)+`]; return i and i.subscription or "none"`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "Result:"))
+	return out
 }
 
 func TestMutualSubscribe(t *testing.T) {
@@ -352,23 +352,26 @@ func TestEffectiveConfig(t *testing.T) {
 	srv := shared.Get(t)
 	ctx := testContext(t)
 	for query, want := range map[string]string{
-		`>return require"core.configmanager".get("localhost", "c2s_stanza_size_limit")`:  strconv.Itoa(stanzaSizeLimit),
-		`>return require"core.modulemanager".is_loaded("localhost", "limits") or false`:  "false",
-		`>return require"core.modulemanager".is_loaded("localhost", "offline") or false`: "false",
-		`>return require"core.modulemanager".is_loaded("localhost", "s2s") or false`:     "false",
-		`>return require"core.modulemanager".is_loaded("localhost", "roster") or false`:  "true",
-		`>return require"core.modulemanager".is_loaded("proxy.localhost", "proxy65")`:    "true",
+		`return require"core.configmanager".get("localhost", "c2s_stanza_size_limit")`:  strconv.Itoa(stanzaSizeLimit),
+		`return require"core.modulemanager".is_loaded("localhost", "limits") or false`:  "false",
+		`return require"core.modulemanager".is_loaded("localhost", "offline") or false`: "false",
+		`return require"core.modulemanager".is_loaded("localhost", "s2s") or false`:     "false",
+		`return require"core.modulemanager".is_loaded("localhost", "roster") or false`:  "true",
+		`return require"core.modulemanager".is_loaded("proxy.localhost", "proxy65")`:    "true",
 	} {
-		out, err := srv.Shell(ctx, query)
+		got, err := srv.Eval(ctx, query)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "Result:")); got != want {
+		if got != want {
 			t.Errorf("%s = %q, want %q", query, got, want)
 		}
 	}
 	if _, err := srv.Shell(ctx, `>error("expected failure")`); err == nil {
 		t.Errorf("Shell ignored a Lua error")
+	}
+	if _, err := srv.Eval(ctx, "return 1\nreturn 2"); err == nil {
+		t.Errorf("Eval accepted a chunk of two lines")
 	}
 }
 
@@ -684,5 +687,106 @@ func TestLazyStopsOnce(t *testing.T) {
 	rec := &recordingTB{TB: t}
 	if l.Get(rec) != nil || !rec.failed {
 		t.Errorf("Get after stop: failed=%v skipped=%v, want a failure", rec.failed, rec.skipped)
+	}
+}
+
+// bannerProsodyctl writes a wrapper of prosodyctl that hides lua-unbound
+// from it: prosodyctl then prints Prosody's real multi-line "unable to find
+// lua-unbound" banner on standard output before every answer, as on a
+// machine where the package (a Recommends of Debian's prosody) is missing.
+func bannerProsodyctl(t *testing.T) string {
+	t.Helper()
+	_, ctl, err := findPrograms(Options{})
+	if err != nil {
+		skip, msg := verdict(err, os.Getenv(EnvRequire) == "1")
+		if skip {
+			t.Skip(msg)
+		}
+		t.Fatal(msg)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "lunbound.lua"), []byte(`error("lua-unbound hidden by a jinglekit test")`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A Lua module on package.path is found before the C module; ";;" is
+	// the default path.
+	path := filepath.Join(dir, "?.lua") + ";;"
+	script := "#!/bin/sh\n"
+	for _, v := range []string{"LUA_PATH", "LUA_PATH_5_2", "LUA_PATH_5_3", "LUA_PATH_5_4"} {
+		script += "export " + v + "='" + path + "'\n"
+	}
+	script += "exec '" + ctl + "' \"$@\"\n"
+	wrapper := filepath.Join(dir, "prosodyctl")
+	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return wrapper
+}
+
+// TestProsodyctlBanner: Prosody's banner about a missing optional
+// dependency on prosodyctl's standard output changes no answer.
+func TestProsodyctlBanner(t *testing.T) {
+	srv := startOwn(t, Options{
+		Prosodyctl:   bannerProsodyctl(t),
+		Users:        map[string]string{"erin": "pw-erin", "frank": "pw-frank"},
+		MutualRoster: true,
+	})
+	ctx := testContext(t)
+	out, err := srv.Prosodyctl(ctx, "about")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Prosody was unable to find lua-unbound") {
+		t.Fatalf("the wrapper did not make prosodyctl print the banner, this test proves nothing:\n%s", out)
+	}
+	if !login(t, srv, "erin", "pw-erin") {
+		t.Errorf("login of an account registered through the banner failed")
+	}
+	if got := rosterSubscription(t, srv, "erin", "frank@localhost"); got != "both" {
+		t.Errorf("erin's subscription to frank = %q, want both", got)
+	}
+	if got, err := srv.Eval(ctx, `return "two\nlines"`); err != nil || got != "two\nlines" {
+		t.Errorf("Eval of a two-line string = %q, %v", got, err)
+	}
+	if _, err := srv.Eval(ctx, `error("expected failure")`); err == nil {
+		t.Errorf("Eval ignored a Lua error")
+	}
+}
+
+// bannerAnswer is what prosodyctl 0.12.3 prints for an Eval of `return
+// "both"` when lua-unbound is missing.
+const bannerAnswer = `
+**************************
+Prosody was unable to find lua-unbound
+This package can be obtained in the following ways:
+
+  Debian/Ubuntu | sudo apt install lua-unbound
+       luarocks | luarocks install luaunbound
+         Source | https://www.zash.se/luaunbound.html
+
+Old DNS resolver library will be used
+More help can be found on our website, at https://prosody.im/doc/depends
+**************************
+
+Result: <<jinglekit-eval:both:jinglekit-eval>>
+`
+
+func TestParseEval(t *testing.T) {
+	for _, tc := range []struct{ out, want string }{
+		{bannerAnswer, "both"},
+		{"Result: <<jinglekit-eval:2:jinglekit-eval>>\n", "2"},
+		{"Result: <<jinglekit-eval:two\nlines:jinglekit-eval>>\n", "two\nlines"},
+		{"Result: <<jinglekit-eval::jinglekit-eval>>\n", ""},
+		{"warning: something\nResult: <<jinglekit-eval: spaced :jinglekit-eval>>\nwarning: more\n", " spaced "},
+	} {
+		got, err := parseEval(tc.out)
+		if err != nil || got != tc.want {
+			t.Errorf("parseEval(%q) = %q, %v; want %q", tc.out, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "Result: 2\n", bannerAnswer[:len(bannerAnswer)-20]} {
+		if got, err := parseEval(bad); err == nil {
+			t.Errorf("parseEval(%q) = %q, want an error", bad, got)
+		}
 	}
 }

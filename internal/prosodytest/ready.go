@@ -41,10 +41,8 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 	defer ticker.Stop()
 	var lastErr error
 	for {
-		select {
-		case <-p.done:
-			return fmt.Errorf("prosodytest: prosody exited during start-up: %v", p.err)
-		default:
+		if exited, err := p.Exited(); exited {
+			return fmt.Errorf("prosodytest: prosody exited during start-up: %v", err)
 		}
 		if line := s.findInLog(p.logOffset, bindFailure); line != "" {
 			return fmt.Errorf("%w: %s", errPortInUse, line)
@@ -61,7 +59,7 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("prosodytest: prosody not ready: %w (last probe: %v)", ctx.Err(), lastErr)
-		case <-p.done:
+		case <-p.Done():
 		case <-ticker.C:
 		}
 	}

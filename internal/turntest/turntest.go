@@ -47,11 +47,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pion/stun"
+
+	"github.com/jinglekit/jinglekit/internal/testproc"
 )
 
 // Environment variables read by the harness.
@@ -110,10 +111,12 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
+	// group holds turnserver: Stop ends it, and the next Start of a
+	// killed test binary cleans up after it.
+	group *testproc.Group
+
 	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{}
-	err    error
+	proc   *testproc.Process
 	closed bool
 }
 
@@ -148,15 +151,25 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	group, err := testproc.NewGroup("turntest", testproc.GroupOptions{Grace: stopGrace, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("turntest: %w", err)
+	}
 	dir, err := os.MkdirTemp("", "jinglekit-turn-")
 	if err != nil {
+		_ = group.Close()
 		return nil, fmt.Errorf("turntest: %w", err)
 	}
 	s := &Server{
 		Host: "127.0.0.1", Realm: opts.Realm, Dir: dir,
 		ConfigFile: filepath.Join(dir, "turnserver.conf"),
 		LogFile:    filepath.Join(dir, "turn.log"),
-		opts:       opts, log: log,
+		opts:       opts, log: log, group: group,
+	}
+	fail := func(err error) (*Server, error) {
+		_ = group.Close()
+		_ = os.RemoveAll(dir)
+		return nil, err
 	}
 	if len(opts.Users) == 0 {
 		s.Secret = opts.Secret
@@ -166,21 +179,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	for attempt := 0; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("turntest: %w", err)
+			return fail(fmt.Errorf("turntest: %w", err))
 		}
 		s.Port, s.Addr = port, net.JoinHostPort(s.Host, strconv.Itoa(port))
 		if err := os.WriteFile(s.ConfigFile, []byte(s.config()), 0o600); err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("turntest: %w", err)
+			return fail(fmt.Errorf("turntest: %w", err))
 		}
 		err = s.launch(ctx, path)
 		if err == nil {
 			return s, nil
 		}
 		if attempt+1 >= startAttempts || ctx.Err() != nil {
-			_ = os.RemoveAll(dir)
-			return nil, err
+			return fail(err)
 		}
 		log.Warn("turntest: start failed, retrying with another port", "error", err)
 	}
@@ -236,27 +246,19 @@ func (s *Server) launch(ctx context.Context, path string) error {
 		return fmt.Errorf("turntest: %w", err)
 	}
 	// -c: our file only; without it coturn reads /etc/turnserver.conf.
-	cmd := exec.Command(path, "-c", s.ConfigFile)
+	// In the foreground (no -o): the process we wait for is the server.
+	cmd := s.group.Command(path, "-c", s.ConfigFile)
 	cmd.Dir = s.Dir
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
-	err = cmd.Start()
+	proc, err := testproc.Start(cmd)
 	_ = out.Close()
 	if err != nil {
 		return fmt.Errorf("turntest: start %s: %w", path, err)
 	}
-	done := make(chan struct{})
 	s.mu.Lock()
-	s.cmd, s.done, s.err = cmd, done, nil
+	s.proc = proc
 	s.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		s.mu.Lock()
-		s.err = err
-		s.mu.Unlock()
-		close(done)
-	}()
-	if err := s.waitReady(ctx, done); err != nil {
+	if err := s.waitReady(ctx, proc.Done()); err != nil {
 		_ = s.stopProcess()
 		return fmt.Errorf("%w\n%s", err, s.LogTail(30))
 	}
@@ -357,17 +359,13 @@ func (s *Server) LogTail(n int) string {
 // Running reports whether the process is alive.
 func (s *Server) Running() bool {
 	s.mu.Lock()
-	done := s.done
+	proc := s.proc
 	s.mu.Unlock()
-	if done == nil {
+	if proc == nil {
 		return false
 	}
-	select {
-	case <-done:
-		return false
-	default:
-		return true
-	}
+	exited, _ := proc.Exited()
+	return !exited
 }
 
 // Stop terminates turnserver (SIGTERM, then SIGKILL), waits for it and
@@ -382,6 +380,9 @@ func (s *Server) Stop() error {
 	s.closed = true
 	s.mu.Unlock()
 	err := s.stopProcess()
+	if gerr := s.group.Close(); gerr != nil {
+		err = errors.Join(err, fmt.Errorf("turntest: %w", gerr))
+	}
 	if s.opts.Keep || os.Getenv(EnvKeep) == "1" {
 		s.log.Info("turntest: keeping coturn directory", "dir", s.Dir)
 		return err
@@ -394,32 +395,18 @@ func (s *Server) Stop() error {
 
 func (s *Server) stopProcess() error {
 	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd = nil
+	proc := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
+	if proc == nil {
 		return nil
 	}
-	select {
-	case <-done:
-		s.mu.Lock()
-		err := s.err
-		s.mu.Unlock()
+	if exited, err := proc.Exited(); exited {
 		return fmt.Errorf("turntest: turnserver had exited by itself: %v", err)
-	default:
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(stopGrace)
-	defer t.Stop()
-	select {
-	case <-done:
-		return nil
-	case <-t.C:
+	if _, err := proc.Stop(stopGrace); err != nil {
+		return fmt.Errorf("turntest: stop: %w", err)
 	}
-	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("turntest: kill: %w", err)
-	}
-	<-done
 	return nil
 }
 
