@@ -251,7 +251,7 @@ func (s *Session) setupPeerTransport(c Content) error {
 	offer := *c.Transport
 	p := s.transportParams(c.Key(), &offer)
 	p.Description = c.Description
-	t, err := tm.NewTransport(s.ctx, p)
+	t, err := s.newTransport(s.ctx, tm, p)
 	if err != nil {
 		return err
 	}
@@ -577,13 +577,16 @@ func (s *Session) apply(j *Jingle) ([]func(), *Error) {
 				a := *c.Transport
 				answer = &a
 			}
+			key := cc.wire.Key()
 			jobs = append(jobs, func() {
 				if old != nil {
 					_ = old.Close()
 				}
+				s.observe(TransportReplaced, key, rep.ns, nil)
 				var err error
 				if answer != nil {
 					err = rep.t.SetRemote(s.ctx, *answer)
+					s.observe(TransportAccepted, key, rep.ns, func(e *TransportEvent) { e.Proposer, e.Err = true, err })
 				}
 				rep.result <- err
 			})
@@ -596,14 +599,16 @@ func (s *Session) apply(j *Jingle) ([]func(), *Error) {
 
 // setRemoteJob hands the peer's transport answer to the content's transport.
 func (s *Session) setRemoteJob(cc *content, answer Element) func() {
-	t := cc.t
+	t, key, ns := cc.t, cc.wire.Key(), cc.ns
 	return func() {
 		if t == nil {
 			return
 		}
-		if err := t.SetRemote(s.ctx, answer); err != nil {
+		err := t.SetRemote(s.ctx, answer)
+		if err != nil {
 			s.m.logger().Info("jingle: transport answer refused", "sid", s.sid, "content", cc.wire.Name, "err", err)
 		}
+		s.observe(TransportAccepted, key, ns, func(e *TransportEvent) { e.Proposer, e.Err = true, err })
 	}
 }
 
@@ -666,7 +671,7 @@ func (s *Session) answerReplace(cc *content, c Content) {
 		reject("method not registered")
 		return
 	}
-	t, err := tm.NewTransport(s.ctx, p)
+	t, err := s.newTransport(s.ctx, tm, p)
 	if err != nil {
 		reject(err.Error())
 		return
@@ -704,6 +709,7 @@ func (s *Session) answerReplace(cc *content, c Content) {
 	if old != nil {
 		_ = old.Close()
 	}
+	s.observe(TransportReplaced, key, c.Transport.Namespace(), nil)
 	el := t.Local()
 	if err := s.send(s.ctx, &Jingle{Action: ActionTransportAccept, SID: s.sid,
 		Contents: []Content{{Creator: key.Creator, Name: key.Name, Transport: &el}}}); err != nil {

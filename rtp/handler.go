@@ -339,7 +339,7 @@ func (h *Handler) Place(ctx context.Context, peer jid.JID, opts Options) (*Call,
 	c.local = local
 	c.peer = peer
 	if c.sid == "" {
-		c.sid = jmi.NewID()
+		c.sid = jingle.NewSID()
 	}
 	sid := c.sid
 	c.mu.Unlock()
