@@ -33,6 +33,10 @@ type Sender struct {
 	Timeouts Timeouts
 	// Logger receives the Sender's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// SID is the session id of the next Send, so that a jingle.Observer
+	// can tell its transports from others'; empty lets the Manager pick
+	// one. A Sender with a SID serves one Send at a time.
+	SID string
 }
 
 // Send sends files to peer with a zero Sender.
@@ -73,7 +77,7 @@ func (s *Sender) Send(ctx context.Context, m *jingle.Manager, peer jid.JID, file
 		xs = append(xs, x)
 		offers = append(offers, jingle.Offer{Name: key.Name, Senders: jingle.SendersInitiator, Description: el, Transports: s.Transports})
 	}
-	js, err := m.Initiate(ctx, peer, offers...)
+	js, err := m.InitiateWith(ctx, peer, jingle.InitiateOptions{SID: s.SID}, offers...)
 	if err != nil {
 		results := make([]Result, len(files))
 		for i, x := range xs {

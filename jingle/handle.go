@@ -251,7 +251,7 @@ func (s *Session) setupPeerTransport(c Content) error {
 	offer := *c.Transport
 	p := s.transportParams(c.Key(), &offer)
 	p.Description = c.Description
-	t, err := tm.NewTransport(s.ctx, p)
+	t, err := s.newTransport(s.ctx, tm, p)
 	if err != nil {
 		return err
 	}
@@ -320,290 +320,341 @@ func (s *Session) apply(j *Jingle) ([]func(), *Error) {
 		ev.Content = j.Contents[0].Name
 	}
 	push := func() { s.mu.Lock(); s.pushEvent(ev); s.mu.Unlock() }
-	// find returns the session's contents named by the action, in order.
-	find := func() ([]*content, *Error) {
-		if len(j.Contents) == 0 {
-			return nil, BadRequest("%s without content", j.Action)
-		}
-		out := make([]*content, 0, len(j.Contents))
-		for _, c := range j.Contents {
-			cc, ok := s.contents[c.Key()]
-			if !ok {
-				return nil, BadRequest("unknown content %q (creator %s)", c.Name, c.Key().Creator)
-			}
-			out = append(out, cc)
-		}
-		return out, nil
-	}
-
 	switch j.Action {
 	case ActionSessionAccept:
-		if !s.initiator || s.state != StatePending {
-			return nil, NewError(ErrOutOfOrder, "")
-		}
-		if j.Responder != "" {
-			if _, err := jid.Parse(j.Responder); err != nil {
-				return nil, BadRequest("bad responder: %v", err)
-			}
-		}
-		cs, e := find()
-		if e != nil {
-			return nil, e
-		}
-		for i, c := range j.Contents {
-			if c.Transport == nil {
-				return nil, BadRequest("content %q without transport", c.Name)
-			}
-			if c.Transport.Namespace() != cs[i].ns {
-				return nil, BadRequest("content %q: answered with transport %q, offered %q", c.Name, c.Transport.Namespace(), cs[i].ns)
-			}
-		}
-		s.state = StateActive
-		var jobs []func()
-		for i, c := range j.Contents {
-			cc, answer := cs[i], *c.Transport
-			if c.Description != nil {
-				cc.wire.Description = c.Description
-			}
-			jobs = append(jobs, s.setRemoteJob(cc, answer))
-		}
-		s.broadcast()
-		return append(jobs, push), nil
-
+		return s.applySessionAccept(j, push)
 	case ActionSessionTerminate:
-		s.endLocked(j.Reason, true, j, nil)
-		return nil, nil
-
+		return s.applySessionTerminate(j)
 	case ActionSessionInfo:
-		if len(j.Info) == 0 && len(j.Contents) == 0 {
-			return nil, nil // a ping (XEP-0166 §6.8)
-		}
-		u, _ := s.app.(InfoUnderstander)
-		for _, p := range j.Info {
-			if u == nil || !u.UnderstandsInfo(p.XMLName) {
-				return nil, NewError(ErrUnsupportedInfo, "")
-			}
-		}
-		return []func(){push}, nil
-
+		return s.applySessionInfo(j, push)
 	case ActionDescriptionInfo, ActionSecurityInfo:
-		if _, e := find(); e != nil {
-			return nil, e
-		}
-		return []func(){push}, nil
-
+		return s.applyContentInfo(j, push)
 	case ActionTransportInfo:
-		cs, e := find()
-		if e != nil {
-			return nil, e
-		}
-		var jobs []func()
-		for i, c := range j.Contents {
-			cc := cs[i]
-			if c.Transport == nil {
-				return nil, BadRequest("transport-info for %q without transport", c.Name)
-			}
-			replacing := false
-			if cc.ns != c.Transport.Namespace() {
-				if cc.replacing == nil || cc.replacing.ns != c.Transport.Namespace() {
-					return nil, NewError(ErrUnsupportedInfo, "transport-info for another transport method")
-				}
-				replacing = true
-			}
-			info := *c.Transport
-			jobs = append(jobs, func() {
-				// The transport is looked up when the job runs, not when the
-				// IQ arrived: a responder's transport is made by a job queued
-				// with the session-initiate, and candidates trickled right
-				// after it (as Conversations does) must reach it.
-				s.mu.Lock()
-				t := cc.t
-				if replacing && cc.replacing != nil {
-					t = cc.replacing.t
-				}
-				s.mu.Unlock()
-				if t == nil {
-					return
-				}
-				if err := t.HandleInfo(s.ctx, info); err != nil {
-					s.m.logger().Info("jingle: transport-info", "sid", s.sid, "content", c.Name, "err", err)
-				}
-			})
-		}
-		return jobs, nil
-
+		return s.applyTransportInfo(j)
 	case ActionContentAdd:
-		if len(s.order)+len(j.Contents) > s.m.limits().MaxContents {
-			return nil, StanzaError(stanza.Modify, stanza.PolicyViolation, "too many contents")
-		}
-		for _, c := range j.Contents {
-			switch {
-			case c.Creator != s.peerRole():
-				return nil, BadRequest("content %q: creator must be %s", c.Name, s.peerRole())
-			case c.Description == nil || c.Transport == nil:
-				return nil, BadRequest("content %q needs a description and a transport", c.Name)
-			}
-			if _, ok := s.contents[c.Key()]; ok {
-				return nil, BadRequest("content %q exists", c.Name)
-			}
-		}
-		var jobs []func()
-		for _, c := range j.Contents {
-			w := c
-			w.Transport = nil
-			k := c.Key()
-			s.contents[k] = &content{wire: w, state: contentPendingAdd, ns: c.Transport.Namespace()}
-			s.order = append(s.order, k)
-			c := c
-			jobs = append(jobs, func() {
-				var why ReasonCondition
-				if _, ok := s.m.application(c.Description.Namespace()); !ok {
-					why = ReasonUnsupportedApplications
-				} else if err := s.setupPeerTransport(c); err != nil {
-					why = ReasonUnsupportedTransports
-				}
-				if why != "" {
-					_ = s.RejectContent(s.ctx, c.Name, &Reason{Condition: why})
-				}
-			})
-		}
-		s.broadcast()
-		return append(jobs, push), nil
-
+		return s.applyContentAdd(j, push)
 	case ActionContentAccept, ActionContentReject:
-		cs, e := find()
-		if e != nil {
-			return nil, e
-		}
-		for _, cc := range cs {
-			if cc.state != contentPendingAdd || cc.wire.Creator != s.Role() {
-				return nil, NewError(ErrOutOfOrder, "content "+cc.wire.Name+" is not a pending content-add of ours")
-			}
-		}
-		var jobs []func()
-		for i, c := range j.Contents {
-			cc := cs[i]
-			if j.Action == ActionContentReject {
-				jobs = append(jobs, s.removeLocked(cc.wire.Key()))
-				continue
-			}
-			cc.state = contentActive
-			if c.Description != nil {
-				cc.wire.Description = c.Description
-			}
-			if c.Transport != nil {
-				jobs = append(jobs, s.setRemoteJob(cc, *c.Transport))
-			}
-		}
-		s.broadcast()
-		return append(jobs, push, s.terminateIfEmpty(j.Reason)), nil
-
+		return s.applyContentAnswer(j, push)
 	case ActionContentRemove:
-		cs, e := find()
-		if e != nil {
-			return nil, e
-		}
-		var jobs []func()
-		for _, cc := range cs {
-			jobs = append(jobs, s.removeLocked(cc.wire.Key()))
-		}
-		s.broadcast()
-		return append(jobs, push, s.terminateIfEmpty(j.Reason)), nil
-
+		return s.applyContentRemove(j, push)
 	case ActionContentModify:
-		cs, e := find()
-		if e != nil {
-			return nil, e
-		}
-		for _, c := range j.Contents {
-			if c.Senders == "" {
-				return nil, BadRequest("content-modify of %q without senders", c.Name)
-			}
-		}
-		for i, c := range j.Contents {
-			cs[i].wire.Senders = c.Senders
-		}
-		s.broadcast()
-		return []func(){push}, nil
-
+		return s.applyContentModify(j, push)
 	case ActionTransportReplace:
-		cs, e := find()
-		if e != nil {
-			return nil, e
-		}
-		for i, c := range j.Contents {
-			if c.Transport == nil {
-				return nil, BadRequest("transport-replace of %q without transport", c.Name)
-			}
-			if cs[i].replacing != nil && s.initiator {
-				// XEP-0166 §7.2.16: in an existing session the initiator's
-				// action wins.
-				return nil, NewError(ErrTieBreak, "")
-			}
-		}
-		var jobs []func()
-		for i, c := range j.Contents {
-			cc, c := cs[i], c
-			cc.peerReplacing = true
-			jobs = append(jobs, func() { s.answerReplace(cc, c) })
-		}
-		return append(jobs, push), nil
-
+		return s.applyTransportReplace(j, push)
 	case ActionTransportAccept, ActionTransportReject:
-		cs, e := find()
-		if e != nil {
-			return nil, e
-		}
-		for _, cc := range cs {
-			if cc.replacing == nil {
-				return nil, NewError(ErrOutOfOrder, "no transport-replace of "+cc.wire.Name+" pending")
-			}
-		}
-		var jobs []func()
-		for i, c := range j.Contents {
-			cc := cs[i]
-			rep := cc.replacing
-			cc.replacing = nil
-			if j.Action == ActionTransportReject {
-				jobs = append(jobs, func() { _ = rep.t.Close() })
-				rep.result <- fmt.Errorf("jingle: peer rejected transport %s: %w", rep.ns, ErrTransportFailed)
-				continue
-			}
-			old := cc.t
-			cc.t, cc.ns = rep.t, rep.ns
-			cc.gen++
-			var answer *Element
-			if c.Transport != nil {
-				a := *c.Transport
-				answer = &a
-			}
-			jobs = append(jobs, func() {
-				if old != nil {
-					_ = old.Close()
-				}
-				var err error
-				if answer != nil {
-					err = rep.t.SetRemote(s.ctx, *answer)
-				}
-				rep.result <- err
-			})
-		}
-		s.broadcast()
-		return append(jobs, push), nil
+		return s.applyTransportAnswer(j, push)
 	}
 	return nil, BadRequest("unhandled action %q", j.Action)
 }
 
+// findContents returns the session's contents named by the action, in
+// order; s.mu is held.
+func (s *Session) findContents(j *Jingle) ([]*content, *Error) {
+	if len(j.Contents) == 0 {
+		return nil, BadRequest("%s without content", j.Action)
+	}
+	out := make([]*content, 0, len(j.Contents))
+	for _, c := range j.Contents {
+		cc, ok := s.contents[c.Key()]
+		if !ok {
+			return nil, BadRequest("unknown content %q (creator %s)", c.Name, c.Key().Creator)
+		}
+		out = append(out, cc)
+	}
+	return out, nil
+}
+
+// applySessionAccept handles session-accept: the peer answered this side's offer. s.mu is held.
+func (s *Session) applySessionAccept(j *Jingle, push func()) ([]func(), *Error) {
+	if !s.initiator || s.state != StatePending {
+		return nil, NewError(ErrOutOfOrder, "")
+	}
+	if j.Responder != "" {
+		if _, err := jid.Parse(j.Responder); err != nil {
+			return nil, BadRequest("bad responder: %v", err)
+		}
+	}
+	cs, e := s.findContents(j)
+	if e != nil {
+		return nil, e
+	}
+	for i, c := range j.Contents {
+		if c.Transport == nil {
+			return nil, BadRequest("content %q without transport", c.Name)
+		}
+		if c.Transport.Namespace() != cs[i].ns {
+			return nil, BadRequest("content %q: answered with transport %q, offered %q", c.Name, c.Transport.Namespace(), cs[i].ns)
+		}
+	}
+	s.state = StateActive
+	var jobs []func()
+	for i, c := range j.Contents {
+		cc, answer := cs[i], *c.Transport
+		if c.Description != nil {
+			cc.wire.Description = c.Description
+		}
+		jobs = append(jobs, s.setRemoteJob(cc, answer))
+	}
+	s.broadcast()
+	return append(jobs, push), nil
+}
+
+// applySessionTerminate handles session-terminate. s.mu is held.
+func (s *Session) applySessionTerminate(j *Jingle) ([]func(), *Error) {
+	s.endLocked(j.Reason, true, j, nil)
+	return nil, nil
+}
+
+// applySessionInfo handles session-info: a ping, or payloads the application must understand. s.mu is held.
+func (s *Session) applySessionInfo(j *Jingle, push func()) ([]func(), *Error) {
+	if len(j.Info) == 0 && len(j.Contents) == 0 {
+		return nil, nil // a ping (XEP-0166 §6.8)
+	}
+	u, _ := s.app.(InfoUnderstander)
+	for _, p := range j.Info {
+		if u == nil || !u.UnderstandsInfo(p.XMLName) {
+			return nil, NewError(ErrUnsupportedInfo, "")
+		}
+	}
+	return []func(){push}, nil
+}
+
+// applyContentInfo handles description-info and security-info: for the application. s.mu is held.
+func (s *Session) applyContentInfo(j *Jingle, push func()) ([]func(), *Error) {
+	if _, e := s.findContents(j); e != nil {
+		return nil, e
+	}
+	return []func(){push}, nil
+}
+
+// applyTransportInfo handles transport-info: for the content's transport (or its pending replacement). s.mu is held.
+func (s *Session) applyTransportInfo(j *Jingle) ([]func(), *Error) {
+	cs, e := s.findContents(j)
+	if e != nil {
+		return nil, e
+	}
+	var jobs []func()
+	for i, c := range j.Contents {
+		cc := cs[i]
+		if c.Transport == nil {
+			return nil, BadRequest("transport-info for %q without transport", c.Name)
+		}
+		replacing := false
+		if cc.ns != c.Transport.Namespace() {
+			if cc.replacing == nil || cc.replacing.ns != c.Transport.Namespace() {
+				return nil, NewError(ErrUnsupportedInfo, "transport-info for another transport method")
+			}
+			replacing = true
+		}
+		info := *c.Transport
+		jobs = append(jobs, func() {
+			// The transport is looked up when the job runs, not when the
+			// IQ arrived: a responder's transport is made by a job queued
+			// with the session-initiate, and candidates trickled right
+			// after it (as Conversations does) must reach it.
+			s.mu.Lock()
+			t := cc.t
+			if replacing && cc.replacing != nil {
+				t = cc.replacing.t
+			}
+			s.mu.Unlock()
+			if t == nil {
+				return
+			}
+			if err := t.HandleInfo(s.ctx, info); err != nil {
+				s.m.logger().Info("jingle: transport-info", "sid", s.sid, "content", c.Name, "err", err)
+			}
+		})
+	}
+	return jobs, nil
+}
+
+// applyContentAdd handles content-add: the peer proposes new contents. s.mu is held.
+func (s *Session) applyContentAdd(j *Jingle, push func()) ([]func(), *Error) {
+	if len(s.order)+len(j.Contents) > s.m.limits().MaxContents {
+		return nil, StanzaError(stanza.Modify, stanza.PolicyViolation, "too many contents")
+	}
+	for _, c := range j.Contents {
+		switch {
+		case c.Creator != s.peerRole():
+			return nil, BadRequest("content %q: creator must be %s", c.Name, s.peerRole())
+		case c.Description == nil || c.Transport == nil:
+			return nil, BadRequest("content %q needs a description and a transport", c.Name)
+		}
+		if _, ok := s.contents[c.Key()]; ok {
+			return nil, BadRequest("content %q exists", c.Name)
+		}
+	}
+	var jobs []func()
+	for _, c := range j.Contents {
+		w := c
+		w.Transport = nil
+		k := c.Key()
+		s.contents[k] = &content{wire: w, state: contentPendingAdd, ns: c.Transport.Namespace()}
+		s.order = append(s.order, k)
+		c := c
+		jobs = append(jobs, func() {
+			var why ReasonCondition
+			if _, ok := s.m.application(c.Description.Namespace()); !ok {
+				why = ReasonUnsupportedApplications
+			} else if err := s.setupPeerTransport(c); err != nil {
+				why = ReasonUnsupportedTransports
+			}
+			if why != "" {
+				_ = s.RejectContent(s.ctx, c.Name, &Reason{Condition: why})
+			}
+		})
+	}
+	s.broadcast()
+	return append(jobs, push), nil
+}
+
+// applyContentAnswer handles content-accept and content-reject: the peer's answer to this side's content-add. s.mu is held.
+func (s *Session) applyContentAnswer(j *Jingle, push func()) ([]func(), *Error) {
+	cs, e := s.findContents(j)
+	if e != nil {
+		return nil, e
+	}
+	for _, cc := range cs {
+		if cc.state != contentPendingAdd || cc.wire.Creator != s.Role() {
+			return nil, NewError(ErrOutOfOrder, "content "+cc.wire.Name+" is not a pending content-add of ours")
+		}
+	}
+	var jobs []func()
+	for i, c := range j.Contents {
+		cc := cs[i]
+		if j.Action == ActionContentReject {
+			jobs = append(jobs, s.removeLocked(cc.wire.Key()))
+			continue
+		}
+		cc.state = contentActive
+		if c.Description != nil {
+			cc.wire.Description = c.Description
+		}
+		if c.Transport != nil {
+			jobs = append(jobs, s.setRemoteJob(cc, *c.Transport))
+		}
+	}
+	s.broadcast()
+	return append(jobs, push, s.terminateIfEmpty(j.Reason)), nil
+}
+
+// applyContentRemove handles content-remove. s.mu is held.
+func (s *Session) applyContentRemove(j *Jingle, push func()) ([]func(), *Error) {
+	cs, e := s.findContents(j)
+	if e != nil {
+		return nil, e
+	}
+	var jobs []func()
+	for _, cc := range cs {
+		jobs = append(jobs, s.removeLocked(cc.wire.Key()))
+	}
+	s.broadcast()
+	return append(jobs, push, s.terminateIfEmpty(j.Reason)), nil
+}
+
+// applyContentModify handles content-modify: new senders. s.mu is held.
+func (s *Session) applyContentModify(j *Jingle, push func()) ([]func(), *Error) {
+	cs, e := s.findContents(j)
+	if e != nil {
+		return nil, e
+	}
+	for _, c := range j.Contents {
+		if c.Senders == "" {
+			return nil, BadRequest("content-modify of %q without senders", c.Name)
+		}
+	}
+	for i, c := range j.Contents {
+		cs[i].wire.Senders = c.Senders
+	}
+	s.broadcast()
+	return []func(){push}, nil
+}
+
+// applyTransportReplace handles transport-replace: the peer proposes another method. s.mu is held.
+func (s *Session) applyTransportReplace(j *Jingle, push func()) ([]func(), *Error) {
+	cs, e := s.findContents(j)
+	if e != nil {
+		return nil, e
+	}
+	for i, c := range j.Contents {
+		if c.Transport == nil {
+			return nil, BadRequest("transport-replace of %q without transport", c.Name)
+		}
+		if cs[i].replacing != nil && s.initiator {
+			// XEP-0166 §7.2.16: in an existing session the initiator's
+			// action wins.
+			return nil, NewError(ErrTieBreak, "")
+		}
+	}
+	var jobs []func()
+	for i, c := range j.Contents {
+		cc, c := cs[i], c
+		cc.peerReplacing = true
+		jobs = append(jobs, func() { s.answerReplace(cc, c) })
+	}
+	return append(jobs, push), nil
+}
+
+// applyTransportAnswer handles transport-accept and transport-reject: the peer's answer to this side's transport-replace. s.mu is held.
+func (s *Session) applyTransportAnswer(j *Jingle, push func()) ([]func(), *Error) {
+	cs, e := s.findContents(j)
+	if e != nil {
+		return nil, e
+	}
+	for _, cc := range cs {
+		if cc.replacing == nil {
+			return nil, NewError(ErrOutOfOrder, "no transport-replace of "+cc.wire.Name+" pending")
+		}
+	}
+	var jobs []func()
+	for i, c := range j.Contents {
+		cc := cs[i]
+		rep := cc.replacing
+		cc.replacing = nil
+		if j.Action == ActionTransportReject {
+			jobs = append(jobs, func() { _ = rep.t.Close() })
+			rep.result <- fmt.Errorf("jingle: peer rejected transport %s: %w", rep.ns, ErrTransportFailed)
+			continue
+		}
+		old := cc.t
+		cc.t, cc.ns = rep.t, rep.ns
+		cc.gen++
+		var answer *Element
+		if c.Transport != nil {
+			a := *c.Transport
+			answer = &a
+		}
+		key := cc.wire.Key()
+		jobs = append(jobs, func() {
+			if old != nil {
+				_ = old.Close()
+			}
+			s.observe(TransportReplaced, key, rep.ns, nil)
+			var err error
+			if answer != nil {
+				err = rep.t.SetRemote(s.ctx, *answer)
+				s.observe(TransportAccepted, key, rep.ns, func(e *TransportEvent) { e.Proposer, e.Err = true, err })
+			}
+			rep.result <- err
+		})
+	}
+	s.broadcast()
+	return append(jobs, push), nil
+}
+
 // setRemoteJob hands the peer's transport answer to the content's transport.
 func (s *Session) setRemoteJob(cc *content, answer Element) func() {
-	t := cc.t
+	t, key, ns := cc.t, cc.wire.Key(), cc.ns
 	return func() {
 		if t == nil {
 			return
 		}
-		if err := t.SetRemote(s.ctx, answer); err != nil {
+		err := t.SetRemote(s.ctx, answer)
+		if err != nil {
 			s.m.logger().Info("jingle: transport answer refused", "sid", s.sid, "content", cc.wire.Name, "err", err)
 		}
+		s.observe(TransportAccepted, key, ns, func(e *TransportEvent) { e.Proposer, e.Err = true, err })
 	}
 }
 
@@ -666,7 +717,7 @@ func (s *Session) answerReplace(cc *content, c Content) {
 		reject("method not registered")
 		return
 	}
-	t, err := tm.NewTransport(s.ctx, p)
+	t, err := s.newTransport(s.ctx, tm, p)
 	if err != nil {
 		reject(err.Error())
 		return
@@ -704,6 +755,7 @@ func (s *Session) answerReplace(cc *content, c Content) {
 	if old != nil {
 		_ = old.Close()
 	}
+	s.observe(TransportReplaced, key, c.Transport.Namespace(), nil)
 	el := t.Local()
 	if err := s.send(s.ctx, &Jingle{Action: ActionTransportAccept, SID: s.sid,
 		Contents: []Content{{Creator: key.Creator, Name: key.Name, Transport: &el}}}); err != nil {

@@ -75,6 +75,9 @@ type Manager struct {
 	Logger *slog.Logger
 	// Limits bound what peers can make the Manager do.
 	Limits Limits
+	// Observer, when set, is told what happens to the sessions'
+	// transports.
+	Observer Observer
 
 	mu         sync.Mutex
 	stream     IQSender
@@ -331,7 +334,7 @@ func (m *Manager) InitiateWith(ctx context.Context, peer jid.JID, opts InitiateO
 	}
 	sid := opts.SID
 	if sid == "" {
-		sid = newSID()
+		sid = NewSID()
 	}
 	s := newSession(m, stream.LocalAddr(), peer, sid, true)
 	s.app = app
@@ -451,8 +454,10 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 }
 
-// newSID returns a random session id: 128 bits, base32.
-func newSID() string {
+// NewSID returns a random session id: 128 bits, base32. A caller that
+// must know a session's id before it starts (to tell its transports'
+// events from others', say) picks one with it (InitiateOptions.SID).
+func NewSID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])

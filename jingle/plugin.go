@@ -156,6 +156,16 @@ type DatagramTransport interface {
 	Components(ctx context.Context) ([]net.PacketConn, error)
 }
 
+// ReasonError is an error that says how the session must end. When the
+// error of a StreamTransport's Dial is one (errors.As), Session.Conn
+// terminates the session with its reason instead of falling back to
+// another transport: transports/ice's SecurityError (a DTLS fingerprint
+// mismatch, security-error) is one.
+type ReasonError interface {
+	error
+	JingleReason() Reason
+}
+
 // ErrTransportFailed is wrapped by transport errors after which the session
 // may replace the transport with another method.
 var ErrTransportFailed = errors.New("jingle: transport failed")

@@ -387,7 +387,7 @@ func (s *Session) newLocalContent(ctx context.Context, creator Creator, o Offer,
 	desc0 := o.Description
 	p := s.transportParams(key, nil)
 	p.Description = &desc0
-	t, err := tm.NewTransport(ctx, p)
+	t, err := s.newTransport(ctx, tm, p)
 	if err != nil {
 		return Content{}, fmt.Errorf("jingle: %s transport for %q: %w", methods[0], o.Name, err)
 	}
@@ -768,7 +768,7 @@ func (s *Session) ReplaceTransport(ctx context.Context, name, method string) err
 		return err
 	}
 
-	t, err := tm.NewTransport(ctx, p)
+	t, err := s.newTransport(ctx, tm, p)
 	if err != nil {
 		return fmt.Errorf("jingle: transport-replace: %w", err)
 	}
@@ -812,9 +812,9 @@ func (s *Session) ReplaceTransport(ctx context.Context, name, method string) err
 }
 
 // Conn returns the byte stream of a content whose transport is a stream
-// transport, waiting until it is connected. When Dial's error has a
-// JingleReason() Reason method (a security failure, say), the session is
-// terminated with that reason. When the transport fails, the
+// transport, waiting until it is connected. When Dial's error is a
+// ReasonError (a security failure, say), the session is terminated with
+// its reason. When the transport fails, the
 // initiator replaces it with the next method of the content's offer
 // (transport-replace) and tries again; the responder waits for the
 // initiator's replacement. When no method is left, the session is
@@ -831,7 +831,7 @@ func (s *Session) Conn(ctx context.Context, name string) (net.Conn, error) {
 			s.mu.Unlock()
 			return nil, err
 		}
-		t, gen, ns := c.t, c.gen, c.ns
+		t, gen, ns, key := c.t, c.gen, c.ns, c.wire.Key()
 		s.mu.Unlock()
 		st, ok := t.(StreamTransport)
 		if !ok {
@@ -839,9 +839,13 @@ func (s *Session) Conn(ctx context.Context, name string) (net.Conn, error) {
 		}
 		conn, err := st.Dial(ctx)
 		if err == nil {
-			return conn, nil
+			s.observe(TransportConnected, key, ns, nil)
+			return s.observeConn(conn, key, ns), nil
 		}
-		var rr interface{ JingleReason() Reason }
+		if ctx.Err() == nil {
+			s.observe(TransportFailed, key, ns, func(e *TransportEvent) { e.Err = err })
+		}
+		var rr ReasonError
 		if errors.As(err, &rr) {
 			// The transport says how the session must end (a DTLS
 			// fingerprint mismatch is a security-error): no fallback.

@@ -240,64 +240,17 @@ func (h *Handler) Place(ctx context.Context, peer jid.JID, opts Options) (*Call,
 	if err != nil {
 		return fail(err)
 	}
-	var media []string
-	type gated struct {
-		src MediaSource
-		g   *gatedTrack
-	}
-	var gates []gated
-	for _, x := range []struct {
-		kind    webrtc.RTPCodecType
-		media   string
-		src     MediaSource
-		receive bool
-	}{{webrtc.RTPCodecTypeAudio, MediaAudio, opts.Audio, opts.ReceiveAudio}, {webrtc.RTPCodecTypeVideo, MediaVideo, opts.Video, opts.ReceiveVideo}} {
-		switch {
-		case x.src != nil:
-			g := newGate(x.src.Track())
-			gates = append(gates, gated{x.src, g})
-			tr, err := pc.AddTransceiverFromTrack(g, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
-			if err != nil {
-				return fail(fmt.Errorf("rtp: %w", err))
-			}
-			c.drainRTCP(tr.Sender())
-		case x.receive:
-			if _, err := pc.AddTransceiverFromKind(x.kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-				return fail(fmt.Errorf("rtp: %w", err))
-			}
-		default:
-			continue
-		}
-		media = append(media, x.media)
-	}
-	if len(media) == 0 {
-		return fail(errors.New("rtp: place: no media"))
+	media, gates, err := c.addMedia(pc, opts)
+	if err != nil {
+		return fail(err)
 	}
 	// XEP-0353: the proposal goes out first, so that the devices ring
 	// while ICE gathers.
 	var out *jmi.Outgoing
 	if peer.Resourcepart() == "" {
-		descs := make([]jingle.Element, 0, len(media))
-		for _, md := range media {
-			descs = append(descs, Description{Media: md}.Element())
-		}
-		out, err = h.JMI.Propose(ctx, peer, "", descs...)
-		if err != nil {
+		if out, err = c.propose(ctx, h.JMI, media); err != nil {
 			return fail(err)
 		}
-		c.mu.Lock()
-		c.jmiOut = out
-		c.sid = out.ID()
-		c.mu.Unlock()
-		c.goOwned(func(ctx context.Context) {
-			select {
-			case <-out.Ringing():
-				c.setState(StateRinging)
-				c.pushEvent(Event{Kind: EventRinging})
-			case <-out.Done():
-			case <-ctx.Done():
-			}
-		})
 	}
 	offer, err := pc.CreateOffer(nil)
 	if err == nil {
@@ -325,21 +278,11 @@ func (h *Handler) Place(ctx context.Context, peer jid.JID, opts Options) (*Call,
 		return fail(err)
 	}
 	c.mu.Lock()
-	for _, t := range pc.GetTransceivers() {
-		if t.Sender() == nil || t.Sender().Track() == nil {
-			continue
-		}
-		for _, x := range gates {
-			if t.Sender().Track() == x.g {
-				c.sources[t.Mid()] = x.src
-				c.gates[t.Mid()] = x.g
-			}
-		}
-	}
+	c.bindSources(pc, gates)
 	c.local = local
 	c.peer = peer
 	if c.sid == "" {
-		c.sid = jmi.NewID()
+		c.sid = jingle.NewSID()
 	}
 	sid := c.sid
 	c.mu.Unlock()
@@ -363,4 +306,90 @@ func (h *Handler) Place(ctx context.Context, peer jid.JID, opts Options) (*Call,
 		c.run(c.ctx)
 	}()
 	return c, nil
+}
+
+// gated is a local media source and the gate its track is sent through.
+type gated struct {
+	src MediaSource
+	g   *gatedTrack
+}
+
+// addMedia adds the transceivers of the media opts asks for to pc: sending
+// (through a gate) what has a source, receiving what is only received. It
+// returns the media in order.
+func (c *Call) addMedia(pc *webrtc.PeerConnection, opts Options) ([]string, []gated, error) {
+	var media []string
+	var gates []gated
+	for _, x := range []struct {
+		kind    webrtc.RTPCodecType
+		media   string
+		src     MediaSource
+		receive bool
+	}{{webrtc.RTPCodecTypeAudio, MediaAudio, opts.Audio, opts.ReceiveAudio}, {webrtc.RTPCodecTypeVideo, MediaVideo, opts.Video, opts.ReceiveVideo}} {
+		switch {
+		case x.src != nil:
+			g := newGate(x.src.Track())
+			gates = append(gates, gated{x.src, g})
+			tr, err := pc.AddTransceiverFromTrack(g, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+			if err != nil {
+				return nil, nil, fmt.Errorf("rtp: %w", err)
+			}
+			c.drainRTCP(tr.Sender())
+		case x.receive:
+			if _, err := pc.AddTransceiverFromKind(x.kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+				return nil, nil, fmt.Errorf("rtp: %w", err)
+			}
+		default:
+			continue
+		}
+		media = append(media, x.media)
+	}
+	if len(media) == 0 {
+		return nil, nil, errors.New("rtp: place: no media")
+	}
+	return media, gates, nil
+}
+
+// propose proposes the call to all of the peer's devices (XEP-0353) and
+// reports their ringing as EventRinging; the proposal's id becomes the
+// session id.
+func (c *Call) propose(ctx context.Context, j *jmi.Manager, media []string) (*jmi.Outgoing, error) {
+	descs := make([]jingle.Element, 0, len(media))
+	for _, md := range media {
+		descs = append(descs, Description{Media: md}.Element())
+	}
+	out, err := j.Propose(ctx, c.peer, "", descs...)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.jmiOut = out
+	c.sid = out.ID()
+	c.mu.Unlock()
+	c.goOwned(func(ctx context.Context) {
+		select {
+		case <-out.Ringing():
+			c.setState(StateRinging)
+			c.pushEvent(Event{Kind: EventRinging})
+		case <-out.Done():
+		case <-ctx.Done():
+		}
+	})
+	return out, nil
+}
+
+// bindSources records which source and gate each sending transceiver of
+// pc carries, by mid; c.mu is held.
+func (c *Call) bindSources(pc *webrtc.PeerConnection, gates []gated) {
+	for _, t := range pc.GetTransceivers() {
+		if t.Sender() == nil || t.Sender().Track() == nil {
+			continue
+		}
+		for _, x := range gates {
+			if t.Sender().Track() == x.g {
+				c.sources[t.Mid()] = x.src
+				c.gates[t.Mid()] = x.g
+			}
+		}
+	}
 }

@@ -175,12 +175,12 @@ func parseFingerprint(v string) (ice.Fingerprint, error) {
 
 // contentFromSDP maps one m= section.
 func contentFromSDP(md *sdp.MediaDescription, index int, o SDPOptions) (Content, string, error) {
-	d := Description{Media: md.MediaName.Media}
-	c := Content{Creator: o.Author, Transport: &ice.Transport{}}
+	r := &mediaReader{o: o, pts: map[uint8]*PayloadType{}, srcIndex: map[uint32]int{},
+		d: Description{Media: md.MediaName.Media}, c: Content{Creator: o.Author, Transport: &ice.Transport{}}}
+	d, c := &r.d, &r.c
 	if c.Creator == "" {
 		c.Creator = jingle.CreatorInitiator
 	}
-	pts := map[uint8]*PayloadType{}
 	for _, f := range md.MediaName.Formats {
 		id, err := strconv.ParseUint(f, 10, 8)
 		if err != nil {
@@ -189,23 +189,8 @@ func contentFromSDP(md *sdp.MediaDescription, index int, o SDPOptions) (Content,
 		d.PayloadTypes = append(d.PayloadTypes, PayloadType{ID: uint8(id)})
 	}
 	for i := range d.PayloadTypes {
-		pts[d.PayloadTypes[i].ID] = &d.PayloadTypes[i]
+		r.pts[d.PayloadTypes[i].ID] = &d.PayloadTypes[i]
 	}
-	pt := func(s string) (*PayloadType, error) {
-		id, err := strconv.ParseUint(s, 10, 8)
-		if err != nil {
-			return nil, fmt.Errorf("%w: payload type %q", ErrSDP, s)
-		}
-		p, ok := pts[uint8(id)]
-		if !ok {
-			return nil, nil // an attribute for a format not in the m= line
-		}
-		return p, nil
-	}
-	var ptime, maxptime uint32
-	var setup string
-	var msids []string
-	srcIndex := map[uint32]int{}
 	for _, b := range md.Bandwidth {
 		typ := b.Type
 		if b.Experimental {
@@ -214,207 +199,37 @@ func contentFromSDP(md *sdp.MediaDescription, index int, o SDPOptions) (Content,
 		d.Bandwidth = append(d.Bandwidth, Bandwidth{Type: typ, Value: strconv.FormatUint(b.Bandwidth, 10)})
 	}
 	for _, a := range md.Attributes {
-		v := a.Value
+		var err error
 		switch a.Key {
-		case "mid":
-			c.Name = v
-		case "ice-ufrag":
-			c.Transport.Ufrag = v
-		case "ice-pwd":
-			c.Transport.Pwd = v
-		case "fingerprint":
-			fp, err := parseFingerprint(v)
-			if err != nil {
-				return Content{}, "", err
-			}
-			c.Transport.Fingerprints = append(c.Transport.Fingerprints, fp)
-		case "setup":
-			setup = v
-		case "candidate":
-			cand, err := CandidateFromSDP(v)
-			if err != nil {
-				return Content{}, "", err
-			}
-			c.Transport.Candidates = append(c.Transport.Candidates, cand)
+		case "mid", "ice-ufrag", "ice-pwd", "fingerprint", "setup", "candidate":
+			err = r.transportAttr(a.Key, a.Value)
 		case "sendrecv", "sendonly", "recvonly", "inactive":
-			c.Senders = directionToSenders(a.Key, o)
+			r.c.Senders = directionToSenders(a.Key, o)
 		case "rtcp-mux":
-			d.RTCPMux = true
+			r.d.RTCPMux = true
 		case "extmap-allow-mixed":
-			d.ExtmapAllowMixed = true
-		case "rtpmap":
-			id, rest, _ := strings.Cut(v, " ")
-			p, err := pt(id)
-			if err != nil {
-				return Content{}, "", err
-			}
-			if p == nil {
-				continue
-			}
-			parts := strings.Split(strings.TrimSpace(rest), "/")
-			p.Name = parts[0]
-			if len(parts) > 1 {
-				r, err := strconv.ParseUint(parts[1], 10, 32)
-				if err != nil {
-					return Content{}, "", fmt.Errorf("%w: rtpmap %q", ErrSDP, v)
-				}
-				p.ClockRate = uint32(r)
-			}
-			if len(parts) > 2 {
-				ch, err := strconv.ParseUint(parts[2], 10, 8)
-				if err != nil {
-					return Content{}, "", fmt.Errorf("%w: rtpmap %q", ErrSDP, v)
-				}
-				p.Channels = uint8(ch)
-			}
-		case "fmtp":
-			id, rest, _ := strings.Cut(v, " ")
-			p, err := pt(id)
-			if err != nil {
-				return Content{}, "", err
-			}
-			if p == nil {
-				continue
-			}
-			for _, kv := range strings.Split(rest, ";") {
-				kv = strings.TrimSpace(kv)
-				if kv == "" {
-					continue
-				}
-				k, val, _ := strings.Cut(kv, "=")
-				p.Parameters = append(p.Parameters, Parameter{Name: k, Value: val})
-			}
-		case "ptime", "maxptime":
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
-			if err != nil {
-				return Content{}, "", fmt.Errorf("%w: %s %q", ErrSDP, a.Key, v)
-			}
-			if a.Key == "ptime" {
-				ptime = uint32(n)
-			} else {
-				maxptime = uint32(n)
-			}
-		case "rtcp-fb":
-			id, rest, _ := strings.Cut(v, " ")
-			f := strings.Fields(rest)
-			if len(f) == 0 {
-				return Content{}, "", fmt.Errorf("%w: rtcp-fb %q", ErrSDP, v)
-			}
-			var trr *TrrInt
-			var fb *RTCPFB
-			if f[0] == "trr-int" {
-				if len(f) < 2 {
-					return Content{}, "", fmt.Errorf("%w: rtcp-fb %q", ErrSDP, v)
-				}
-				n, err := strconv.ParseUint(f[1], 10, 32)
-				if err != nil {
-					return Content{}, "", fmt.Errorf("%w: rtcp-fb %q", ErrSDP, v)
-				}
-				trr = &TrrInt{Value: uint32(n)}
-			} else {
-				fb = &RTCPFB{Type: f[0]}
-				if len(f) > 1 {
-					fb.Subtype = f[1]
-				}
-				for _, x := range f[min(2, len(f)):] {
-					fb.Parameters = append(fb.Parameters, Parameter{Name: x})
-				}
-			}
-			if id == "*" {
-				if trr != nil {
-					d.TrrInt = trr
-				} else {
-					d.RTCPFB = append(d.RTCPFB, *fb)
-				}
-				continue
-			}
-			p, err := pt(id)
-			if err != nil {
-				return Content{}, "", err
-			}
-			if p == nil {
-				continue
-			}
-			if trr != nil {
-				p.TrrInt = trr
-			} else {
-				p.RTCPFB = append(p.RTCPFB, *fb)
-			}
-		case "extmap":
-			f := strings.Fields(v)
-			if len(f) < 2 {
-				return Content{}, "", fmt.Errorf("%w: extmap %q", ErrSDP, v)
-			}
-			idStr, dir, _ := strings.Cut(f[0], "/")
-			id, err := strconv.ParseUint(idStr, 10, 16)
-			if err != nil {
-				return Content{}, "", fmt.Errorf("%w: extmap %q", ErrSDP, v)
-			}
-			h := HdrExt{ID: uint16(id), URI: f[1]}
-			if dir != "" {
-				h.Senders = directionToSenders(dir, o)
-			}
-			for _, x := range f[2:] {
-				h.Parameters = append(h.Parameters, Parameter{Name: x})
-			}
-			d.HdrExts = append(d.HdrExts, h)
-		case "ssrc":
-			idStr, rest, _ := strings.Cut(v, " ")
-			id, err := strconv.ParseUint(idStr, 10, 32)
-			if err != nil {
-				return Content{}, "", fmt.Errorf("%w: ssrc %q", ErrSDP, v)
-			}
-			i, ok := srcIndex[uint32(id)]
-			if !ok {
-				i = len(d.Sources)
-				srcIndex[uint32(id)] = i
-				d.Sources = append(d.Sources, Source{SSRC: uint32(id)})
-			}
-			if rest = strings.TrimSpace(rest); rest != "" {
-				name, val, _ := strings.Cut(rest, ":")
-				d.Sources[i].Parameters = append(d.Sources[i].Parameters, Parameter{Name: name, Value: val})
-			}
-		case "ssrc-group":
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				return Content{}, "", fmt.Errorf("%w: ssrc-group %q", ErrSDP, v)
-			}
-			g := SSRCGroup{Semantics: f[0]}
-			for _, x := range f[1:] {
-				id, err := strconv.ParseUint(x, 10, 32)
-				if err != nil {
-					return Content{}, "", fmt.Errorf("%w: ssrc-group %q", ErrSDP, v)
-				}
-				g.Sources = append(g.Sources, SSRCRef{SSRC: uint32(id)})
-			}
-			d.SSRCGroups = append(d.SSRCGroups, g)
-		case "msid":
-			msids = append(msids, v)
-		case "crypto":
-			f := strings.Fields(v)
-			if len(f) < 3 {
-				return Content{}, "", fmt.Errorf("%w: crypto %q", ErrSDP, v)
-			}
-			if d.Encryption == nil {
-				d.Encryption = &Encryption{}
-			}
-			cr := Crypto{Tag: f[0], CryptoSuite: f[1], KeyParams: f[2]}
-			if len(f) > 3 {
-				cr.SessionParams = strings.Join(f[3:], " ")
-			}
-			d.Encryption.Crypto = append(d.Encryption.Crypto, cr)
+			r.d.ExtmapAllowMixed = true
+		case "rtpmap", "fmtp", "ptime", "maxptime":
+			err = r.payloadAttr(a.Key, a.Value)
+		case "rtcp-fb", "extmap":
+			err = r.feedbackAttr(a.Key, a.Value)
+		case "ssrc", "ssrc-group", "msid", "crypto":
+			err = r.sourceAttr(a.Key, a.Value)
+		}
+		if err != nil {
+			return Content{}, "", err
 		}
 	}
 	if c.Name == "" {
 		c.Name = strconv.Itoa(index)
 	}
 	for i := range d.PayloadTypes {
-		d.PayloadTypes[i].PTime = ptime
-		d.PayloadTypes[i].MaxPTime = maxptime
+		d.PayloadTypes[i].PTime = r.ptime
+		d.PayloadTypes[i].MaxPTime = r.maxptime
 	}
 	// A media-level msid names the track of the section's sources; XEP-0339
 	// carries it as a source parameter. Add it where the sources lack it.
-	for _, ms := range msids {
+	for _, ms := range r.msids {
 		for i := range d.Sources {
 			if _, ok := d.Sources[i].Param("msid"); !ok {
 				d.Sources[i].Parameters = append(d.Sources[i].Parameters, Parameter{Name: "msid", Value: ms})
@@ -422,10 +237,246 @@ func contentFromSDP(md *sdp.MediaDescription, index int, o SDPOptions) (Content,
 		}
 	}
 	for k := range c.Transport.Fingerprints {
-		c.Transport.Fingerprints[k].Setup = ice.Setup(setup)
+		c.Transport.Fingerprints[k].Setup = ice.Setup(r.setup)
 	}
-	c.Description = d
-	return c, setup, nil
+	c.Description = *d
+	return *c, r.setup, nil
+}
+
+// mediaReader is the state of contentFromSDP while it reads one m=
+// section's attributes, one group of attributes per method.
+type mediaReader struct {
+	o               SDPOptions
+	c               Content
+	d               Description
+	pts             map[uint8]*PayloadType
+	ptime, maxptime uint32
+	setup           string
+	msids           []string
+	srcIndex        map[uint32]int
+}
+
+// pt returns the payload type an attribute names, or nil for a format not
+// in the m= line.
+func (r *mediaReader) pt(s string) (*PayloadType, error) {
+	id, err := strconv.ParseUint(s, 10, 8)
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload type %q", ErrSDP, s)
+	}
+	p, ok := r.pts[uint8(id)]
+	if !ok {
+		return nil, nil // an attribute for a format not in the m= line
+	}
+	return p, nil
+}
+
+// transportAttr reads the attributes of the ICE-UDP transport: mid, ICE credentials, DTLS fingerprint and setup, candidates.
+func (r *mediaReader) transportAttr(key, v string) error {
+	switch key {
+	case "mid":
+		r.c.Name = v
+	case "ice-ufrag":
+		r.c.Transport.Ufrag = v
+	case "ice-pwd":
+		r.c.Transport.Pwd = v
+	case "fingerprint":
+		fp, err := parseFingerprint(v)
+		if err != nil {
+			return err
+		}
+		r.c.Transport.Fingerprints = append(r.c.Transport.Fingerprints, fp)
+	case "setup":
+		r.setup = v
+	case "candidate":
+		cand, err := CandidateFromSDP(v)
+		if err != nil {
+			return err
+		}
+		r.c.Transport.Candidates = append(r.c.Transport.Candidates, cand)
+	}
+	return nil
+}
+
+// payloadAttr reads the attributes of the payload types: rtpmap, fmtp, ptime and maxptime.
+func (r *mediaReader) payloadAttr(key, v string) error {
+	switch key {
+	case "rtpmap":
+		id, rest, _ := strings.Cut(v, " ")
+		p, err := r.pt(id)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return nil
+		}
+		parts := strings.Split(strings.TrimSpace(rest), "/")
+		p.Name = parts[0]
+		if len(parts) > 1 {
+			rate, err := strconv.ParseUint(parts[1], 10, 32)
+			if err != nil {
+				return fmt.Errorf("%w: rtpmap %q", ErrSDP, v)
+			}
+			p.ClockRate = uint32(rate)
+		}
+		if len(parts) > 2 {
+			ch, err := strconv.ParseUint(parts[2], 10, 8)
+			if err != nil {
+				return fmt.Errorf("%w: rtpmap %q", ErrSDP, v)
+			}
+			p.Channels = uint8(ch)
+		}
+	case "fmtp":
+		id, rest, _ := strings.Cut(v, " ")
+		p, err := r.pt(id)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return nil
+		}
+		for _, kv := range strings.Split(rest, ";") {
+			kv = strings.TrimSpace(kv)
+			if kv == "" {
+				continue
+			}
+			k, val, _ := strings.Cut(kv, "=")
+			p.Parameters = append(p.Parameters, Parameter{Name: k, Value: val})
+		}
+	case "ptime", "maxptime":
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+		if err != nil {
+			return fmt.Errorf("%w: %s %q", ErrSDP, key, v)
+		}
+		if key == "ptime" {
+			r.ptime = uint32(n)
+		} else {
+			r.maxptime = uint32(n)
+		}
+	}
+	return nil
+}
+
+// feedbackAttr reads rtcp-fb (XEP-0293) and extmap (XEP-0294).
+func (r *mediaReader) feedbackAttr(key, v string) error {
+	switch key {
+	case "rtcp-fb":
+		id, rest, _ := strings.Cut(v, " ")
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return fmt.Errorf("%w: rtcp-fb %q", ErrSDP, v)
+		}
+		var trr *TrrInt
+		var fb *RTCPFB
+		if f[0] == "trr-int" {
+			if len(f) < 2 {
+				return fmt.Errorf("%w: rtcp-fb %q", ErrSDP, v)
+			}
+			n, err := strconv.ParseUint(f[1], 10, 32)
+			if err != nil {
+				return fmt.Errorf("%w: rtcp-fb %q", ErrSDP, v)
+			}
+			trr = &TrrInt{Value: uint32(n)}
+		} else {
+			fb = &RTCPFB{Type: f[0]}
+			if len(f) > 1 {
+				fb.Subtype = f[1]
+			}
+			for _, x := range f[min(2, len(f)):] {
+				fb.Parameters = append(fb.Parameters, Parameter{Name: x})
+			}
+		}
+		if id == "*" {
+			if trr != nil {
+				r.d.TrrInt = trr
+			} else {
+				r.d.RTCPFB = append(r.d.RTCPFB, *fb)
+			}
+			return nil
+		}
+		p, err := r.pt(id)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return nil
+		}
+		if trr != nil {
+			p.TrrInt = trr
+		} else {
+			p.RTCPFB = append(p.RTCPFB, *fb)
+		}
+	case "extmap":
+		f := strings.Fields(v)
+		if len(f) < 2 {
+			return fmt.Errorf("%w: extmap %q", ErrSDP, v)
+		}
+		idStr, dir, _ := strings.Cut(f[0], "/")
+		id, err := strconv.ParseUint(idStr, 10, 16)
+		if err != nil {
+			return fmt.Errorf("%w: extmap %q", ErrSDP, v)
+		}
+		h := HdrExt{ID: uint16(id), URI: f[1]}
+		if dir != "" {
+			h.Senders = directionToSenders(dir, r.o)
+		}
+		for _, x := range f[2:] {
+			h.Parameters = append(h.Parameters, Parameter{Name: x})
+		}
+		r.d.HdrExts = append(r.d.HdrExts, h)
+	}
+	return nil
+}
+
+// sourceAttr reads the attributes of the sources (XEP-0339): ssrc, ssrc-group, msid; and crypto.
+func (r *mediaReader) sourceAttr(key, v string) error {
+	switch key {
+	case "ssrc":
+		idStr, rest, _ := strings.Cut(v, " ")
+		id, err := strconv.ParseUint(idStr, 10, 32)
+		if err != nil {
+			return fmt.Errorf("%w: ssrc %q", ErrSDP, v)
+		}
+		i, ok := r.srcIndex[uint32(id)]
+		if !ok {
+			i = len(r.d.Sources)
+			r.srcIndex[uint32(id)] = i
+			r.d.Sources = append(r.d.Sources, Source{SSRC: uint32(id)})
+		}
+		if rest = strings.TrimSpace(rest); rest != "" {
+			name, val, _ := strings.Cut(rest, ":")
+			r.d.Sources[i].Parameters = append(r.d.Sources[i].Parameters, Parameter{Name: name, Value: val})
+		}
+	case "ssrc-group":
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			return fmt.Errorf("%w: ssrc-group %q", ErrSDP, v)
+		}
+		g := SSRCGroup{Semantics: f[0]}
+		for _, x := range f[1:] {
+			id, err := strconv.ParseUint(x, 10, 32)
+			if err != nil {
+				return fmt.Errorf("%w: ssrc-group %q", ErrSDP, v)
+			}
+			g.Sources = append(g.Sources, SSRCRef{SSRC: uint32(id)})
+		}
+		r.d.SSRCGroups = append(r.d.SSRCGroups, g)
+	case "msid":
+		r.msids = append(r.msids, v)
+	case "crypto":
+		f := strings.Fields(v)
+		if len(f) < 3 {
+			return fmt.Errorf("%w: crypto %q", ErrSDP, v)
+		}
+		if r.d.Encryption == nil {
+			r.d.Encryption = &Encryption{}
+		}
+		cr := Crypto{Tag: f[0], CryptoSuite: f[1], KeyParams: f[2]}
+		if len(f) > 3 {
+			cr.SessionParams = strings.Join(f[3:], " ")
+		}
+		r.d.Encryption.Crypto = append(r.d.Encryption.Crypto, cr)
+	}
+	return nil
 }
 
 // CandidateFromSDP maps the value of an SDP a=candidate attribute (with or
@@ -556,36 +607,8 @@ func contentToSDP(c Content, o SDPOptions) (*sdp.MediaDescription, error) {
 	}
 	attr := func(k, v string) { md.Attributes = append(md.Attributes, sdp.Attribute{Key: k, Value: v}) }
 	attr("mid", c.Name)
-	if t := c.Transport; t != nil {
-		if t.Ufrag != "" {
-			attr("ice-ufrag", t.Ufrag)
-		}
-		if t.Pwd != "" {
-			attr("ice-pwd", t.Pwd)
-		}
-		setup := ""
-		for _, fp := range t.Fingerprints {
-			attr("fingerprint", fp.Hash+" "+strings.Join(strings.Fields(fp.Value), ""))
-			if setup == "" {
-				setup = string(fp.Setup)
-			}
-		}
-		if len(t.Fingerprints) > 0 {
-			if setup == "" {
-				setup = string(ice.SetupActive)
-				if o.Offer {
-					setup = string(ice.SetupActPass)
-				}
-			}
-			attr("setup", setup)
-		}
-		for _, cand := range t.Candidates {
-			s, err := CandidateToSDP(cand)
-			if err != nil {
-				continue // XEP-0176: a candidate that cannot be used is skipped
-			}
-			attr("candidate", s)
-		}
+	if c.Transport != nil {
+		transportToSDP(attr, c.Transport, o)
 	}
 	attr(sendersToDirection(c.Senders, o), "")
 	if d.RTCPMux {
@@ -594,6 +617,49 @@ func contentToSDP(c Content, o SDPOptions) (*sdp.MediaDescription, error) {
 	if d.ExtmapAllowMixed {
 		attr("extmap-allow-mixed", "")
 	}
+	payloadTypesToSDP(attr, d)
+	headerExtsToSDP(attr, d, o)
+	sourcesToSDP(attr, d)
+	return md, nil
+}
+
+// transportToSDP writes the attributes of an ICE-UDP transport: ICE
+// credentials, DTLS fingerprints and setup, candidates.
+func transportToSDP(attr func(k, v string), t *ice.Transport, o SDPOptions) {
+	if t.Ufrag != "" {
+		attr("ice-ufrag", t.Ufrag)
+	}
+	if t.Pwd != "" {
+		attr("ice-pwd", t.Pwd)
+	}
+	setup := ""
+	for _, fp := range t.Fingerprints {
+		attr("fingerprint", fp.Hash+" "+strings.Join(strings.Fields(fp.Value), ""))
+		if setup == "" {
+			setup = string(fp.Setup)
+		}
+	}
+	if len(t.Fingerprints) > 0 {
+		if setup == "" {
+			setup = string(ice.SetupActive)
+			if o.Offer {
+				setup = string(ice.SetupActPass)
+			}
+		}
+		attr("setup", setup)
+	}
+	for _, cand := range t.Candidates {
+		s, err := CandidateToSDP(cand)
+		if err != nil {
+			continue // XEP-0176: a candidate that cannot be used is skipped
+		}
+		attr("candidate", s)
+	}
+}
+
+// payloadTypesToSDP writes rtpmap, fmtp, rtcp-fb (XEP-0293), ptime and
+// maxptime.
+func payloadTypesToSDP(attr func(k, v string), d Description) {
 	var ptime, maxptime uint32
 	for _, p := range d.PayloadTypes {
 		enc := fmt.Sprintf("%d %s/%d", p.ID, p.Name, p.ClockRate)
@@ -639,6 +705,10 @@ func contentToSDP(c Content, o SDPOptions) (*sdp.MediaDescription, error) {
 	if maxptime != 0 {
 		attr("maxptime", strconv.FormatUint(uint64(maxptime), 10))
 	}
+}
+
+// headerExtsToSDP writes extmap (XEP-0294).
+func headerExtsToSDP(attr func(k, v string), d Description, o SDPOptions) {
 	for _, h := range d.HdrExts {
 		id := strconv.Itoa(int(h.ID))
 		if h.Senders != "" && h.Senders != jingle.SendersBoth {
@@ -650,6 +720,10 @@ func contentToSDP(c Content, o SDPOptions) (*sdp.MediaDescription, error) {
 		}
 		attr("extmap", v)
 	}
+}
+
+// sourcesToSDP writes ssrc-group, ssrc and msid (XEP-0339), and crypto.
+func sourcesToSDP(attr func(k, v string), d Description) {
 	for _, g := range d.SSRCGroups {
 		ids := []string{g.Semantics}
 		for _, s := range g.Sources {
@@ -686,7 +760,6 @@ func contentToSDP(c Content, o SDPOptions) (*sdp.MediaDescription, error) {
 			attr("crypto", v)
 		}
 	}
-	return md, nil
 }
 
 func rtcpFBValue(fb RTCPFB) string {

@@ -53,10 +53,12 @@ func (e *SecurityError) Error() string {
 	return who
 }
 
+var _ jingle.ReasonError = (*SecurityError)(nil)
+
 // Unwrap returns ErrFingerprintMismatch and the cause.
 func (e *SecurityError) Unwrap() []error { return []error{ErrFingerprintMismatch, e.Err} }
 
-// JingleReason returns the reason to terminate the session with:
+// JingleReason implements jingle.ReasonError: the session ends with
 // security-error (XEP-0166 §7.4).
 func (e *SecurityError) JingleReason() jingle.Reason {
 	return jingle.Reason{Condition: jingle.ReasonSecurityError, Text: e.Error()}

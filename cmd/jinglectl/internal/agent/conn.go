@@ -142,7 +142,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	c.disco = xmppclient.NewDisco(xmppclient.DiscoConfig{Logger: log})
 	c.presence = newPresenceTracker(c.disco)
 
-	c.m = &jingle.Manager{Logger: log}
+	c.m = &jingle.Manager{Logger: log, Observer: h}
 	ft := &filetransfer.Handler{Logger: log, Progress: h.progress}
 	rcv := &receiver{h: ft, hub: h, emit: func(Event) {}, newID: func(sid, content string) string { return sid + "/" + content }}
 	rcv.allowed = func(jid.JID) bool { return false }
@@ -244,12 +244,11 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 // (TransportPreference): SOCKS5, then ICE, then IBB (XEP-0234 wants IBB
 // last).
 func (c *Conn) register(app jingle.Application) error {
-	errs := []error{c.m.RegisterApplication(app),
-		c.m.RegisterTransport(observedMethod{TransportMethod: c.s5b, hub: c.hub})}
+	errs := []error{c.m.RegisterApplication(app), c.m.RegisterTransport(c.s5b)}
 	for _, m := range c.ice {
-		errs = append(errs, c.m.RegisterTransport(observedMethod{TransportMethod: m, hub: c.hub}))
+		errs = append(errs, c.m.RegisterTransport(m))
 	}
-	errs = append(errs, c.m.RegisterTransport(observedMethod{TransportMethod: c.ibb, hub: c.hub}))
+	errs = append(errs, c.m.RegisterTransport(c.ibb))
 	return errors.Join(errs...)
 }
 
@@ -368,7 +367,7 @@ func (c *Conn) Send(ctx context.Context, peer jid.JID, files []Outgoing, o SendO
 		defer mu.Unlock()
 		emit(e)
 	}
-	w := &watch{dir: Send, peer: peer, emit: safeEmit, byContent: map[string]*fileRef{}}
+	w := &watch{dir: Send, peer: peer, sid: jingle.NewSID(), emit: safeEmit, byContent: map[string]*fileRef{}}
 	srcs := make([]filetransfer.Source, len(files))
 	for i, f := range files {
 		w.files = append(w.files, &fileRef{id: f.ID, name: f.Source.Name, path: f.Path, size: f.Source.Size})
@@ -388,12 +387,12 @@ func (c *Conn) Send(ctx context.Context, peer jid.JID, files []Outgoing, o SendO
 	for _, f := range w.files {
 		safeEmit(w.event(EventOffered, f))
 	}
-	sender := filetransfer.Sender{Transports: o.Transports, Progress: c.hub.progress, Timeouts: o.Timeouts, Logger: c.log}
+	sender := filetransfer.Sender{Transports: o.Transports, Progress: c.hub.progress, Timeouts: o.Timeouts, Logger: c.log,
+		SID: w.sid}
 	callerCtx := ctx
-	results, err := sender.Send(context.WithValue(ctx, watchKey{}, w), c.m, peer, srcs...)
-	if w.sid != "" {
-		defer c.hub.remove(w.sid)
-	}
+	c.hub.watchSend(w)
+	defer c.hub.remove(w.sid)
+	results, err := sender.Send(ctx, c.m, peer, srcs...)
 	if lost := c.link.Err(); lost != nil && callerCtx.Err() != nil {
 		// The stream ended under the transfer: say so rather than
 		// "cancelled".

@@ -96,7 +96,7 @@ func ConnectLocal(ctx context.Context, o LocalOptions) (*Conn, error) {
 	}
 	h := newHub()
 	c := &Conn{cfg: Config{AllowLoopback: o.AllowLoopback}.WithDefaults(), log: log, hub: h, roster: newRoster()}
-	c.m = &jingle.Manager{Logger: log}
+	c.m = &jingle.Manager{Logger: log, Observer: h}
 	ft := &filetransfer.Handler{Logger: log, Progress: h.progress}
 	rcv := &receiver{h: ft, hub: h, emit: func(Event) {}, newID: func(sid, content string) string { return sid + "/" + content }}
 	if o.OnEvent != nil {

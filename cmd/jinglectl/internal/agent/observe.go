@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
-	"net"
 	"sync"
 	"time"
 
@@ -45,8 +44,6 @@ type watch struct {
 	allowed   bool
 }
 
-type watchKey struct{}
-
 // hub routes the events of the Manager's sessions — from the transports,
 // the file-transfer Handler and the Sender — to whoever watches them, by
 // session id.
@@ -78,31 +75,48 @@ func (w *watch) event(typ string, f *fileRef) Event {
 	return e
 }
 
-// bindInitiated records that a transport was made for content of a
-// session this side initiates with w's files: contents are created in
-// offer order, so the n-th new content is the n-th file.
-func (h *hub) bindInitiated(ctx context.Context, p jingle.TransportParams) {
-	w, _ := ctx.Value(watchKey{}).(*watch)
-	if w == nil || !p.Initiator {
+// ObserveTransport implements jingle.Observer: the Manager's transport
+// events become the events of the files they carry.
+func (h *hub) ObserveTransport(e jingle.TransportEvent) {
+	switch e.Kind {
+	case jingle.TransportCreated:
+		h.bindInitiated(e)
+	case jingle.TransportAccepted:
+		h.accepted(e.SID, e.Content.Name)
+	case jingle.TransportConnected:
+		h.transport(e.SID, e.Content.Name, e.Namespace, nil)
+	case jingle.TransportFailed:
+		h.transport(e.SID, e.Content.Name, e.Namespace, e.Err)
+	}
+}
+
+// watchSend watches a session this side initiates with id sid.
+func (h *hub) watchSend(w *watch) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sessions[w.sid] = w
+}
+
+// bindInitiated records that this side offered a transport for a content
+// of a session it initiates with w's files: contents are created in offer
+// order, so the n-th new content is the n-th file.
+func (h *hub) bindInitiated(e jingle.TransportEvent) {
+	if !e.Initiator || !e.Proposer {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if w.sid == "" {
-		w.sid = p.SID
-		w.peer = p.Peer
-		h.sessions[p.SID] = w
-	}
-	if w.sid != p.SID {
+	w := h.sessions[e.SID]
+	if w == nil || w.dir != Send || !w.peer.Equal(e.Peer) {
 		return
 	}
-	if _, ok := w.byContent[p.Content.Name]; ok || w.next >= len(w.files) {
+	if _, ok := w.byContent[e.Content.Name]; ok || w.next >= len(w.files) {
 		return
 	}
 	f := w.files[w.next]
 	w.next++
-	f.content = p.Content.Name
-	w.byContent[p.Content.Name] = f
+	f.content = e.Content.Name
+	w.byContent[e.Content.Name] = f
 }
 
 func (h *hub) file(sid, content string) (*watch, *fileRef) {
@@ -242,65 +256,6 @@ func (w *watch) finish(f *fileRef, r filetransfer.Result) {
 		e.Error = err.Error()
 	}
 	w.emit(e)
-}
-
-// observedMethod wraps a transport method to report the transports'
-// progress to the hub.
-type observedMethod struct {
-	jingle.TransportMethod
-	hub *hub
-}
-
-// Features implements jingle.FeatureAdvertiser for methods that do.
-func (m observedMethod) Features() []string {
-	if fa, ok := m.TransportMethod.(jingle.FeatureAdvertiser); ok {
-		return fa.Features()
-	}
-	return nil
-}
-
-func (m observedMethod) NewTransport(ctx context.Context, p jingle.TransportParams) (jingle.Transport, error) {
-	t, err := m.TransportMethod.NewTransport(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	m.hub.bindInitiated(ctx, p)
-	ot := observedTransport{Transport: t, hub: m.hub, sid: p.SID, content: p.Content.Name, ns: m.Namespace(), proposer: p.Offer == nil}
-	if st, ok := t.(jingle.StreamTransport); ok {
-		return &observedStream{observedTransport: ot, st: st}, nil
-	}
-	return &ot, nil
-}
-
-type observedTransport struct {
-	jingle.Transport
-	hub          *hub
-	sid, content string
-	ns           string
-	proposer     bool // this side offered the transport
-}
-
-func (t *observedTransport) SetRemote(ctx context.Context, answer jingle.Element) error {
-	err := t.Transport.SetRemote(ctx, answer)
-	if t.proposer {
-		t.hub.accepted(t.sid, t.content)
-	}
-	return err
-}
-
-type observedStream struct {
-	observedTransport
-	st jingle.StreamTransport
-}
-
-func (t *observedStream) Dial(ctx context.Context) (net.Conn, error) {
-	c, err := t.st.Dial(ctx)
-	if err != nil && ctx.Err() == nil {
-		t.hub.transport(t.sid, t.content, t.ns, err)
-	} else if err == nil {
-		t.hub.transport(t.sid, t.content, t.ns, nil)
-	}
-	return c, err
 }
 
 // SessionSummary is the outcome of one incoming session.
