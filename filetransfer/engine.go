@@ -550,17 +550,27 @@ func (e *engine) succeedRecv(x *xfer, matched []Digest) {
 	x.res.Hash = strongest(matched)
 	x.res.Verified = true
 	if x.ns != NS3 {
-		el, err := jingle.NewElement(Received{XMLName: xml.Name{Space: x.ns, Local: "received"}, Creator: x.key.Creator, Name: x.key.Name})
-		if err == nil {
-			ctx, cancel := e.ctxSend()
-			err = e.s.Info(ctx, el)
-			cancel()
-		}
-		if err != nil {
-			e.log.Debug("filetransfer: sending received", "sid", e.s.SID(), "content", x.key.Name, "err", err)
-		}
+		e.sendReceived(x)
 	}
 	e.finish(x, nil)
+}
+
+// sendReceived sends the informational <received/> without waiting for
+// its answer: completion, and the session-terminate that follows it on the
+// stream, never depend on it. StanzaJS 12.22.1 never answers it (its
+// FileTransferSession drops a session-info without hashes), which used to
+// hold the terminate for the whole IQ timeout while StanzaJS's action
+// queue stalled.
+func (e *engine) sendReceived(x *xfer) {
+	el, err := jingle.NewElement(Received{XMLName: xml.Name{Space: x.ns, Local: "received"}, Creator: x.key.Creator, Name: x.key.Name})
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 10*time.Second)
+		err = e.s.InfoNoWait(ctx, el)
+		cancel()
+	}
+	if err != nil {
+		e.log.Debug("filetransfer: sending received", "sid", e.s.SID(), "content", x.key.Name, "err", err)
+	}
 }
 
 // onEvent handles an action of the peer.

@@ -2,6 +2,8 @@ package jingle
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -430,7 +432,7 @@ func (g signaler) TransportInfo(ctx context.Context, t Element) error {
 
 // send sends one action and waits for the peer's acknowledgement. An error
 // answer is returned as an *Error.
-func (s *Session) send(ctx context.Context, j *Jingle) error {
+func (s *Session) send(ctx context.Context, j *Jingle, wrap ...func(xml.TokenReader) xml.TokenReader) error {
 	stream, err := s.m.getStream()
 	if err != nil {
 		return err
@@ -444,7 +446,11 @@ func (s *Session) send(ctx context.Context, j *Jingle) error {
 	if err != nil {
 		return err
 	}
-	resp, err := stream.SendIQElement(ctx, el.TokenReader(), stanza.IQ{To: s.peer, Type: stanza.SetIQ})
+	var payload xml.TokenReader = el.TokenReader()
+	for _, w := range wrap {
+		payload = w(payload)
+	}
+	resp, err := stream.SendIQElement(ctx, payload, stanza.IQ{To: s.peer, Type: stanza.SetIQ})
 	if err != nil {
 		return fmt.Errorf("jingle: %s: %w", j.Action, err)
 	}
@@ -578,6 +584,91 @@ func (s *Session) Info(ctx context.Context, payloads ...Element) error {
 		return err
 	}
 	return s.send(ctx, &Jingle{Action: ActionSessionInfo, SID: s.sid, Info: payloads})
+}
+
+// InfoNoWait sends session-info with the payloads like Info, but returns
+// once the IQ has been written, without waiting for the peer's answer: for
+// informational payloads that nothing may wait on (XEP-0234's
+// <received/>, which StanzaJS 12.22.1 never answers). An action sent
+// after InfoNoWait returns goes out after it on the stream. ctx bounds the
+// write. The answer is ignored: on a stream that is an ElementSender
+// (*xmpp.Session) the IQ is sent untracked and its answer dropped by the
+// stream; on another, a goroutine waits for it, for at most the Manager's
+// IQ timeout.
+func (s *Session) InfoNoWait(ctx context.Context, payloads ...Element) error {
+	if err := s.live(); err != nil {
+		return err
+	}
+	stream, err := s.m.getStream()
+	if err != nil {
+		return err
+	}
+	j := &Jingle{Action: ActionSessionInfo, SID: s.sid, Info: payloads}
+	el, err := NewElement(j)
+	if err != nil {
+		return err
+	}
+	if es, ok := stream.(ElementSender); ok {
+		iq := stanza.IQ{ID: randomID(), To: s.peer, Type: stanza.SetIQ}
+		if err := es.SendElement(ctx, el.TokenReader(), iq.StartElement()); err != nil {
+			return fmt.Errorf("jingle: %s: %w", j.Action, err)
+		}
+		return nil
+	}
+	return s.sendUntilWritten(ctx, j)
+}
+
+// ElementSender is implemented by an IQSender that can send a stanza
+// without tracking an answer to it (*xmpp.Session does). The call returns
+// once the stanza has been written.
+type ElementSender interface {
+	SendElement(ctx context.Context, r xml.TokenReader, start xml.StartElement) error
+}
+
+// randomID returns a fresh stanza id.
+func randomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// sendUntilWritten sends j in a goroutine that waits for the answer for at
+// most the IQ timeout (its write must not be cut by ctx), and returns once
+// the stream has read the IQ's payload to its end: it then holds its write
+// lock until the IQ is written, so later sends follow it.
+func (s *Session) sendUntilWritten(ctx context.Context, j *Jingle) error {
+	consumed := make(chan struct{})
+	answer := make(chan error, 1)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.m.limits().IQTimeout)
+	go func() {
+		defer cancel()
+		answer <- s.send(wctx, j, func(r xml.TokenReader) xml.TokenReader {
+			return &eofSignal{r: r, done: consumed}
+		})
+	}()
+	select {
+	case <-consumed:
+		return nil
+	case err := <-answer:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("jingle: %s: %w", j.Action, context.Cause(ctx))
+	}
+}
+
+// eofSignal closes done when r has returned its last token.
+type eofSignal struct {
+	r    xml.TokenReader
+	done chan struct{}
+	once sync.Once
+}
+
+func (e *eofSignal) Token() (xml.Token, error) {
+	t, err := e.r.Token()
+	if err != nil {
+		e.once.Do(func() { close(e.done) })
+	}
+	return t, err
 }
 
 func (s *Session) live() error {

@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -483,4 +487,94 @@ func sendRaw(ctx context.Context, xs *xmpp.Session, to, payload string) error {
 		return iq.Error
 	}
 	return nil
+}
+
+// iqOnly is a stream that can only send IQs and wait for their answers
+// (as linklocal's Node): InfoNoWait must not wait for the answer on it
+// either. returned is closed when its first SendIQElement call returns.
+type iqOnly struct {
+	xs       *xmpp.Session
+	calls    *atomic.Int32
+	returned chan struct{}
+}
+
+func (s iqOnly) LocalAddr() jid.JID { return s.xs.LocalAddr() }
+
+func (s iqOnly) SendIQElement(ctx context.Context, payload xml.TokenReader, iq stanza.IQ) (xmlstream.TokenReadCloser, error) {
+	if s.calls.Add(1) == 1 {
+		defer close(s.returned)
+	}
+	return s.xs.SendIQElement(ctx, payload, iq)
+}
+
+// TestInfoNoWait: a session-info the peer never answers does not hold up
+// InfoNoWait, and a session-terminate sent after it follows it on the
+// wire, on a stream that can send untracked stanzas and on one that only
+// sends IQs.
+func TestInfoNoWait(t *testing.T) {
+	for _, iqStream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("iq-only=%v", iqStream), func(t *testing.T) {
+			const iqTimeout = 500 * time.Millisecond
+			n, alice, bob := newPair(t, jingle.Limits{IQTimeout: iqTimeout})
+			ctx := tctx(t)
+			s, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bs := incoming(t, bob)
+			if err := bs.Accept(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			nextEvent(t, s, jingle.ActionSessionAccept)
+			var wrapped iqOnly
+			if iqStream {
+				wrapped = iqOnly{xs: alice.xs, calls: new(atomic.Int32), returned: make(chan struct{})}
+				alice.m.SetStream(wrapped)
+			}
+			var mu sync.Mutex
+			var order []string
+			n.SetFilter(func(from, to jid.JID, st []byte) []byte {
+				for _, a := range []string{"session-info", "session-terminate"} {
+					if bytes.Contains(st, []byte(`action="`+a+`"`)) {
+						mu.Lock()
+						order = append(order, a)
+						mu.Unlock()
+						if a == "session-info" {
+							return nil // never answered
+						}
+					}
+				}
+				return st
+			})
+			el, err := jingle.NewElement(struct {
+				XMLName xml.Name `xml:"urn:jinglekit:test:info ping"`
+			}{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if err := s.InfoNoWait(ctx, el); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > iqTimeout/2 {
+				t.Fatalf("InfoNoWait took %s", d)
+			}
+			if err := s.Terminate(ctx, jingle.Reason{Condition: jingle.ReasonSuccess}); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			got := slices.Clone(order)
+			mu.Unlock()
+			if !slices.Equal(got, []string{"session-info", "session-terminate"}) {
+				t.Fatalf("on the wire: %v", got)
+			}
+			if iqStream {
+				select {
+				case <-wrapped.returned:
+				case <-time.After(iqTimeout + 5*time.Second):
+					t.Fatal("the wait for the unanswered session-info did not end")
+				}
+			}
+		})
+	}
 }

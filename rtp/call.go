@@ -465,8 +465,8 @@ func (c *Call) runSource(name string, s MediaSource) {
 func (c *Call) localCandidate(ic ice.Candidate) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ended || c.initial[candKey(ic)] {
-		return
+	if c.ended || c.initial[candKey(ic)] || ic.ComponentNumber() != 1 {
+		return // with rtcp-mux only component 1 exists
 	}
 	c.trickleQ = append(c.trickleQ, ic)
 	if c.trickling {
@@ -591,6 +591,13 @@ func (c *Call) localDescription(ctx context.Context, pc *webrtc.PeerConnection, 
 	}
 	for i, ct := range m.Contents {
 		m.Contents[i].Creator = c.creatorFor(ct.Name)
+		// pion's SDP repeats each candidate as component 2 (RTCP), but the
+		// call requires rtcp-mux (RTCPMuxPolicyRequire) and offers
+		// <rtcp-mux/>: RTCP never has a component of its own.
+		ct.Transport.Candidates = slices.DeleteFunc(ct.Transport.Candidates, func(ic ice.Candidate) bool {
+			return ic.ComponentNumber() != 1
+		})
+		m.Contents[i].Transport.Candidates = ct.Transport.Candidates
 		for _, ic := range ct.Transport.Candidates {
 			c.initial[candKey(ic)] = true
 		}

@@ -23,9 +23,10 @@ import (
 type Handler struct {
 	// Config holds the settings of every call.
 	Config Config
-	// OnCall is called, in a goroutine the call owns, for each incoming
-	// call, ringing. It answers with c.Accept or c.Reject — or lets it ring
-	// until the caller gives up (c.Done). ctx ends with the call. Nil
+	// OnCall is called, in a goroutine the Handler owns (Close waits for
+	// it), for each incoming call, ringing. It answers with c.Accept or
+	// c.Reject — or lets it ring until the caller gives up (c.Done). It may
+	// follow the call until it ends (c.Done). ctx ends with the call. Nil
 	// declines every call with busy.
 	OnCall func(ctx context.Context, c *Call)
 	// JMI, when set, makes Place to a bare JID propose the call first
@@ -206,9 +207,25 @@ func (h *Handler) HandleSession(ctx context.Context, s *jingle.Session) {
 				_ = s.Info(rctx, jingle.MustElement(Ringing{}))
 			})
 		}
-		c.goOwned(func(ctx context.Context) { h.OnCall(ctx, c) })
+		h.goOnCall(c)
 	}
 	c.run(ctx)
+}
+
+// goOnCall runs OnCall in a goroutine the handler owns (Close waits for
+// it), not the call: OnCall may wait for the call's end (c.Done), and the
+// call's end waits for the goroutines the call owns.
+func (h *Handler) goOnCall(c *Call) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return // Close ends every tracked call, c too
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.OnCall(c.ctx, c)
+	}()
 }
 
 // Place calls peer with the given media. To a full JID the session-initiate

@@ -491,6 +491,8 @@ func CandidateFromSDP(v string) (ice.Candidate, error) {
 	c := ice.Candidate{
 		Foundation: f[0], Component: f[1], Protocol: strings.ToLower(f[2]), Priority: f[3],
 		IP: f[4], Port: f[5], Type: f[7], Generation: "0", Network: "0",
+		// SDP has no candidate id; XEP-0176 requires one.
+		ID: ice.NewCandidateID(),
 	}
 	for i := 8; i+1 < len(f); i += 2 {
 		switch f[i] {

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,7 +72,7 @@ func viaSDP(t testing.TB, m rtp.Media, o rtp.SDPOptions) (rtp.Media, string) {
 // use ICE-UDP goes Jingle → SDP → Jingle and keeps, per content, its
 // name, senders, description (modulo what SDP cannot carry, see canon),
 // ICE credentials, fingerprints and candidates (but the candidate id,
-// which SDP has not).
+// which SDP has not: the mapping gives each a fresh one).
 func TestSDPVectors(t *testing.T) {
 	name := xml.Name{Space: jingle.NS, Local: "jingle"}
 	checked := 0
@@ -117,6 +118,15 @@ func TestSDPVectors(t *testing.T) {
 					wt, gt := *want.Transport, *got.Transport
 					for k := range wt.Candidates {
 						wt.Candidates[k].ID = ""
+					}
+					// SDP has no candidate id: the mapping makes a fresh
+					// one, as XEP-0176 requires.
+					gt.Candidates = slices.Clone(gt.Candidates)
+					for k := range gt.Candidates {
+						if gt.Candidates[k].ID == "" {
+							t.Errorf("%s: content %q: candidate %d has no id", v.File, want.Name, k)
+						}
+						gt.Candidates[k].ID = ""
 					}
 					for k := range wt.Fingerprints {
 						if wt.Fingerprints[k].Setup == "" {

@@ -31,7 +31,11 @@ DTLS-SRTP) to JID and stays in it until either side hangs up.
 
 To a bare JID the call is first proposed to every device of the contact
 (XEP-0353 Jingle Message Initiation) and goes to the one that answers; to
-a full JID the session-initiate goes directly.
+a full JID the session-initiate goes directly. When no online device of a
+contact whose presence is visible advertises XEP-0353 but one advertises
+Jingle audio calls, the session-initiate goes directly to it; when none
+does, call fails at once (exit status 5 when none is online, 6 when none
+takes calls).
 
 --audio plays an Ogg/Opus file into the call and --video an IVF/VP8
 file; without --audio the call still offers audio, to receive only.
@@ -238,6 +242,10 @@ type callClient struct {
 	mgr *jingle.Manager
 	jmi *jmi.Manager
 	h   *rtp.Handler
+	log *slog.Logger
+	// presences and disco tell which devices of a bare JID take calls.
+	presences *agent.Presences
+	disco     *xmppclient.Disco
 }
 
 // dialCall logs in with h and jm plugged in and sends presence. The
@@ -256,6 +264,8 @@ func dialCall(ctx context.Context, cfg agent.Config, log *slog.Logger, h *rtp.Ha
 		Identities: []xmppclient.Identity{{Category: "client", Type: "pc", Name: "jinglectl"}},
 		Features:   mgr.Features(),
 	}
+	disco := xmppclient.NewDisco(xmppclient.DiscoConfig{Logger: log})
+	presences := agent.NewPresences(disco)
 	cl, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID:                account,
 		Password:           cfg.Password,
@@ -264,14 +274,15 @@ func dialCall(ctx context.Context, cfg agent.Config, log *slog.Logger, h *rtp.Ha
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
 		Caps:               caps,
 		Logger:             log,
-		Handler:            mux.New(stanza.NSClient, mgr.Handler(), jm.Handler(), xmppclient.HandleDisco(caps)),
+		Handler:            mux.New(stanza.NSClient, mgr.Handler(), jm.Handler(), xmppclient.HandleDisco(caps), presences.Handler()),
 	})
 	if err != nil {
 		return nil, err
 	}
 	mgr.SetStream(cl.Session())
 	jm.SetStream(cl.Session())
-	c := &callClient{cl: cl, mgr: mgr, jmi: jm, h: h}
+	presences.SetSelf(cl.LocalAddr())
+	c := &callClient{cl: cl, mgr: mgr, jmi: jm, h: h, log: log, presences: presences, disco: disco}
 	if err := cl.SendPresence(ctx); err != nil {
 		c.close()
 		return nil, err
@@ -404,7 +415,23 @@ func runCall(args []string, e env) int {
 		fmt.Fprintf(e.stderr, "jinglectl: call: calling %s as %s\n", safeText(peer.String()), cc.cl.LocalAddr())
 	}
 	pctx, pcancel := context.WithTimeout(ctx, callSetup)
-	call, err := h.Place(pctx, peer, opts)
+	defer pcancel()
+	wait := cfg.PresenceWait
+	if wait <= 0 {
+		wait = agent.DefaultPresenceWait
+	}
+	to, err := cc.resolveCallee(pctx, peer, wait)
+	if err != nil {
+		status := calleeStatus(err)
+		if ctx.Err() != nil {
+			status = exitCanceled
+		}
+		return failEv(status, fmt.Errorf("calling %s: %w", peer, err))
+	}
+	if !to.Equal(peer) {
+		log.Info("call: calling a resource of the callee directly: none advertises XEP-0353", "peer", to.String())
+	}
+	call, err := h.Place(pctx, to, opts)
 	pcancel()
 	if err != nil {
 		status := placeStatus(err)

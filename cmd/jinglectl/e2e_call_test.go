@@ -149,9 +149,16 @@ func TestCallAnswerEcho(t *testing.T) {
 		t.Errorf("accepted by %q, want %s/phone", e.Peer, bob.jid)
 	}
 
+	// alice has hung up and her process has exited: answer --once must
+	// follow within 2 s (it used to linger 15 s: the call's end waited for
+	// OnCall's goroutine, which waited for the call's end).
+	hungUp := time.Now()
 	res := ans.wait(t, 30*time.Second)
 	if res.code != exitOK {
 		t.Fatalf("answer --once: %s", res)
+	}
+	if d := time.Since(hungUp); d > 2*time.Second {
+		t.Errorf("answer --once exited %s after the caller hung up, want at most 2s", d)
 	}
 	aevs := parseCallEvents(t, res.stdout)
 	if e, ok := findEvent(aevs, "declined"); !ok || !strings.HasPrefix(e.Peer, carol.jid) {

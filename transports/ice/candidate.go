@@ -106,7 +106,7 @@ func candidateFromPion(pc pionice.Candidate, generation int, hideRelated bool) C
 		Component:  strconv.Itoa(int(pc.Component())),
 		Foundation: pc.Foundation(),
 		Generation: strconv.Itoa(generation),
-		ID:         candidateID(),
+		ID:         NewCandidateID(),
 		IP:         pc.Address(),
 		Network:    "0",
 		Port:       strconv.Itoa(pc.Port()),
@@ -121,8 +121,9 @@ func candidateFromPion(pc pionice.Candidate, generation int, hideRelated bool) C
 	return c
 }
 
-// candidateID returns a random identifier for a candidate's id attribute.
-func candidateID() string {
+// NewCandidateID returns a fresh random identifier for a candidate's id
+// attribute, which XEP-0176 requires to be unique within the session.
+func NewCandidateID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))

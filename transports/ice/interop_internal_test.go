@@ -36,6 +36,13 @@ func (p udpPeer) RemoteAddr() net.Addr        { return p.raddr }
 // would run it.
 func foreignPair(t *testing.T, ours dtlsRole) (net.Conn, func() *sctp.Association) {
 	t.Helper()
+	return foreignPairWith(t, ours, nil)
+}
+
+// foreignPairWith is foreignPair with the foreign DTLS configuration
+// adjusted by tweak (when not nil) before its handshake.
+func foreignPairWith(t *testing.T, ours dtlsRole, tweak func(*dtls.Config)) (net.Conn, func() *sctp.Association) {
+	t.Helper()
 	la, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +62,9 @@ func foreignPair(t *testing.T, ours dtlsRole) (net.Conn, func() *sctp.Associatio
 		t.Fatal(err)
 	}
 	theirs := &dtls.Config{Certificates: []tls.Certificate{theirCert.TLS}, InsecureSkipVerify: true, ClientAuth: dtls.RequireAnyClientCert}
+	if tweak != nil {
+		tweak(theirs)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	type res struct {
@@ -148,6 +158,40 @@ func readAll(t *testing.T, r io.Reader, n int) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestForeignClientOffersSRTP: libwebrtc (StanzaJS 12.22.1 on
+// @roamhq/wrtc 0.10.0, browsers) always sends use_srtp in its ClientHello
+// when it takes the DTLS client role, also for a data-channel-only
+// session. The data-channel server must complete the handshake and carry
+// data, not abort with "client requested SRTP but we have no matching
+// profiles".
+func TestForeignClientOffersSRTP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, profiles := range [][]dtls.SRTPProtectionProfile{
+		// libwebrtc's offer, in its order.
+		{dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80, dtls.SRTP_AES128_CM_HMAC_SHA1_32},
+		{dtls.SRTP_AES128_CM_HMAC_SHA1_80},
+	} {
+		dc, assoc := foreignPairWith(t, dtlsServer, func(c *dtls.Config) { c.SRTPProtectionProfiles = profiles })
+		conn := open(ctx, dc, testParams(dtlsServer, false))
+		a := assoc()
+		ch, err := datachannel.Dial(a, 0, &datachannel.Config{ChannelType: datachannel.ChannelTypeReliable, Label: "filetransfer", LoggerFactory: pionLoggers{slog.New(slog.DiscardHandler)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := bytes.Repeat([]byte("s"), 40<<10)
+		if err := writeMessages(ch, data); err != nil {
+			t.Fatal(err)
+		}
+		c := conn(t)
+		if got := readAll(t, c, len(data)); !bytes.Equal(got, data) {
+			t.Fatal("data differs")
+		}
+		_ = ch.Close()
+		_ = a.Close()
+	}
 }
 
 // TestForeignChannels runs this package's stream against the channel

@@ -123,6 +123,18 @@ func countRecords(b []byte, hs, app *atomic.Uint64) {
 	}
 }
 
+// dataChannelSRTPProfiles are the SRTP protection profiles a data-channel
+// DTLS server accepts in a client's use_srtp extension, in order of
+// preference (those libwebrtc offers).
+func dataChannelSRTPProfiles() []dtls.SRTPProtectionProfile {
+	return []dtls.SRTPProtectionProfile{
+		dtls.SRTP_AEAD_AES_128_GCM,
+		dtls.SRTP_AEAD_AES_256_GCM,
+		dtls.SRTP_AES128_CM_HMAC_SHA1_80,
+		dtls.SRTP_AES128_CM_HMAC_SHA1_32,
+	}
+}
+
 // handshakeDTLS runs the DTLS handshake over an ICE connection. The peer's
 // certificate is checked against remote() inside the handshake; a
 // mismatch, or the peer refusing this side's certificate, is a
@@ -130,6 +142,18 @@ func countRecords(b []byte, hs, app *atomic.Uint64) {
 func handshakeDTLS(ctx context.Context, ice net.Conn, role dtlsRole, cert *Certificate, remote func() []Fingerprint, n *counters) (*dtls.Conn, error) {
 	path := &dtlsPath{Conn: ice, n: n}
 	cfg := dtlsConfig(cert, remote)
+	if role == dtlsServer {
+		// libwebrtc (e.g. @roamhq/wrtc 0.10.0 under StanzaJS 12.22.1) and
+		// browsers always offer use_srtp when they are the DTLS client, also
+		// on a data-channel-only association. RFC 5764 §4.1.1 lets a server
+		// that wants no SRTP ignore the extension, but pion/dtls v2 has no
+		// such option: it aborts the handshake when no profile matches. So
+		// the server accepts the usual profiles, as pion/webrtc does; no
+		// SRTP keys are ever exported on this association. The client side
+		// offers none (a server may ignore it, and then pion's client would
+		// fail the handshake).
+		cfg.SRTPProtectionProfiles = dataChannelSRTPProfiles()
+	}
 	var (
 		c   *dtls.Conn
 		err error

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"cmp"
+	"context"
 	"encoding/xml"
 	"slices"
 	"strconv"
@@ -70,7 +71,10 @@ type presenceStanza struct {
 // that would end the stream.
 func (p *presenceTracker) handleAvailable(pr stanza.Presence, r xmlstream.TokenReadEncoder) error {
 	from := pr.From
-	if from.Resourcepart() == "" || from.Equal(p.self) {
+	p.mu.Lock()
+	self := p.self
+	p.mu.Unlock()
+	if from.Resourcepart() == "" || from.Equal(self) {
 		return nil
 	}
 	var v presenceStanza
@@ -160,4 +164,63 @@ func (p *presenceTracker) isOnline(full jid.JID) bool {
 	defer p.mu.Unlock()
 	_, ok := p.online[full.String()]
 	return ok
+}
+
+// onlineResources waits up to wait for the presence of bare's resources,
+// and once one appeared for settle more, and returns them, best first.
+func (p *presenceTracker) onlineResources(ctx context.Context, bare jid.JID, wait time.Duration) []jid.JID {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	var settled <-chan time.Time
+	for {
+		rs, changed := p.resources(bare)
+		if len(rs) > 0 && settled == nil {
+			t := time.NewTimer(settle)
+			defer t.Stop()
+			settled = t.C
+		}
+		select {
+		case <-changed:
+			continue
+		case <-settled:
+		case <-deadline.C:
+		case <-ctx.Done():
+		}
+		rs, _ = p.resources(bare)
+		out := make([]jid.JID, len(rs))
+		for i, r := range rs {
+			out[i] = r.jid
+		}
+		return out
+	}
+}
+
+// Presences follows the online resources of contacts for a client that
+// is not a Conn (jinglectl call): plug Handler into its stream's mux,
+// then call SetSelf before sending the initial presence.
+type Presences struct {
+	t *presenceTracker
+}
+
+// NewPresences returns an empty presence follower; disco, when not nil,
+// learns the contacts' entity capabilities.
+func NewPresences(disco *xmppclient.Disco) *Presences {
+	return &Presences{t: newPresenceTracker(disco)}
+}
+
+// SetSelf sets the own full JID, whose presence is not a contact's.
+func (p *Presences) SetSelf(self jid.JID) {
+	p.t.mu.Lock()
+	defer p.t.mu.Unlock()
+	p.t.self = self
+}
+
+// Handler returns the mux options that handle presence.
+func (p *Presences) Handler() mux.Option { return p.t.handler() }
+
+// Online waits up to wait for the presence of bare's resources (and once
+// one appeared, briefly for more) and returns them, highest priority
+// first.
+func (p *Presences) Online(ctx context.Context, bare jid.JID, wait time.Duration) []jid.JID {
+	return p.t.onlineResources(ctx, bare, wait)
 }

@@ -172,28 +172,5 @@ func ChooseTransports(mode string, info xmppclient.Info) ([]string, error) {
 // OnlineResources waits up to wait for the presence of bare's resources
 // (see Resolve) and returns them, best first.
 func (c *Conn) OnlineResources(ctx context.Context, bare jid.JID, wait time.Duration) []jid.JID {
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	var settled <-chan time.Time
-	for {
-		rs, changed := c.presence.resources(bare)
-		if len(rs) > 0 && settled == nil {
-			t := time.NewTimer(settle)
-			defer t.Stop()
-			settled = t.C
-		}
-		select {
-		case <-changed:
-			continue
-		case <-settled:
-		case <-deadline.C:
-		case <-ctx.Done():
-		}
-		rs, _ = c.presence.resources(bare)
-		out := make([]jid.JID, len(rs))
-		for i, r := range rs {
-			out[i] = r.jid
-		}
-		return out
-	}
+	return c.presence.onlineResources(ctx, bare, wait)
 }
