@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/internal/testproc"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/linklocal"
 	"github.com/jinglekit/jinglekit/transports/ibb"
@@ -44,7 +46,8 @@ func netns(t *testing.T) string {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("ip(8) not found; mDNS tests skipped")
 	}
-	name := fmt.Sprintf("jk-ll-%d-%d", os.Getpid(), nsSeq.Add(1))
+	removeStaleNamespaces(t)
+	name := fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), nsSeq.Add(1))
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Skipf("cannot create a network namespace (%v: %s); mDNS tests skipped", err, bytes.TrimSpace(out))
 	}
@@ -67,10 +70,44 @@ func inNS(t *testing.T, ns string, args ...string) {
 	}
 }
 
-// helperCmd is the test binary running one helper test inside ns.
+// nsPrefix starts the names of the namespaces of these tests, followed by
+// the PID of the test binary that made them.
+const nsPrefix = "jk-ll-"
+
+// removeStaleNamespaces deletes the namespaces of test binaries that died
+// without deleting theirs (killed by -timeout or SIGKILL).
+func removeStaleNamespaces(t *testing.T) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		rest, ok := strings.CutPrefix(name, nsPrefix)
+		if !ok {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // its test binary is still running
+		}
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Logf("deleting stale namespace %s: %v: %s", name, err, out)
+		} else {
+			t.Logf("deleted namespace %s of a test binary that died without deleting it", name)
+		}
+	}
+}
+
+// helperCmd is the test binary running one helper test inside ns. It dies
+// with this test binary (ip netns exec execs it in place).
 func helperCmd(ctx context.Context, ns, helper string, env ...string) *exec.Cmd {
 	args := []string{"netns", "exec", ns, os.Args[0], "-test.run=^TestHelper$", "-test.v", "-test.count=1"}
-	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd := testproc.CommandContext(ctx, "ip", args...)
 	cmd.Env = append(append(os.Environ(), helperEnv+"="+helper), env...)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
@@ -80,7 +117,7 @@ func helperCmd(ctx context.Context, ns, helper string, env ...string) *exec.Cmd 
 // the test if the helper fails.
 func runHelper(t *testing.T, ctx context.Context, ns, helper string, env ...string) string {
 	t.Helper()
-	out, err := helperCmd(ctx, ns, helper, env...).CombinedOutput()
+	out, err := testproc.CombinedOutput(helperCmd(ctx, ns, helper, env...))
 	if err != nil || !bytes.Contains(out, []byte("--- PASS: TestHelper")) {
 		t.Fatalf("helper %s in %s: %v\n%s", helper, ns, err, out)
 	}
@@ -122,11 +159,12 @@ func TestMDNSVeth(t *testing.T) {
 	var recvOut bytes.Buffer
 	recv := helperCmd(ctx, ns1, "veth-recv", "LL_IFACE="+va)
 	recv.Stdout, recv.Stderr = &recvOut, &recvOut
-	if err := recv.Start(); err != nil {
+	proc, err := testproc.Start(recv)
+	if err != nil {
 		t.Fatal(err)
 	}
 	sendOut := runHelper(t, ctx, ns2, "veth-send", "LL_IFACE="+vb)
-	if err := recv.Wait(); err != nil || !strings.Contains(recvOut.String(), "--- PASS: TestHelper") {
+	if err := proc.Wait(); err != nil || !strings.Contains(recvOut.String(), "--- PASS: TestHelper") {
 		t.Fatalf("receiver: %v\n%s\nsender:\n%s", err, recvOut.String(), sendOut)
 	}
 	sent, got := field(sendOut, "SENT"), field(recvOut.String(), "RECEIVED")

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
+	"github.com/jinglekit/jinglekit/internal/testproc"
 )
 
 var prosody prosodytest.Lazy
@@ -110,7 +111,7 @@ func (r result) String() string {
 
 // command prepares jinglectl with the password of a in the environment.
 func (c *cli) command(ctx context.Context, a account, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd := testproc.CommandContext(ctx, c.bin, args...) // dies with the test binary
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+c.t.TempDir(), "XDG_RUNTIME_DIR="+shortTempDir(c.t))
 	if a.password != "" {
 		cmd.Env = append(cmd.Env, "JINGLECTL_PASSWORD="+a.password)
@@ -128,7 +129,7 @@ func (c *cli) run(timeout time.Duration, a account, args ...string) result {
 	cmd := c.command(ctx, a, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	err := testproc.Run(cmd)
 	r := result{stdout: stdout.String(), stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {
@@ -178,12 +179,13 @@ func (c *cli) start(a account, args ...string) *background {
 	cmd := c.command(ctx, a, args...)
 	bg := &background{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel}
 	cmd.Stdout, cmd.Stderr = bg.stdout, bg.stderr
-	if err := cmd.Start(); err != nil {
+	proc, err := testproc.Start(cmd)
+	if err != nil {
 		cancel()
 		c.t.Fatal(err)
 	}
 	go func() {
-		bg.err = cmd.Wait()
+		bg.err = proc.Wait()
 		close(bg.done)
 	}()
 	c.t.Cleanup(func() {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/internal/testproc"
 	"github.com/jinglekit/jinglekit/linklocal"
 )
 
@@ -280,9 +280,20 @@ func TestMakeDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds jinglectl and transfers files")
 	}
-	cmd := exec.Command("sh", "../../scripts/demo.sh")
-	cmd.Env = append(os.Environ(), "DEMO_SIZE_MIB=4")
-	out, err := cmd.CombinedOutput()
+	// The script runs jinglectl in the background: a guarded group stops
+	// it even if this test binary is killed.
+	group, err := testproc.NewGroup("jinglectl-demo", testproc.GroupOptions{Guard: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := group.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	cmd := group.Command("sh", "../../scripts/demo.sh")
+	cmd.Env = append(cmd.Env, "DEMO_SIZE_MIB=4")
+	out, err := testproc.CombinedOutput(cmd)
 	if err != nil {
 		t.Fatalf("demo.sh: %v\n%s", err, out)
 	}

@@ -19,7 +19,6 @@ import (
 	"encoding/hex"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,6 +29,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/internal/testproc"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/socks5"
@@ -165,7 +165,7 @@ func TestLiberviaReceive(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := liberviaParty(t, harness, c.set)
 			path, sum := randomFile(t, 4<<20)
-			out, err := exec.Command(filepath.Join(harness, "send-file"), "alice", p.j.String(), path).CombinedOutput()
+			out, err := testproc.CombinedOutput(testproc.Command(filepath.Join(harness, "send-file"), "alice", p.j.String(), path))
 			t.Logf("send-file: %s", out)
 			if err != nil {
 				t.Fatal(err)
@@ -206,10 +206,11 @@ func TestLiberviaSend(t *testing.T) {
 			p := liberviaParty(t, harness, c.set, 4<<20)
 			path, sum := randomFile(t, 4<<20)
 			recvDir := t.TempDir()
-			cmd := exec.Command(filepath.Join(harness, "receive-file"), "bob", recvDir)
+			cmd := testproc.Command(filepath.Join(harness, "receive-file"), "bob", recvDir)
 			stdout, _ := cmd.StdoutPipe()
 			cmd.Stderr = cmd.Stdout
-			if err := cmd.Start(); err != nil {
+			proc, err := testproc.Start(cmd)
+			if err != nil {
 				t.Fatal(err)
 			}
 			sc := bufio.NewScanner(stdout)
@@ -230,7 +231,7 @@ func TestLiberviaSend(t *testing.T) {
 			select {
 			case <-ready:
 			case <-time.After(30 * time.Second):
-				cmd.Process.Kill()
+				_, _ = proc.Stop(0)
 				t.Fatal("receive-file not ready")
 			}
 			src, err := filetransfer.FileSource(path)
@@ -245,7 +246,7 @@ func TestLiberviaSend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			werr := cmd.Wait()
+			werr := proc.Wait()
 			<-finished
 			t.Logf("receive-file: %s", strings.Join(lines, "\n"))
 			if werr != nil {
