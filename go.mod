@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/armon/go-socks5 v0.0.0-20160902184237-e75332964ef5
+	github.com/pelletier/go-toml/v2 v2.4.3
 	github.com/pion/datachannel v1.5.8
 	github.com/pion/dtls/v2 v2.2.12
 	github.com/pion/ice/v2 v2.3.38
