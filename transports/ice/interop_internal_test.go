@@ -177,7 +177,7 @@ func TestForeignClientOffersSRTP(t *testing.T) {
 		dc, assoc := foreignPairWith(t, dtlsServer, func(c *dtls.Config) { c.SRTPProtectionProfiles = profiles })
 		conn := open(ctx, dc, testParams(dtlsServer, false))
 		a := assoc()
-		ch, err := datachannel.Dial(a, 0, &datachannel.Config{ChannelType: datachannel.ChannelTypeReliable, Label: "filetransfer", LoggerFactory: pionLoggers{slog.New(slog.DiscardHandler)}})
+		ch, err := datachannel.Dial(a, 0, &datachannel.Config{ChannelType: datachannel.ChannelTypeReliable, Label: "filetransfer", LoggerFactory: pionLoggers{log: slog.New(slog.DiscardHandler)}})
 		if err != nil {
 			t.Fatal(err)
 		}
