@@ -126,7 +126,7 @@ func (m *Manager) process(from jid.JID, j *Jingle) (*Session, []func(), *Error) 
 	if s.state == StateEnded {
 		return nil, nil, NewError(ErrUnknownSession, "")
 	}
-	if len(s.queue) >= lim.MaxPending || len(s.events) >= lim.MaxPending {
+	if len(s.queue) >= lim.MaxPending || s.events.Len() >= lim.MaxPending {
 		return nil, nil, StanzaError(stanza.Wait, stanza.ResourceConstraint, "too many actions queued")
 	}
 	jobs, e := s.apply(j)

@@ -104,7 +104,7 @@ type Session struct {
 	queue      []func()
 	wake       chan struct{}
 	finished   bool
-	events     []Event
+	events     Queue[Event]
 }
 
 func newSession(m *Manager, local, peer jid.JID, sid string, initiator bool) *Session {
@@ -225,26 +225,7 @@ func (s *Session) byName(name string) (*content, error) {
 // NextEvent returns the peer's next accepted action. After the session has
 // ended and every event was taken, it returns ErrEnded.
 func (s *Session) NextEvent(ctx context.Context) (Event, error) {
-	for {
-		s.mu.Lock()
-		if len(s.events) > 0 {
-			ev := s.events[0]
-			s.events = s.events[1:]
-			s.mu.Unlock()
-			return ev, nil
-		}
-		if s.finished {
-			s.mu.Unlock()
-			return Event{}, ErrEnded
-		}
-		ch := s.changed
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return Event{}, ctx.Err()
-		}
-	}
+	return s.events.Next(ctx)
 }
 
 // broadcast wakes everyone waiting on a change; s.mu is held.
@@ -255,7 +236,7 @@ func (s *Session) broadcast() {
 
 // pushEvent queues an event for the application; s.mu is held.
 func (s *Session) pushEvent(ev Event) {
-	s.events = append(s.events, ev)
+	s.events.Push(ev)
 	s.broadcast()
 }
 
@@ -333,7 +314,7 @@ func (s *Session) endLocked(r *Reason, event bool, j *Jingle, hold <-chan struct
 	}
 	s.reason = r
 	if event {
-		s.events = append(s.events, Event{Action: ActionSessionTerminate, Jingle: j, Reason: r})
+		s.events.Push(Event{Action: ActionSessionTerminate, Jingle: j, Reason: r})
 	}
 	var ts []Transport
 	for _, c := range s.contents {
@@ -360,6 +341,7 @@ func (s *Session) endLocked(r *Reason, event bool, j *Jingle, hold <-chan struct
 		s.cancel()
 		s.mu.Lock()
 		s.finished = true
+		s.events.Close()
 		s.broadcast()
 		s.mu.Unlock()
 	}

@@ -172,7 +172,7 @@ type Call struct {
 	removed    map[string]bool
 	held       bool
 	muted      map[string]bool
-	events     []Event
+	events     jingle.Queue[Event]
 	changed    chan struct{}
 	done       chan struct{}
 	ended      bool
@@ -196,13 +196,15 @@ type Call struct {
 
 func newCall(h *Handler, initiator bool, peer jid.JID, opts Options) *Call {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Call{
+	c := &Call{
 		h: h, log: h.Config.logger(), initiator: initiator, peer: peer, opts: opts,
 		state: StateCalling, transports: map[string]*transport{}, sources: map[string]MediaSource{}, gates: map[string]*gatedTrack{},
 		removed: map[string]bool{}, muted: map[string]bool{}, changed: make(chan struct{}),
 		done: make(chan struct{}), pendingAdd: map[string]chan error{}, initial: map[string]bool{},
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1),
 	}
+	c.events.Max = maxEvents
+	return c
 }
 
 // Peer returns the other party's full JID (for an outgoing call to a bare
@@ -290,26 +292,11 @@ func (c *Call) JMIIncoming() *jmi.Incoming {
 // NextEvent returns the call's next event. After EventEnded it returns
 // ErrCallEnded.
 func (c *Call) NextEvent(ctx context.Context) (Event, error) {
-	for {
-		c.mu.Lock()
-		if len(c.events) > 0 {
-			ev := c.events[0]
-			c.events = c.events[1:]
-			c.mu.Unlock()
-			return ev, nil
-		}
-		if c.ended {
-			c.mu.Unlock()
-			return Event{}, ErrCallEnded
-		}
-		ch := c.changed
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return Event{}, ctx.Err()
-		}
+	ev, err := c.events.Next(ctx)
+	if errors.Is(err, jingle.ErrEnded) {
+		return Event{}, ErrCallEnded
 	}
+	return ev, err
 }
 
 // maxEvents bounds the events waiting for NextEvent; older ones are
@@ -318,10 +305,7 @@ const maxEvents = 256
 
 // push queues an event; c.mu is held.
 func (c *Call) push(ev Event) {
-	if len(c.events) >= maxEvents {
-		c.events = c.events[1:]
-	}
-	c.events = append(c.events, ev)
+	c.events.Push(ev)
 	c.broadcastLocked()
 }
 
@@ -1426,7 +1410,8 @@ func (c *Call) finish() {
 	pc := c.pc
 	in, out := c.jmiIn, c.jmiOut
 	reason := *c.reason
-	c.events = append(c.events, Event{Kind: EventEnded, Reason: c.reason})
+	c.events.Push(Event{Kind: EventEnded, Reason: c.reason})
+	c.events.Close()
 	c.broadcastLocked()
 	c.mu.Unlock()
 	c.cancel()

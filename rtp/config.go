@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	pionice "github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v3"
+
+	"github.com/jinglekit/jinglekit/transports/ice"
 )
 
 // Defaults of Config.
@@ -145,32 +145,6 @@ func (c *Config) newAPI() (*webrtc.API, error) {
 	// then learned as peer-reflexive, which pion would wait a second to
 	// nominate. A working pair is a working pair.
 	se.SetPrflxAcceptanceMinWait(0)
-	se.LoggerFactory = pionLoggers{c.logger()}
+	se.LoggerFactory = ice.PionLoggers(c.logger(), slog.LevelDebug)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
-}
-
-// pionLoggers passes pion's warnings and errors to slog at debug level:
-// pion reports many benign conditions (a closed socket during shutdown) as
-// errors.
-type pionLoggers struct{ log *slog.Logger }
-
-func (f pionLoggers) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{f.log.With("pion", scope)}
-}
-
-type pionLogger struct{ log *slog.Logger }
-
-func (l pionLogger) Trace(string)          {}
-func (l pionLogger) Tracef(string, ...any) {}
-func (l pionLogger) Debug(string)          {}
-func (l pionLogger) Debugf(string, ...any) {}
-func (l pionLogger) Info(string)           {}
-func (l pionLogger) Infof(string, ...any)  {}
-func (l pionLogger) Warn(msg string)       { l.log.Debug(strings.TrimSpace(msg)) }
-func (l pionLogger) Warnf(format string, args ...any) {
-	l.log.Debug(strings.TrimSpace(fmt.Sprintf(format, args...)))
-}
-func (l pionLogger) Error(msg string) { l.log.Debug(strings.TrimSpace(msg)) }
-func (l pionLogger) Errorf(format string, args ...any) {
-	l.log.Debug(strings.TrimSpace(fmt.Sprintf(format, args...)))
 }

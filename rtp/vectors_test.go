@@ -1,7 +1,6 @@
 package rtp_test
 
 import (
-	"bytes"
 	"encoding/xml"
 	"strings"
 	"testing"
@@ -37,28 +36,6 @@ func registry() *stanzamodel.Registry {
 	return r
 }
 
-// roundTrip decodes each element named name in data into a new T, encodes
-// it again and compares the infosets. It returns how many it checked.
-func roundTrip[T any](t *testing.T, data []byte, name xml.Name) int {
-	t.Helper()
-	els, err := xmltest.FindAll(data, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, orig := range els {
-		v := new(T)
-		if err := xml.Unmarshal(orig, v); err != nil {
-			t.Fatalf("Unmarshal %s: %v\n%s", name.Local, err, orig)
-		}
-		out, err := xml.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		xmltest.AssertEqual(t, out, orig)
-	}
-	return len(els)
-}
-
 var (
 	nameDesc        = xml.Name{Space: rtp.NS, Local: "description"}
 	nameGroup       = xml.Name{Space: rtp.NSGrouping, Local: "group"}
@@ -70,22 +47,22 @@ var (
 // infoNames are the session-info payloads with their model.
 var infoNames = map[string]func(*testing.T, []byte) int{
 	"active": func(t *testing.T, d []byte) int {
-		return roundTrip[rtp.Active](t, d, xml.Name{Space: rtp.NSInfo, Local: "active"})
+		return xmltest.RoundTrip[rtp.Active](t, d, xml.Name{Space: rtp.NSInfo, Local: "active"})
 	},
 	"hold": func(t *testing.T, d []byte) int {
-		return roundTrip[rtp.Hold](t, d, xml.Name{Space: rtp.NSInfo, Local: "hold"})
+		return xmltest.RoundTrip[rtp.Hold](t, d, xml.Name{Space: rtp.NSInfo, Local: "hold"})
 	},
 	"unhold": func(t *testing.T, d []byte) int {
-		return roundTrip[rtp.Unhold](t, d, xml.Name{Space: rtp.NSInfo, Local: "unhold"})
+		return xmltest.RoundTrip[rtp.Unhold](t, d, xml.Name{Space: rtp.NSInfo, Local: "unhold"})
 	},
 	"ringing": func(t *testing.T, d []byte) int {
-		return roundTrip[rtp.Ringing](t, d, xml.Name{Space: rtp.NSInfo, Local: "ringing"})
+		return xmltest.RoundTrip[rtp.Ringing](t, d, xml.Name{Space: rtp.NSInfo, Local: "ringing"})
 	},
 	"mute": func(t *testing.T, d []byte) int {
-		return roundTrip[rtp.Mute](t, d, xml.Name{Space: rtp.NSInfo, Local: "mute"})
+		return xmltest.RoundTrip[rtp.Mute](t, d, xml.Name{Space: rtp.NSInfo, Local: "mute"})
 	},
 	"unmute": func(t *testing.T, d []byte) int {
-		return roundTrip[rtp.Unmute](t, d, xml.Name{Space: rtp.NSInfo, Local: "unmute"})
+		return xmltest.RoundTrip[rtp.Unmute](t, d, xml.Name{Space: rtp.NSInfo, Local: "unmute"})
 	},
 }
 
@@ -116,15 +93,15 @@ func TestVectorsRoundTrip(t *testing.T) {
 				}
 				wellFormed++
 				t.Run(v.Name(), func(t *testing.T) {
-					got["description"] += roundTrip[rtp.Description](t, v.Data, nameDesc)
-					got["group"] += roundTrip[rtp.Group](t, v.Data, nameGroup)
-					got["fingerprint"] += roundTrip[ice.Fingerprint](t, v.Data, nameFingerprint)
-					got["crypto-required"] += roundTrip[rtp.CryptoRequired](t, v.Data, nameCryptoReq)
+					got["description"] += xmltest.RoundTrip[rtp.Description](t, v.Data, nameDesc)
+					got["group"] += xmltest.RoundTrip[rtp.Group](t, v.Data, nameGroup)
+					got["fingerprint"] += xmltest.RoundTrip[ice.Fingerprint](t, v.Data, nameFingerprint)
+					got["crypto-required"] += xmltest.RoundTrip[rtp.CryptoRequired](t, v.Data, nameCryptoReq)
 					for _, f := range infoNames {
 						got["info"] += f(t, v.Data)
 					}
 					for _, local := range []string{"propose", "ringing", "proceed", "reject", "retract", "finish"} {
-						got["jmi"] += roundTrip[jmi.Message](t, v.Data, xml.Name{Space: jmi.NS, Local: local})
+						got["jmi"] += xmltest.RoundTrip[jmi.Message](t, v.Data, xml.Name{Space: jmi.NS, Local: local})
 					}
 					if strings.Contains(v.Note, "typo") {
 						// The <jingle/> of XEP-0293's example 5 is closed
@@ -155,12 +132,7 @@ func TestVectorsRoundTrip(t *testing.T) {
 // the stanzas, written back, equal the input.
 func checkStanzas(t *testing.T, reg *stanzamodel.Registry, data []byte) {
 	t.Helper()
-	ss, err := reg.Parse(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []byte
-	for _, s := range ss {
+	xmltest.StanzasRoundTrip(t, reg, data, func(s *stanzamodel.Stanza) {
 		for _, p := range s.Payload {
 			j, ok := p.Model.(*jingle.Jingle)
 			if !ok {
@@ -179,11 +151,5 @@ func checkStanzas(t *testing.T, reg *stanzamodel.Registry, data []byte) {
 				}
 			}
 		}
-		b, err := stanzamodel.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b...)
-	}
-	xmltest.AssertEqual(t, out, data)
+	})
 }

@@ -191,7 +191,8 @@ func TestAgentControl(t *testing.T) {
 }
 
 // parseMetrics reads the text exposition format strictly: every sample
-// line is NAME{LABELS} VALUE after its # TYPE line.
+// line is NAME{LABELS} VALUE after its # TYPE line (a summary's and a
+// histogram's samples with their suffixes).
 func parseMetrics(t *testing.T, body string) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
@@ -199,7 +200,15 @@ func parseMetrics(t *testing.T, body string) map[string]float64 {
 	sample := regexp.MustCompile(`^([a-z_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (\S+)$`)
 	for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
 		if strings.HasPrefix(l, "# TYPE ") {
-			typed[strings.Fields(l)[2]] = true
+			f := strings.Fields(l)
+			typed[f[2]] = true
+			// A summary's or histogram's samples carry suffixes.
+			switch f[3] {
+			case "summary":
+				typed[f[2]+"_sum"], typed[f[2]+"_count"] = true, true
+			case "histogram":
+				typed[f[2]+"_sum"], typed[f[2]+"_count"], typed[f[2]+"_bucket"] = true, true, true
+			}
 			continue
 		}
 		if strings.HasPrefix(l, "# HELP ") {

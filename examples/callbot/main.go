@@ -7,10 +7,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"log"
 	"os"
 	"os/signal"
+	"time"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
@@ -28,13 +30,21 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	cfg := xmppclient.Config{JID: jid.MustParse(*addr), Password: os.Getenv("CALLBOT_PASSWORD"), Server: *server}
+	if err := echoCalls(ctx, cfg, rtp.Config{}, nil); err != nil && !errors.Is(err, context.Canceled) {
+		log.Fatal(err)
+	}
+}
 
+// echoCalls logs in with cfg and echoes every call until ctx ends. ready,
+// when not nil, is called once calls can come.
+func echoCalls(ctx context.Context, cfg xmppclient.Config, calls rtp.Config, ready func()) error {
 	m := &jingle.Manager{}
-	jmi := &jmi.Manager{OnPropose: func(ctx context.Context, in *jmi.Incoming) {
+	proposals := &jmi.Manager{OnPropose: func(ctx context.Context, in *jmi.Incoming) {
 		log.Printf("%s proposes a call", in.From)
 		_ = in.Proceed(ctx) // the session-initiate follows
 	}}
-	h := &rtp.Handler{JMI: jmi, OnCall: func(ctx context.Context, c *rtp.Call) {
+	h := &rtp.Handler{Config: calls, JMI: proposals, OnCall: func(ctx context.Context, c *rtp.Call) {
 		log.Printf("call from %s", c.Peer())
 		if err := c.Accept(ctx, rtp.NewEcho().Options()); err != nil {
 			log.Printf("accept: %v", err)
@@ -43,24 +53,32 @@ func main() {
 		<-c.Done()
 		log.Printf("call from %s ended: %v", c.Peer(), c.Reason())
 	}}
-	h.Register(m)
-	caps := xmppclient.Caps{Identities: []xmppclient.Identity{{Category: "client", Type: "bot", Name: "callbot"}}, Features: m.Features()}
-	cl, err := xmppclient.Dial(ctx, xmppclient.Config{
-		JID: jid.MustParse(*addr), Password: os.Getenv("CALLBOT_PASSWORD"), Server: *server, Caps: caps,
-		Handler: mux.New(stanza.NSClient, m.Handler(), jmi.Handler(), xmppclient.HandleDisco(caps)),
-	})
+	if err := h.Register(m); err != nil {
+		return err
+	}
+	cfg.Caps = xmppclient.Caps{Identities: []xmppclient.Identity{{Category: "client", Type: "bot", Name: "callbot"}}, Features: m.Features()}
+	cfg.Handler = mux.New(stanza.NSClient, m.Handler(), proposals.Handler(), xmppclient.HandleDisco(cfg.Caps))
+	cl, err := xmppclient.Dial(ctx, cfg)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer cl.Close()
 	m.SetStream(cl.Session())
-	jmi.SetStream(cl.Session())
+	proposals.SetStream(cl.Session())
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = h.Close(ctx)
+		_ = m.Close(ctx)
+		_ = proposals.Close(ctx)
+	}()
 	if err := cl.SendPresence(ctx); err != nil {
-		log.Fatal(err)
+		return err
 	}
 	log.Printf("echoing calls to %s", cl.LocalAddr())
+	if ready != nil {
+		ready()
+	}
 	<-ctx.Done()
-	_ = h.Close(context.Background())
-	_ = m.Close(context.Background())
-	_ = jmi.Close(context.Background())
+	return ctx.Err()
 }

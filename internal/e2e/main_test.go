@@ -13,7 +13,11 @@ import (
 var prosody = prosodytest.Lazy{Options: prosodytest.Options{PasswordHash: "SHA-256"}}
 
 func TestMain(m *testing.M) {
-	code := prosodytest.Main(m, &prosody)
+	code := prosodytest.Main(m, &prosody, &turnProsody)
+	if err := coturn.Stop(); err != nil && code == 0 {
+		os.Stderr.WriteString("turntest: " + err.Error() + "\n")
+		code = 1
+	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			os.Stderr.WriteString("goleak: " + err.Error() + "\n")

@@ -54,15 +54,17 @@ func (l *Lazy) stop() error {
 	return l.srv.Stop()
 }
 
-// Main runs the tests of m and then stops the server of l if a test
-// started it. Use it from TestMain: os.Exit(prosodytest.Main(m, &l)). A
+// Main runs the tests of m and then stops the servers of ls that a test
+// started. Use it from TestMain: os.Exit(prosodytest.Main(m, &l)). A
 // failure to stop prosody cleanly turns a passing run into a failing one.
-func Main(m *testing.M, l *Lazy) int {
+func Main(m *testing.M, ls ...*Lazy) int {
 	code := m.Run()
-	if err := l.stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "prosodytest: stopping shared prosody: %v\n", err)
-		if code == 0 {
-			code = 1
+	for _, l := range ls {
+		if err := l.stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "prosodytest: stopping shared prosody: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
 		}
 	}
 	return code

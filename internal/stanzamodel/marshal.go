@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/jinglekit/jinglekit/internal/xmlscope"
 )
 
 // MarshalXML implements xml.Marshaler: it writes the start tag as it came,
@@ -232,7 +234,7 @@ func (w *writer) element(n *node, defaultNS string, scope *binding, depth int, p
 		switch a.Name.Space {
 		case "":
 			w.attr(a.Name.Local, a.Value)
-		case nsXML:
+		case xmlscope.NSXML:
 			w.attr("xml:"+a.Name.Local, a.Value)
 		default:
 			p, ok := scope.lookup(a.Name.Space)
@@ -397,7 +399,7 @@ func attrKey(n xml.Name) string {
 	switch n.Space {
 	case "":
 		return n.Local
-	case nsXML:
+	case xmlscope.NSXML:
 		return "xml:" + n.Local
 	}
 	return n.Space + " " + n.Local

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jinglekit/jinglekit/internal/xmlscope"
 	"github.com/jinglekit/jinglekit/jingle"
 )
-
-const nsXML = "http://www.w3.org/XML/1998/namespace"
 
 // Stanza is one top-level element: its start tag kept as it came and its
 // children in document order, each decoded into a typed model when its
@@ -175,7 +174,7 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 type Parser struct {
 	r     *Registry
 	d     *xml.Decoder
-	scope nsScope
+	scope *xmlscope.Scope
 	err   error
 }
 
@@ -184,7 +183,7 @@ type Parser struct {
 func (r *Registry) NewParser(rd io.Reader) *Parser {
 	d := xml.NewDecoder(rd)
 	d.DefaultSpace = NSClient
-	return &Parser{r: r, d: d, scope: newNSScope()}
+	return &Parser{r: r, d: d, scope: xmlscope.New()}
 }
 
 // Parse reads every stanza in rd. It fails if rd contains no element.
@@ -267,8 +266,8 @@ func (p *Parser) wrap(err error) error {
 }
 
 func (p *Parser) stanza(start xml.StartElement, line, col int) (*Stanza, error) {
-	p.scope.push(start)
-	if err := p.scope.check(start); err != nil {
+	p.scope.Push(start)
+	if err := p.scope.Check(start); err != nil {
 		return nil, &SyntaxError{Line: line, Column: col, Msg: err.Error()}
 	}
 	s := &Stanza{Name: start.Name, Attr: cleanAttrs(start.Attr), Line: line, Column: col}
@@ -313,7 +312,7 @@ func (p *Parser) stanza(start xml.StartElement, line, col int) (*Stanza, error) 
 			s.Payload = append(s.Payload, pl)
 		case xml.EndElement:
 			flush()
-			p.scope.pop()
+			p.scope.Pop()
 			return s, nil
 		}
 	}
@@ -323,8 +322,8 @@ func (p *Parser) stanza(start xml.StartElement, line, col int) (*Stanza, error) 
 // tokens (without comments, processing instructions and namespace
 // declarations) and checking its prefixes.
 func (p *Parser) element(start xml.StartElement, line, col int) (jingle.Element, error) {
-	p.scope.push(start)
-	if err := p.scope.check(start); err != nil {
+	p.scope.Push(start)
+	if err := p.scope.Check(start); err != nil {
 		return jingle.Element{}, &SyntaxError{Line: line, Column: col, Msg: err.Error()}
 	}
 	el := jingle.Element{XMLName: start.Name, Attr: cleanAttrs(start.Attr)}
@@ -340,8 +339,8 @@ func (p *Parser) element(start xml.StartElement, line, col int) (jingle.Element,
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			p.scope.push(t)
-			if err := p.scope.check(t); err != nil {
+			p.scope.Push(t)
+			if err := p.scope.Check(t); err != nil {
 				return jingle.Element{}, &SyntaxError{Line: line, Column: col, Msg: err.Error()}
 			}
 			depth++
@@ -349,7 +348,7 @@ func (p *Parser) element(start xml.StartElement, line, col int) (jingle.Element,
 			t.Attr = cleanAttrs(t.Attr)
 			el.Inner = append(el.Inner, t)
 		case xml.EndElement:
-			p.scope.pop()
+			p.scope.Pop()
 			if depth == 0 {
 				return el, nil
 			}
@@ -377,65 +376,13 @@ func advance(line, col int, text []byte) (int, int) {
 	return line, col
 }
 
-func isNSDecl(a xml.Attr) bool {
-	return a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns")
-}
-
 // cleanAttrs returns a copy of attrs without namespace declarations.
 func cleanAttrs(attrs []xml.Attr) []xml.Attr {
 	out := make([]xml.Attr, 0, len(attrs))
 	for _, a := range attrs {
-		if !isNSDecl(a) {
+		if !xmlscope.IsNSDecl(a) {
 			out = append(out, a)
 		}
 	}
 	return out
-}
-
-// nsScope tracks the namespace URIs bound in the open elements, to catch
-// unbound prefixes: encoding/xml lets them through, leaving the prefix where
-// the URI should be.
-type nsScope struct {
-	frames [][]string
-}
-
-func newNSScope() nsScope {
-	return nsScope{frames: [][]string{{NSClient, nsXML}}}
-}
-
-func (s *nsScope) push(t xml.StartElement) {
-	var uris []string
-	for _, a := range t.Attr {
-		if isNSDecl(a) {
-			uris = append(uris, a.Value)
-		}
-	}
-	s.frames = append(s.frames, uris)
-}
-
-func (s *nsScope) pop() { s.frames = s.frames[:len(s.frames)-1] }
-
-func (s *nsScope) bound(uri string) bool {
-	for _, f := range s.frames {
-		for _, u := range f {
-			if u == uri {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// check reports a name of t whose namespace is not bound; call it after
-// push.
-func (s *nsScope) check(t xml.StartElement) error {
-	if t.Name.Space != "" && !s.bound(t.Name.Space) {
-		return fmt.Errorf("unbound namespace prefix %q on <%s>", t.Name.Space, t.Name.Local)
-	}
-	for _, a := range t.Attr {
-		if !isNSDecl(a) && a.Name.Space != "" && !s.bound(a.Name.Space) {
-			return fmt.Errorf("unbound namespace prefix %q on attribute %s of <%s>", a.Name.Space, a.Name.Local, t.Name.Local)
-		}
-	}
-	return nil
 }

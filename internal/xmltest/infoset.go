@@ -12,15 +12,15 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/jinglekit/jinglekit/internal/xmlscope"
 )
 
 // NSClient is the namespace of unprefixed elements that no xmlns declaration
 // covers. The XEP examples are written without the stream around them, so,
 // as the vectors' README says, they are read as if wrapped in
 // <wrapper xmlns='jabber:client'>.
-const NSClient = "jabber:client"
-
-const nsXML = "http://www.w3.org/XML/1998/namespace"
+const NSClient = xmlscope.NSClient
 
 // Node is an element of an XML infoset, reduced to what two equivalent
 // serialisations must share.
@@ -53,7 +53,7 @@ func Infoset(r io.Reader) (*Node, error) {
 	doc := &Node{}
 	stack := []*Node{doc}
 	var text []*strings.Builder
-	scope := newScope()
+	scope := xmlscope.New()
 	for {
 		line, col := d.InputPos()
 		tok, err := d.Token()
@@ -65,13 +65,13 @@ func Infoset(r io.Reader) (*Node, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			scope.push(t)
-			if err := scope.check(t); err != nil {
+			scope.Push(t)
+			if err := scope.Check(t); err != nil {
 				return nil, fmt.Errorf("line %d, column %d: %w", line, col, err)
 			}
 			n := &Node{Name: t.Name, Attr: map[xml.Name]string{}}
 			for _, a := range t.Attr {
-				if isNSDecl(a) {
+				if xmlscope.IsNSDecl(a) {
 					continue
 				}
 				n.Attr[a.Name] = a.Value
@@ -81,7 +81,7 @@ func Infoset(r io.Reader) (*Node, error) {
 			stack = append(stack, n)
 			text = append(text, &strings.Builder{})
 		case xml.EndElement:
-			scope.pop()
+			scope.Pop()
 			n := stack[len(stack)-1]
 			n.Text = strings.TrimSpace(text[len(text)-1].String())
 			stack = stack[:len(stack)-1]
@@ -220,7 +220,7 @@ func clark(n xml.Name) string {
 }
 
 func attrName(n xml.Name) string {
-	if n.Space == nsXML {
+	if n.Space == xmlscope.NSXML {
 		return "xml:" + n.Local
 	}
 	return clark(n)
@@ -233,10 +233,6 @@ func quoteOpt(v string, ok bool) string {
 	return fmt.Sprintf("%q", v)
 }
 
-func isNSDecl(a xml.Attr) bool {
-	return a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns")
-}
-
 func posError(d *xml.Decoder, err error) error {
 	var serr *xml.SyntaxError
 	if errors.As(err, &serr) {
@@ -247,55 +243,4 @@ func posError(d *xml.Decoder, err error) error {
 		return fmt.Errorf("line %d, column %d: %s", line, col, serr.Msg)
 	}
 	return err
-}
-
-// scope tracks the namespace URIs bound in the open elements, to catch
-// unbound prefixes, which encoding/xml lets through (it leaves the prefix
-// where the URI should be).
-type scope struct {
-	frames [][]string
-}
-
-func newScope() *scope {
-	return &scope{frames: [][]string{{NSClient, nsXML}}}
-}
-
-func (s *scope) push(t xml.StartElement) {
-	var uris []string
-	for _, a := range t.Attr {
-		if isNSDecl(a) {
-			uris = append(uris, a.Value)
-		}
-	}
-	s.frames = append(s.frames, uris)
-}
-
-func (s *scope) pop() { s.frames = s.frames[:len(s.frames)-1] }
-
-func (s *scope) bound(uri string) bool {
-	for _, f := range s.frames {
-		for _, u := range f {
-			if u == uri {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// check reports a name of t whose namespace is not bound in scope; call it
-// after push.
-func (s *scope) check(t xml.StartElement) error {
-	if t.Name.Space != "" && !s.bound(t.Name.Space) {
-		return fmt.Errorf("unbound namespace prefix %q on <%s>", t.Name.Space, t.Name.Local)
-	}
-	for _, a := range t.Attr {
-		if isNSDecl(a) {
-			continue
-		}
-		if a.Name.Space != "" && !s.bound(a.Name.Space) {
-			return fmt.Errorf("unbound namespace prefix %q on attribute %s of <%s>", a.Name.Space, a.Name.Local, t.Name.Local)
-		}
-	}
-	return nil
 }

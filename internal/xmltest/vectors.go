@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jinglekit/jinglekit/internal/xmlscope"
 )
 
 // ModulePath is the path of the module whose root SharedDir looks for.
@@ -230,7 +232,7 @@ func find(data []byte, match func(depth int, name xml.Name) bool) ([][]byte, err
 		inMatch = -1                         // depth of the open match, -1 if none
 		start   int64
 		inScope []decl
-		scope   = newScope()
+		scope   = xmlscope.New()
 	)
 	for {
 		off := d.InputOffset()
@@ -245,8 +247,8 @@ func find(data []byte, match func(depth int, name xml.Name) bool) ([][]byte, err
 		depth := len(decls) - 1 // 0 for a top-level element of data
 		switch t := tok.(type) {
 		case xml.StartElement:
-			scope.push(t)
-			if err := scope.check(t); err != nil {
+			scope.Push(t)
+			if err := scope.Check(t); err != nil {
 				return nil, fmt.Errorf("xmltest: line %d, column %d: %w", line, col, err)
 			}
 			var ds []decl
@@ -266,7 +268,7 @@ func find(data []byte, match func(depth int, name xml.Name) bool) ([][]byte, err
 			decls = append(decls, ds)
 		case xml.EndElement:
 			decls = decls[:len(decls)-1]
-			scope.pop()
+			scope.Pop()
 			if inMatch == depth-1 {
 				inMatch = -1
 				out = append(out, standalone(data[start:d.InputOffset()], inScope))

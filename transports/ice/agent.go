@@ -116,7 +116,7 @@ func newICEAgent(cfg *Config, servers []Server, log *slog.Logger, ev agentEvents
 		InterfaceFilter:        cfg.InterfaceFilter,
 		IPFilter:               cfg.IPFilter,
 		Net:                    &bufferedNet{Net: sn, size: cfg.socketBuffer()},
-		LoggerFactory:          pionLoggers{log},
+		LoggerFactory:          pionLoggers{log: log},
 		RelayAcceptanceMinWait: &relayWait,
 	})
 	if err != nil {

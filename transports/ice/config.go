@@ -171,16 +171,29 @@ func (c *Config) servers(ctx context.Context, s jingle.IQSender) []Server {
 	return out
 }
 
-// pionLoggers passes pion's logs to slog: errors at info level, warnings
-// at debug level, the rest dropped. pion reports many benign conditions
-// (a closed socket during shutdown, a STUN server not answering) as errors.
-type pionLoggers struct{ log *slog.Logger }
-
-func (f pionLoggers) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{f.log.With("pion", scope)}
+// PionLoggers returns a pion LoggerFactory that passes pion's logs to
+// log: errors at errorLevel, warnings at debug level, the rest dropped.
+// pion reports many benign conditions (a closed socket during shutdown, a
+// STUN server not answering) as errors. This package logs them at info
+// level; rtp, whose PeerConnections report more of them, at debug level.
+func PionLoggers(log *slog.Logger, errorLevel slog.Level) logging.LoggerFactory {
+	return pionLoggers{log: log, errLevel: errorLevel}
 }
 
-type pionLogger struct{ log *slog.Logger }
+// pionLoggers is PionLoggers' factory; the zero errLevel is info.
+type pionLoggers struct {
+	log      *slog.Logger
+	errLevel slog.Level
+}
+
+func (f pionLoggers) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{f.log.With("pion", scope), f.errLevel}
+}
+
+type pionLogger struct {
+	log      *slog.Logger
+	errLevel slog.Level
+}
 
 func (l pionLogger) Trace(string)          {}
 func (l pionLogger) Tracef(string, ...any) {}
@@ -192,7 +205,9 @@ func (l pionLogger) Warn(msg string)       { l.log.Debug(strings.TrimSpace(msg))
 func (l pionLogger) Warnf(format string, args ...any) {
 	l.log.Debug(strings.TrimSpace(fmt.Sprintf(format, args...)))
 }
-func (l pionLogger) Error(msg string) { l.log.Info(strings.TrimSpace(msg)) }
+func (l pionLogger) Error(msg string) {
+	l.log.Log(context.Background(), l.errLevel, strings.TrimSpace(msg))
+}
 func (l pionLogger) Errorf(format string, args ...any) {
-	l.log.Info(strings.TrimSpace(fmt.Sprintf(format, args...)))
+	l.log.Log(context.Background(), l.errLevel, strings.TrimSpace(fmt.Sprintf(format, args...)))
 }

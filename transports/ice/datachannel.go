@@ -112,7 +112,7 @@ func openStream(ctx context.Context, dc net.Conn, p streamParams) (*Conn, error)
 		// Both ends are SCTP clients (simultaneous INIT), as in WebRTC.
 		a, err := sctp.Client(sctp.Config{
 			NetConn:              dc,
-			LoggerFactory:        pionLoggers{p.log},
+			LoggerFactory:        pionLoggers{log: p.log},
 			MaxReceiveBufferSize: uint32(p.receiveWindow),
 			MaxMessageSize:       uint32(max(p.sendMessage, p.maxRecvMessage)),
 			// RFC 9653: no CRC32c inside DTLS when both sides agree.
@@ -160,12 +160,12 @@ func openStream(ctx context.Context, dc net.Conn, p streamParams) (*Conn, error)
 			ChannelType:   datachannel.ChannelTypeReliable,
 			Label:         p.label,
 			Protocol:      p.protocol,
-			LoggerFactory: pionLoggers{p.log},
+			LoggerFactory: pionLoggers{log: p.log},
 		})
 	} else {
 		// Wait for the offerer's channel and use it both ways.
 		stop := context.AfterFunc(ctx, func() { _ = r.a.Close() })
-		out, err = datachannel.Accept(r.a, &datachannel.Config{LoggerFactory: pionLoggers{p.log}})
+		out, err = datachannel.Accept(r.a, &datachannel.Config{LoggerFactory: pionLoggers{log: p.log}})
 		if !stop() && err == nil {
 			err = ctx.Err()
 		}
@@ -196,7 +196,7 @@ func (c *Conn) acceptLoop() {
 	defer c.wg.Done()
 	defer close(c.assocEnd)
 	for {
-		dc, err := datachannel.Accept(c.assoc, &datachannel.Config{LoggerFactory: pionLoggers{c.p.log}}, c.out)
+		dc, err := datachannel.Accept(c.assoc, &datachannel.Config{LoggerFactory: pionLoggers{log: c.p.log}}, c.out)
 		if err != nil {
 			c.push(message{err: fmt.Errorf("ice: association closed: %w", io.EOF)})
 			return

@@ -94,7 +94,7 @@ func foreignPairWith(t *testing.T, ours dtlsRole, tweak func(*dtls.Config)) (net
 	}
 	assocCh := make(chan *sctp.Association, 1)
 	go func() {
-		a, err := sctp.Client(sctp.Config{NetConn: r.c, LoggerFactory: pionLoggers{slog.New(slog.DiscardHandler)}})
+		a, err := sctp.Client(sctp.Config{NetConn: r.c, LoggerFactory: pionLoggers{log: slog.New(slog.DiscardHandler)}})
 		if err != nil {
 			t.Error(err)
 		}
@@ -177,7 +177,7 @@ func TestForeignClientOffersSRTP(t *testing.T) {
 		dc, assoc := foreignPairWith(t, dtlsServer, func(c *dtls.Config) { c.SRTPProtectionProfiles = profiles })
 		conn := open(ctx, dc, testParams(dtlsServer, false))
 		a := assoc()
-		ch, err := datachannel.Dial(a, 0, &datachannel.Config{ChannelType: datachannel.ChannelTypeReliable, Label: "filetransfer", LoggerFactory: pionLoggers{slog.New(slog.DiscardHandler)}})
+		ch, err := datachannel.Dial(a, 0, &datachannel.Config{ChannelType: datachannel.ChannelTypeReliable, Label: "filetransfer", LoggerFactory: pionLoggers{log: slog.New(slog.DiscardHandler)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestForeignChannels(t *testing.T) {
 	y := bytes.Repeat([]byte("y"), 100<<10)
 	foreignCfg := func(label, proto string) *datachannel.Config {
 		return &datachannel.Config{ChannelType: datachannel.ChannelTypeReliable, Label: label, Protocol: proto,
-			LoggerFactory: pionLoggers{slog.New(slog.DiscardHandler)}}
+			LoggerFactory: pionLoggers{log: slog.New(slog.DiscardHandler)}}
 	}
 
 	// Conversations, as offerer (DTLS server): it opens its own channel
@@ -340,7 +340,7 @@ func TestForeignOversizedMessage(t *testing.T) {
 	peer := assoc()
 	go func() {
 		ch, err := datachannel.Dial(peer, 1, &datachannel.Config{ChannelType: datachannel.ChannelTypeReliable, Label: "file",
-			LoggerFactory: pionLoggers{slog.New(slog.DiscardHandler)}})
+			LoggerFactory: pionLoggers{log: slog.New(slog.DiscardHandler)}})
 		if err != nil {
 			return
 		}
@@ -370,7 +370,7 @@ func TestCloseUnblocks(t *testing.T) {
 	conn := open(ctx, dc, testParams(dtlsServer, true))
 	peer := assoc()
 	go func() {
-		_, _ = datachannel.Accept(peer, &datachannel.Config{LoggerFactory: pionLoggers{slog.New(slog.DiscardHandler)}})
+		_, _ = datachannel.Accept(peer, &datachannel.Config{LoggerFactory: pionLoggers{log: slog.New(slog.DiscardHandler)}})
 	}()
 	c := conn(t)
 	werr := make(chan error, 1)

@@ -23,135 +23,41 @@ type attempt struct {
 
 func (a *attempt) pending() bool { return !a.done && !a.skipped }
 
+// checker is the state of one run of check.
+type checker struct {
+	t        *transport
+	attempts []*attempt
+	results  chan *attempt
+	wg       sync.WaitGroup
+	begin    time.Time
+}
+
 // check tries the peer's candidates, highest priority first, and returns
 // the successful attempt of highest priority, or nil when none worked or
 // none can beat the candidate the peer already used. Attempts start
 // Stagger apart (proxies ProxyDelay later), or as soon as every earlier
 // one has failed. The other successful connections are closed.
 func (t *transport) check(ctx context.Context) *attempt {
-	var (
-		attempts []*attempt
-		results  = make(chan *attempt, MaxCandidates)
-		wg       sync.WaitGroup
-		begin    = time.Now()
-		timer    = time.NewTimer(time.Hour)
-	)
+	k := &checker{t: t, results: make(chan *attempt, MaxCandidates), begin: time.Now()}
+	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	defer func() {
-		for _, a := range attempts {
-			if a.cancel != nil {
-				a.cancel()
-			}
-		}
-		wg.Wait()
-		close(results)
-		for a := range results {
-			// Finished after the decision: never the one returned.
-			if a.err == nil {
-				a.conn.Close()
-			}
-		}
-	}()
-
+	defer k.stop()
 	for {
-		// Take in new candidates and the peer's report.
-		t.mu.Lock()
-		for _, rc := range t.remote {
-			if !slices.ContainsFunc(attempts, func(a *attempt) bool { return a.rc.cid == rc.cid }) {
-				attempts = append(attempts, &attempt{rc: rc})
-			}
-		}
-		slices.SortStableFunc(attempts, func(a, b *attempt) int {
-			if c := cmp.Compare(b.rc.prio, a.rc.prio); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.rc.order, b.rc.order)
-		})
-		for _, a := range attempts {
-			if !a.skipped && !a.done && !t.canWin(a.rc.prio) {
-				a.skipped = true
-				if a.cancel != nil {
-					a.cancel()
-				}
-			}
-			if !a.started && !a.skipped && t.set.NoDirect && a.rc.typ != TypeProxy {
-				a.skipped = true
-			}
-		}
-		t.mu.Unlock()
-
-		// Start what is due.
-		next := time.Duration(-1)
-		allFailedBefore := true
-		for i, a := range attempts {
-			if !a.started && !a.skipped {
-				due := time.Duration(i) * t.set.Stagger
-				if a.rc.typ == TypeProxy {
-					due += t.set.ProxyDelay
-				}
-				if wait := due - time.Since(begin); wait > 0 && !allFailedBefore {
-					if next < 0 || wait < next {
-						next = wait
-					}
-				} else {
-					a.started = true
-					actx, cancel := context.WithTimeout(ctx, t.set.ConnectTimeout)
-					a.cancel = cancel
-					wg.Add(1)
-					go func(a *attempt) {
-						defer wg.Done()
-						a.conn, a.err = t.try(actx, a.rc)
-						results <- a
-					}(a)
-				}
-			}
-			if a.pending() || (a.done && a.err == nil) {
-				allFailedBefore = false
-			}
-		}
-
-		// Decide: the best success, once nothing better is pending.
-		var best *attempt
-		for _, a := range attempts {
-			if a.done && a.err == nil {
-				best = a
-				break
-			}
-			if a.pending() {
-				break
-			}
-		}
-		if best != nil || !slices.ContainsFunc(attempts, (*attempt).pending) {
-			for _, a := range attempts {
-				if a.done && a.err == nil && a != best {
-					a.conn.Close()
-				}
-			}
+		k.refresh()
+		next := k.start(ctx)
+		if best, over := k.decide(); over {
 			return best
 		}
-
 		if next >= 0 {
 			timer.Reset(next)
 		}
 		select {
-		case a := <-results:
-			a.done = true
-			if a.err != nil {
-				t.log.Debug("socks5: candidate failed", "cid", a.rc.cid, "addr", a.rc.addr, "err", a.err)
-			}
-			if a.skipped && a.err == nil {
-				// Abandoned while it connected.
-				a.conn.Close()
-				a.err = errors.New("abandoned")
-			}
+		case a := <-k.results:
+			k.finished(a)
 		case <-timer.C:
 		case <-t.wake:
 		case <-ctx.Done():
-			for _, a := range attempts {
-				if a.done && a.err == nil {
-					a.conn.Close()
-				}
-			}
+			k.closeAll(nil)
 			return nil
 		}
 		if !timer.Stop() {
@@ -160,6 +66,131 @@ func (t *transport) check(ctx context.Context) *attempt {
 			default:
 			}
 		}
+	}
+}
+
+// stop cancels the attempts still running, waits for them, and closes the
+// connections of those that finished after the decision.
+func (k *checker) stop() {
+	for _, a := range k.attempts {
+		if a.cancel != nil {
+			a.cancel()
+		}
+	}
+	k.wg.Wait()
+	close(k.results)
+	for a := range k.results {
+		// Finished after the decision: never the one returned.
+		if a.err == nil {
+			a.conn.Close()
+		}
+	}
+}
+
+// refresh takes in new candidates and the peer's report: attempts that
+// can no longer win (or are not allowed) are skipped.
+func (k *checker) refresh() {
+	t := k.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, rc := range t.remote {
+		if !slices.ContainsFunc(k.attempts, func(a *attempt) bool { return a.rc.cid == rc.cid }) {
+			k.attempts = append(k.attempts, &attempt{rc: rc})
+		}
+	}
+	slices.SortStableFunc(k.attempts, func(a, b *attempt) int {
+		if c := cmp.Compare(b.rc.prio, a.rc.prio); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.rc.order, b.rc.order)
+	})
+	for _, a := range k.attempts {
+		if !a.skipped && !a.done && !t.canWin(a.rc.prio) {
+			a.skipped = true
+			if a.cancel != nil {
+				a.cancel()
+			}
+		}
+		if !a.started && !a.skipped && t.set.NoDirect && a.rc.typ != TypeProxy {
+			a.skipped = true
+		}
+	}
+}
+
+// start starts the attempts that are due, and returns how long until the
+// next one is (negative: none waits).
+func (k *checker) start(ctx context.Context) time.Duration {
+	t := k.t
+	next := time.Duration(-1)
+	allFailedBefore := true
+	for i, a := range k.attempts {
+		if !a.started && !a.skipped {
+			due := time.Duration(i) * t.set.Stagger
+			if a.rc.typ == TypeProxy {
+				due += t.set.ProxyDelay
+			}
+			if wait := due - time.Since(k.begin); wait > 0 && !allFailedBefore {
+				if next < 0 || wait < next {
+					next = wait
+				}
+			} else {
+				a.started = true
+				actx, cancel := context.WithTimeout(ctx, t.set.ConnectTimeout)
+				a.cancel = cancel
+				k.wg.Add(1)
+				go func(a *attempt) {
+					defer k.wg.Done()
+					a.conn, a.err = t.try(actx, a.rc)
+					k.results <- a
+				}(a)
+			}
+		}
+		if a.pending() || (a.done && a.err == nil) {
+			allFailedBefore = false
+		}
+	}
+	return next
+}
+
+// decide returns the best success once nothing better is pending (over),
+// or nil and over when nothing is pending any more. The other successes
+// are closed.
+func (k *checker) decide() (best *attempt, over bool) {
+	for _, a := range k.attempts {
+		if a.done && a.err == nil {
+			best = a
+			break
+		}
+		if a.pending() {
+			break
+		}
+	}
+	if best != nil || !slices.ContainsFunc(k.attempts, (*attempt).pending) {
+		k.closeAll(best)
+		return best, true
+	}
+	return nil, false
+}
+
+// closeAll closes the connections of the successful attempts but keep.
+func (k *checker) closeAll(keep *attempt) {
+	for _, a := range k.attempts {
+		if a.done && a.err == nil && a != keep {
+			a.conn.Close()
+		}
+	}
+}
+
+// finished records the end of an attempt.
+func (k *checker) finished(a *attempt) {
+	a.done = true
+	if a.err != nil {
+		k.t.log.Debug("socks5: candidate failed", "cid", a.rc.cid, "addr", a.rc.addr, "err", a.err)
+	}
+	if a.skipped && a.err == nil {
+		// Abandoned while it connected.
+		a.conn.Close()
+		a.err = errors.New("abandoned")
 	}
 }
 

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jinglekit/jinglekit/internal/tomlite"
 )
 
 // Environment variables read by the command line.
@@ -186,9 +184,9 @@ func Load(path string) (Config, error) {
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
 		return Config{}, &ConfigError{Path: path, Err: errors.New("is a directory")}
 	}
-	doc, err := tomlite.Parse(f)
+	doc, err := parseTOML(f)
 	if err != nil {
-		var pe *tomlite.Error
+		var pe *tomlError
 		if errors.As(err, &pe) {
 			return Config{}, &ConfigError{Path: path, Line: pe.Line, Err: errors.New(pe.Msg)}
 		}
@@ -220,12 +218,12 @@ func unwrapPathError(err error) error {
 // setting is one key of the configuration file.
 type setting struct {
 	key string
-	set func(c *Config, v tomlite.Value) error
+	set func(c *Config, v value) error
 }
 
-func str(f func(*Config) *string) func(*Config, tomlite.Value) error {
-	return func(c *Config, v tomlite.Value) error {
-		if v.Kind != tomlite.String {
+func str(f func(*Config) *string) func(*Config, value) error {
+	return func(c *Config, v value) error {
+		if v.Kind != kindString {
 			return fmt.Errorf("want a string, not %s", v.Kind)
 		}
 		*f(c) = v.Str
@@ -233,9 +231,9 @@ func str(f func(*Config) *string) func(*Config, tomlite.Value) error {
 	}
 }
 
-func boolean(f func(*Config) *bool) func(*Config, tomlite.Value) error {
-	return func(c *Config, v tomlite.Value) error {
-		if v.Kind != tomlite.Bool {
+func boolean(f func(*Config) *bool) func(*Config, value) error {
+	return func(c *Config, v value) error {
+		if v.Kind != kindBool {
 			return fmt.Errorf("want true or false, not %s", v.Kind)
 		}
 		*f(c) = v.Bool
@@ -243,9 +241,9 @@ func boolean(f func(*Config) *bool) func(*Config, tomlite.Value) error {
 	}
 }
 
-func integer(f func(*Config) *int) func(*Config, tomlite.Value) error {
-	return func(c *Config, v tomlite.Value) error {
-		if v.Kind != tomlite.Integer || v.Int < 0 || v.Int > math.MaxInt32 {
+func integer(f func(*Config) *int) func(*Config, value) error {
+	return func(c *Config, v value) error {
+		if v.Kind != kindInteger || v.Int < 0 || v.Int > math.MaxInt32 {
 			return fmt.Errorf("want a non-negative integer")
 		}
 		*f(c) = int(v.Int)
@@ -253,16 +251,16 @@ func integer(f func(*Config) *int) func(*Config, tomlite.Value) error {
 	}
 }
 
-func size(f func(*Config) *int64) func(*Config, tomlite.Value) error {
-	return func(c *Config, v tomlite.Value) error {
+func size(f func(*Config) *int64) func(*Config, value) error {
+	return func(c *Config, v value) error {
 		switch v.Kind {
-		case tomlite.Integer:
+		case kindInteger:
 			if v.Int < 0 {
 				return errors.New("negative size")
 			}
 			*f(c) = v.Int
 			return nil
-		case tomlite.String:
+		case kindString:
 			n, err := ParseSize(v.Str)
 			if err != nil {
 				return err
@@ -274,9 +272,9 @@ func size(f func(*Config) *int64) func(*Config, tomlite.Value) error {
 	}
 }
 
-func duration(f func(*Config) *time.Duration) func(*Config, tomlite.Value) error {
-	return func(c *Config, v tomlite.Value) error {
-		if v.Kind != tomlite.String {
+func duration(f func(*Config) *time.Duration) func(*Config, value) error {
+	return func(c *Config, v value) error {
+		if v.Kind != kindString {
 			return fmt.Errorf("want a duration such as \"30s\", not %s", v.Kind)
 		}
 		d, err := time.ParseDuration(v.Str)
@@ -288,12 +286,12 @@ func duration(f func(*Config) *time.Duration) func(*Config, tomlite.Value) error
 	}
 }
 
-func strings_(f func(*Config) *[]string) func(*Config, tomlite.Value) error {
-	return func(c *Config, v tomlite.Value) error {
+func strings_(f func(*Config) *[]string) func(*Config, value) error {
+	return func(c *Config, v value) error {
 		switch v.Kind {
-		case tomlite.StringArray:
+		case kindStringArray:
 			*f(c) = slices.Clone(v.Strings)
-		case tomlite.String:
+		case kindString:
 			*f(c) = []string{v.Str}
 		default:
 			return fmt.Errorf("want an array of strings, not %s", v.Kind)
@@ -302,9 +300,9 @@ func strings_(f func(*Config) *[]string) func(*Config, tomlite.Value) error {
 	}
 }
 
-func oneOf(f func(*Config) *string, allowed ...string) func(*Config, tomlite.Value) error {
-	return func(c *Config, v tomlite.Value) error {
-		if v.Kind != tomlite.String || !slices.Contains(allowed, v.Str) {
+func oneOf(f func(*Config) *string, allowed ...string) func(*Config, value) error {
+	return func(c *Config, v value) error {
+		if v.Kind != kindString || !slices.Contains(allowed, v.Str) {
 			return fmt.Errorf("want one of %s", strings.Join(allowed, ", "))
 		}
 		*f(c) = v.Str
@@ -313,7 +311,7 @@ func oneOf(f func(*Config) *string, allowed ...string) func(*Config, tomlite.Val
 }
 
 // iceServers reads transfer.ice_servers, checking each server.
-func iceServers(c *Config, v tomlite.Value) error {
+func iceServers(c *Config, v value) error {
 	var list []string
 	if err := strings_(func(*Config) *[]string { return &list })(c, v); err != nil {
 		return err
@@ -371,7 +369,7 @@ func Keys() []string {
 	return out
 }
 
-func fromDocument(doc tomlite.Document, path string) (Config, error) {
+func fromDocument(doc document, path string) (Config, error) {
 	var c Config
 	keys := make([]string, 0, len(doc))
 	for k := range doc {

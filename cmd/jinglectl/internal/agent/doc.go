@@ -31,7 +31,7 @@
 //
 // # Config
 //
-// [Config] is read from a TOML file ([Load], through internal/tomlite);
+// [Config] is read from a TOML file ([Load], with pelletier/go-toml/v2);
 // unknown keys are errors with their line. ICE takes its STUN and TURN
 // servers from transfer.ice_servers ([ParseICEServer]), else from the
 // user's server (XEP-0215), see [Config.ICEConfig]; serverless mode

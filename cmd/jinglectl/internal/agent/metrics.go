@@ -1,26 +1,45 @@
 package agent
 
 import (
-	"fmt"
 	"io"
 	"net/http"
-	"slices"
-	"strings"
-	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
-// metrics are the agent's Prometheus metrics, written in the text
-// exposition format (version 0.0.4) by hand.
+// metrics are the agent's Prometheus metrics, on a registry of the
+// agent's own (prometheus/client_golang), with the process and Go runtime
+// collectors.
 type metrics struct {
-	mu         sync.Mutex
-	transfers  map[[3]string]float64 // direction, outcome, transport → count
-	bytes      map[string]float64    // direction → bytes carried
-	retries    float64
-	reconnects float64
+	reg        *prometheus.Registry
+	transfers  *prometheus.CounterVec // direction, outcome, transport
+	bytes      *prometheus.CounterVec // direction
+	retries    prometheus.Counter
+	reconnects prometheus.Counter
 }
 
 func newMetrics() *metrics {
-	return &metrics{transfers: map[[3]string]float64{}, bytes: map[string]float64{}}
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jinglectl_transfers_total",
+			Help: "Files finished, by direction, outcome and transport."}, []string{"direction", "outcome", "transport"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jinglectl_bytes_total",
+			Help: "Bytes of file data carried, by direction."}, []string{"direction"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "jinglectl_retries_total",
+			Help: "Send attempts that failed and were queued again."}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "jinglectl_reconnects_total",
+			Help: "Times the agent logged in again after losing its connection."}),
+	}
+	for _, d := range []string{Receive, Send} {
+		m.bytes.WithLabelValues(d)
+	}
+	m.reg.MustRegister(m.transfers, m.bytes, m.retries, m.reconnects,
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector())
+	return m
 }
 
 // observe counts a file's final event.
@@ -28,25 +47,15 @@ func (m *metrics) observe(e Event) {
 	if !e.Terminal() {
 		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.transfers[[3]string{e.Direction, e.Outcome, e.Transport}]++
+	m.transfers.WithLabelValues(e.Direction, e.Outcome, e.Transport).Inc()
 	if moved := e.Bytes - e.Offset; moved > 0 {
-		m.bytes[e.Direction] += float64(moved)
+		m.bytes.WithLabelValues(e.Direction).Add(float64(moved))
 	}
 }
 
-func (m *metrics) retry() {
-	m.mu.Lock()
-	m.retries++
-	m.mu.Unlock()
-}
+func (m *metrics) retry() { m.retries.Inc() }
 
-func (m *metrics) reconnect() {
-	m.mu.Lock()
-	m.reconnects++
-	m.mu.Unlock()
-}
+func (m *metrics) reconnect() { m.reconnects.Inc() }
 
 // gauges are read at scrape time.
 type gauges struct {
@@ -56,61 +65,68 @@ type gauges struct {
 	active    int
 }
 
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace(s)
+// gaugeCollector reads the gauges once per scrape.
+type gaugeCollector struct {
+	read                                func() gauges
+	connected, sessions, active, queued *prometheus.Desc
 }
 
-func (m *metrics) write(w io.Writer, g gauges) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b := &strings.Builder{}
-	fmt.Fprintln(b, "# HELP jinglectl_transfers_total Files finished, by direction, outcome and transport.")
-	fmt.Fprintln(b, "# TYPE jinglectl_transfers_total counter")
-	keys := make([][3]string, 0, len(m.transfers))
-	for k := range m.transfers {
-		keys = append(keys, k)
+func newGaugeCollector(read func() gauges) *gaugeCollector {
+	return &gaugeCollector{read: read,
+		connected: prometheus.NewDesc("jinglectl_connected", "Whether the agent is logged in.", nil, nil),
+		sessions:  prometheus.NewDesc("jinglectl_active_sessions", "Live Jingle sessions.", nil, nil),
+		active:    prometheus.NewDesc("jinglectl_active_transfers", "Files being sent or received.", nil, nil),
+		queued:    prometheus.NewDesc("jinglectl_queued_transfers", "Files waiting to be sent.", nil, nil),
 	}
-	slices.SortFunc(keys, func(a, b [3]string) int { return strings.Compare(a[0]+a[1]+a[2], b[0]+b[1]+b[2]) })
-	for _, k := range keys {
-		fmt.Fprintf(b, "jinglectl_transfers_total{direction=\"%s\",outcome=\"%s\",transport=\"%s\"} %g\n",
-			escapeLabel(k[0]), escapeLabel(k[1]), escapeLabel(k[2]), m.transfers[k])
+}
+
+// Describe implements prometheus.Collector.
+func (c *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.connected, c.sessions, c.active, c.queued} {
+		ch <- d
 	}
-	fmt.Fprintln(b, "# HELP jinglectl_bytes_total Bytes of file data carried, by direction.")
-	fmt.Fprintln(b, "# TYPE jinglectl_bytes_total counter")
-	for _, d := range []string{Receive, Send} {
-		fmt.Fprintf(b, "jinglectl_bytes_total{direction=\"%s\"} %g\n", d, m.bytes[d])
-	}
-	fmt.Fprintln(b, "# HELP jinglectl_retries_total Send attempts that failed and were queued again.")
-	fmt.Fprintln(b, "# TYPE jinglectl_retries_total counter")
-	fmt.Fprintf(b, "jinglectl_retries_total %g\n", m.retries)
-	fmt.Fprintln(b, "# HELP jinglectl_reconnects_total Times the agent logged in again after losing its connection.")
-	fmt.Fprintln(b, "# TYPE jinglectl_reconnects_total counter")
-	fmt.Fprintf(b, "jinglectl_reconnects_total %g\n", m.reconnects)
-	fmt.Fprintln(b, "# HELP jinglectl_connected Whether the agent is logged in.")
-	fmt.Fprintln(b, "# TYPE jinglectl_connected gauge")
-	connected := 0
+}
+
+// Collect implements prometheus.Collector.
+func (c *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
+	g := c.read()
+	connected := 0.0
 	if g.connected {
 		connected = 1
 	}
-	fmt.Fprintf(b, "jinglectl_connected %d\n", connected)
-	fmt.Fprintln(b, "# HELP jinglectl_active_sessions Live Jingle sessions.")
-	fmt.Fprintln(b, "# TYPE jinglectl_active_sessions gauge")
-	fmt.Fprintf(b, "jinglectl_active_sessions %d\n", g.sessions)
-	fmt.Fprintln(b, "# HELP jinglectl_active_transfers Files being sent or received.")
-	fmt.Fprintln(b, "# TYPE jinglectl_active_transfers gauge")
-	fmt.Fprintf(b, "jinglectl_active_transfers %d\n", g.active)
-	fmt.Fprintln(b, "# HELP jinglectl_queued_transfers Files waiting to be sent.")
-	fmt.Fprintln(b, "# TYPE jinglectl_queued_transfers gauge")
-	fmt.Fprintf(b, "jinglectl_queued_transfers %d\n", g.queued)
-	io.WriteString(w, b.String())
+	for _, x := range []struct {
+		d *prometheus.Desc
+		v float64
+	}{{c.connected, connected}, {c.sessions, float64(g.sessions)}, {c.active, float64(g.active)}, {c.queued, float64(g.queued)}} {
+		ch <- prometheus.MustNewConstMetric(x.d, prometheus.GaugeValue, x.v)
+	}
+}
+
+// gatherer is the agent's registry with the gauges of g.
+func (m *metrics) gatherer(g func() gauges) prometheus.Gatherer {
+	gr := prometheus.NewRegistry()
+	gr.MustRegister(newGaugeCollector(g))
+	return prometheus.Gatherers{m.reg, gr}
+}
+
+// write writes the metrics in the text exposition format.
+func (m *metrics) write(w io.Writer, g gauges) error {
+	mfs, err := m.gatherer(func() gauges { return g }).Gather()
+	if err != nil {
+		return err
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // handler serves /metrics.
 func (m *metrics) handler(g func() gauges) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		m.write(w, g())
-	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.gatherer(g), promhttp.HandlerOpts{}))
 	return mux
 }

@@ -326,3 +326,18 @@ func TestThrottled(t *testing.T) {
 type nopCloser struct{ *strings.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+// TestMetricsRuntime: the process and Go runtime collectors are served
+// next to the agent's own metrics.
+func TestMetricsRuntime(t *testing.T) {
+	m := newMetrics()
+	var b strings.Builder
+	if err := m.write(&b, gauges{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\ngo_goroutines ", "\nprocess_cpu_seconds_total ", "\njinglectl_reconnects_total 0\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

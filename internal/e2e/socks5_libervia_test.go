@@ -5,16 +5,15 @@
 // for alice and bob). Start it first:
 //
 //	cd ../shared/peers/libervia && ./prosody-up && ./libervia-up bob && ./libervia-up alice
-//	JINGLEKIT_LIBERVIA=$PWD go test -tags libervia -run Libervia -v ./transports/socks5/
+//	JINGLEKIT_LIBERVIA=$PWD go test -tags libervia -run Libervia -v ./internal/e2e/
 //
 // The test logs in as carol@localhost and uses the file-transfer
 // application and IBB (for Libervia's fallback) of this module.
-package socks5_test
+package e2e_test
 
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
@@ -81,7 +80,7 @@ func (c *eofConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
 	c.left -= int64(n)
 	if err == nil && c.left <= 0 {
-		err = c.Conn.(closeWriter).CloseWrite()
+		err = c.Conn.(interface{ CloseWrite() error }).CloseWrite()
 	}
 	return n, err
 }
@@ -92,7 +91,7 @@ func liberviaParty(t *testing.T, harness string, set socks5.Settings, eofAfter .
 	if err != nil {
 		t.Skipf("harness not running: %v", err)
 	}
-	set.Logger = newLogger(t).With("side", "carol")
+	set.Logger = testLogger(t).With("side", "carol")
 	p := &lvParty{m: &jingle.Manager{Logger: set.Logger}, done: make(chan filetransfer.Result, 4), dir: t.TempDir()}
 	h := &filetransfer.Handler{Dir: p.dir, Policy: filetransfer.AcceptAll, Logger: set.Logger,
 		Done: func(r filetransfer.Result) { p.done <- r }}
@@ -130,17 +129,6 @@ func liberviaParty(t *testing.T, harness string, set socks5.Settings, eofAfter .
 	return p
 }
 
-func randomFile(t *testing.T, size int) (string, string) {
-	data := make([]byte, size)
-	rand.Read(data)
-	path := filepath.Join(t.TempDir(), "rand.bin")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return path, hex.EncodeToString(sum[:])
-}
-
 func harnessDir(t *testing.T) string {
 	dir := os.Getenv("JINGLEKIT_LIBERVIA")
 	if dir == "" {
@@ -149,9 +137,9 @@ func harnessDir(t *testing.T) string {
 	return dir
 }
 
-// TestLiberviaReceive: libervia (alice) sends to us over S5B, with its
+// TestS5BLiberviaReceive: libervia (alice) sends to us over S5B, with its
 // candidate-used before session-accept.
-func TestLiberviaReceive(t *testing.T) {
+func TestS5BLiberviaReceive(t *testing.T) {
 	harness := harnessDir(t)
 	for _, c := range []struct {
 		name string
@@ -164,7 +152,7 @@ func TestLiberviaReceive(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := liberviaParty(t, harness, c.set)
-			path, sum := randomFile(t, 4<<20)
+			path, sum := randomFile(t, "s5b-"+c.name+".bin", 4<<20, 13)
 			out, err := testproc.CombinedOutput(testproc.Command(filepath.Join(harness, "send-file"), "alice", p.j.String(), path))
 			t.Logf("send-file: %s", out)
 			if err != nil {
@@ -191,8 +179,8 @@ func TestLiberviaReceive(t *testing.T) {
 	}
 }
 
-// TestLiberviaSend: we send to libervia (bob) over S5B.
-func TestLiberviaSend(t *testing.T) {
+// TestS5BLiberviaSend: we send to libervia (bob) over S5B.
+func TestS5BLiberviaSend(t *testing.T) {
 	harness := harnessDir(t)
 	for _, c := range []struct {
 		name string
@@ -204,7 +192,7 @@ func TestLiberviaSend(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := liberviaParty(t, harness, c.set, 4<<20)
-			path, sum := randomFile(t, 4<<20)
+			path, sum := randomFile(t, "s5b-"+c.name+".bin", 4<<20, 13)
 			recvDir := t.TempDir()
 			cmd := testproc.Command(filepath.Join(harness, "receive-file"), "bob", recvDir)
 			stdout, _ := cmd.StdoutPipe()
@@ -238,7 +226,7 @@ func TestLiberviaSend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := filetransfer.Sender{Transports: []string{socks5.NS, ibb.NSTransport}, HashEncoding: filetransfer.HexBase64, Logger: newLogger(t)}
+			s := filetransfer.Sender{Transports: []string{socks5.NS, ibb.NSTransport}, HashEncoding: filetransfer.HexBase64, Logger: testLogger(t)}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			res, err := s.Send(ctx, p.m, jid.MustParse("bob@localhost/libervia"), src)
@@ -256,5 +244,17 @@ func TestLiberviaSend(t *testing.T) {
 				t.Fatal("bob's file differs")
 			}
 		})
+	}
+}
+
+// prosodySettings: loopback candidates, proxy discovery on.
+func prosodySettings() socks5.Settings {
+	return socks5.Settings{
+		AllowLoopback:      true,
+		Addresses:          []string{"127.0.0.1"},
+		ListenHost:         "127.0.0.1",
+		ConnectTimeout:     3 * time.Second,
+		HandshakeTimeout:   3 * time.Second,
+		NegotiationTimeout: 30 * time.Second,
 	}
 }

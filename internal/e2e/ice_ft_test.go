@@ -1,4 +1,4 @@
-package ice_test
+package e2e_test
 
 import (
 	"bytes"
@@ -54,9 +54,9 @@ func newFTParty(t *testing.T, n *xmpptest.Network, addr string, cfg ice.Config) 
 	return p
 }
 
-// TestFileTransfer sends a 1 MiB file with filetransfer.Sender over each
+// TestICEFileTransfer sends a 1 MiB file with filetransfer.Sender over each
 // dialect; the receiver's Handler verifies the hash and writes the file.
-func TestFileTransfer(t *testing.T) {
+func TestICEFileTransfer(t *testing.T) {
 	for _, ns := range []string{ice.NSWebRTCDataChannel, ice.NSICEUDP} {
 		t.Run(ns, func(t *testing.T) {
 			n := xmpptest.NewNetwork(t)
