@@ -157,16 +157,18 @@ func (e *engine) recvData(x *xfer) {
 		fail(newErr(ErrProtocol, x.key.Name, nil, err), 0, "")
 		return
 	}
-	f := x.part.f
-	if x.offset > 0 {
-		if _, err := io.Copy(hs, io.NewSectionReader(f, 0, x.offset)); err != nil {
-			fail(errorf(ErrIO, x.key.Name, "reading the partial file: %v", err), 0, "")
+	f := x.part
+	if pf := f.f; pf != nil {
+		if x.offset > 0 {
+			if _, err := io.Copy(hs, io.NewSectionReader(pf, 0, x.offset)); err != nil {
+				fail(errorf(ErrIO, x.key.Name, "reading the partial file: %v", err), 0, "")
+				return
+			}
+		}
+		if _, err := pf.Seek(x.offset, io.SeekStart); err != nil {
+			fail(errorf(ErrIO, x.key.Name, "seeking the partial file: %v", err), 0, "")
 			return
 		}
-	}
-	if _, err := f.Seek(x.offset, io.SeekStart); err != nil {
-		fail(errorf(ErrIO, x.key.Name, "seeking the partial file: %v", err), 0, "")
-		return
 	}
 	conn, ns, terr := e.connect(x)
 	if terr != nil {

@@ -20,10 +20,10 @@ import (
 // <received/>, through it).
 //
 // Each offered file is shown to Policy; an accepted file is written to
-// Dir as NAME.part (created exclusively, never through a symbolic link)
-// and renamed to its final name only once its hash is verified; a file of
+// Dir as NAME.part (created exclusively with the first byte, never through
+// a symbolic link) and renamed to its final name only once its hash is verified; a file of
 // the same name is never replaced unless the Decision says so. When a
-// transfer breaks, the .part (with its NAME.part.meta sidecar) is kept and
+// transfer breaks, the .part (with its record in StateDirName) is kept and
 // a later offer of the same file by the same peer resumes it with a
 // <range/>.
 //

@@ -220,7 +220,7 @@ func TestHostileSender(t *testing.T) {
 			}
 			var want []string
 			if tc.keepPart {
-				want = []string{"a.part", "a.part.meta"}
+				want = []string{filetransfer.StateDirName, "a.part"}
 			}
 			if got := listDir(t, bob.dir); !slices.Equal(got, want) {
 				t.Fatalf("bob's directory: %v, want %v", got, want)
@@ -370,5 +370,50 @@ func TestOldNamespaces(t *testing.T) {
 				t.Fatalf("terminated with %v", term.Reason)
 			}
 		})
+	}
+}
+
+// TestPlantedResumeState (issue 13, D1): alice, an allowed sender, offers
+// "X.dat.part" and a sidecar "X.dat.part.meta" claiming carol's X.dat.
+// carol's genuine X.dat must not resume alice's bytes: it arrives whole
+// and verified, and alice's files are stored under names that are not the
+// store's own.
+func TestPlantedResumeState(t *testing.T) {
+	n := xmpptest.NewNetwork(t)
+	x := jingletest.NewExchange()
+	alice := newParty(t, n, xmpptest.Alice, x, nil)
+	carol := newParty(t, n, "carol@example.net/c", x, nil)
+	bob := newParty(t, n, xmpptest.Bob, x, func(h *filetransfer.Handler) { h.Policy = filetransfer.AcceptAll })
+	data := randomBytes(1000, 77)
+	meta := fmt.Sprintf(`{"v":1,"peer":"carol@example.net","name":"X.dat","size":%d}`, len(data))
+	for _, v := range []int{1, 2} {
+		// The current record format too, in case a peer learns it.
+		meta := strings.Replace(meta, `"v":1`, fmt.Sprintf(`"v":%d,"part":"X.dat.part"`, v), 1)
+		for _, f := range []filetransfer.Source{
+			filetransfer.BytesSource("X.dat.part", []byte("EVILEVILEVILEVIL")),
+			filetransfer.BytesSource("X.dat.part.meta", []byte(meta)),
+			filetransfer.BytesSource("../"+filetransfer.StateDirName+"/0123.json", []byte(meta)),
+		} {
+			if _, err := filetransfer.Send(tctx(t), alice.m, bob.jid, f); err != nil {
+				t.Fatal(err)
+			}
+			if r := bob.result(t); r.Err != nil {
+				t.Fatal(r.Err)
+			} else if base := filepath.Base(r.Path); strings.HasSuffix(base, ".part") || strings.HasSuffix(base, ".part.meta") || strings.HasPrefix(base, ".") {
+				t.Fatalf("%q stored as %q, a name of the store's own", f.Name, base)
+			}
+		}
+	}
+	res, err := filetransfer.Send(tctx(t), carol.m, bob.jid, filetransfer.BytesSource("X.dat", data))
+	if err != nil {
+		t.Fatalf("carol's send: %v", err)
+	}
+	got := bob.result(t)
+	if got.Err != nil || got.Offset != 0 || res[0].Offset != 0 {
+		t.Fatalf("carol's file resumed planted state: offset %d/%d, %v", got.Offset, res[0].Offset, got.Err)
+	}
+	wantFile(t, got.Path, data)
+	if _, err := os.Stat(filepath.Join(bob.dir, filetransfer.StateDirName)); err == nil {
+		t.Fatal("the resume state directory outlives the transfers")
 	}
 }
