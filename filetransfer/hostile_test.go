@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -415,5 +416,35 @@ func TestPlantedResumeState(t *testing.T) {
 	wantFile(t, got.Path, data)
 	if _, err := os.Stat(filepath.Join(bob.dir, filetransfer.StateDirName)); err == nil {
 		t.Fatal("the resume state directory outlives the transfers")
+	}
+}
+
+// TestTransportNeverComesUp (issue 13, D2): a sender whose transport never
+// comes up (an IBB <open/> that never arrives) is given Timeouts.Connect;
+// then the file fails with a timeout that says which one, the session
+// ends, and nothing was created on disk.
+func TestTransportNeverComesUp(t *testing.T) {
+	n := xmpptest.NewNetwork(t)
+	x := jingletest.NewExchange()
+	hang := func() jingle.TransportMethod { return &jingletest.PipeMethod{X: x, Hang: true} }
+	alice := newParty(t, n, xmpptest.Alice, x, nil, hang())
+	bob := newParty(t, n, xmpptest.Bob, x, func(h *filetransfer.Handler) {
+		h.Policy = filetransfer.AcceptAll
+		h.Timeouts.Connect = 300 * time.Millisecond
+	}, hang())
+	// alice offers, then never connects.
+	s := hostileSender(t, alice, bob.jid, filetransfer.File{Name: "a", Size: size(10), HashUsed: []filetransfer.HashUsed{{Algo: "sha-256"}}})
+	r := bob.result(t)
+	if !errors.Is(r.Err, filetransfer.ErrTimeout) || !strings.Contains(r.Err.Error(), "connect timeout") {
+		t.Fatalf("bob's result: %v, want a connect timeout", r.Err)
+	}
+	if reason := endReason(t, s); reason == nil {
+		t.Fatal("the session did not end")
+	}
+	if got := listDir(t, bob.dir); len(got) != 0 {
+		t.Fatalf("bob's directory: %v", got)
+	}
+	if got := len(bob.m.Sessions()); got != 0 {
+		t.Fatalf("bob keeps %d sessions", got)
 	}
 }

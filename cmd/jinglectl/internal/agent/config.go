@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jinglekit/jinglekit/filetransfer"
 )
 
 // Environment variables read by the command line.
@@ -67,6 +69,9 @@ type Config struct {
 	ICERelayOnly  bool     // ICE offers relayed candidates only (needs TURN)
 	LimitRate     int64    // bytes per second per sent file; 0: no limit
 	PresenceWait  time.Duration
+	// ConnectTimeout bounds the time a file's transport takes to come up,
+	// sending and receiving (default filetransfer.DefaultConnectTimeout).
+	ConnectTimeout time.Duration
 
 	// [receive]
 	Dir        string
@@ -119,6 +124,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PresenceWait <= 0 {
 		c.PresenceWait = DefaultPresenceWait
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = filetransfer.DefaultConnectTimeout
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
@@ -343,6 +351,7 @@ var settings = []setting{
 	{"transfer.ice_relay_only", boolean(func(c *Config) *bool { return &c.ICERelayOnly })},
 	{"transfer.limit_rate", size(func(c *Config) *int64 { return &c.LimitRate })},
 	{"transfer.presence_wait", duration(func(c *Config) *time.Duration { return &c.PresenceWait })},
+	{"transfer.connect_timeout", duration(func(c *Config) *time.Duration { return &c.ConnectTimeout })},
 
 	{"receive.dir", str(func(c *Config) *string { return &c.Dir })},
 	{"receive.accept_from", strings_(func(c *Config) *[]string { return &c.AcceptFrom })},

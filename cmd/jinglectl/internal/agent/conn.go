@@ -144,6 +144,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 
 	c.m = &jingle.Manager{Logger: log, Observer: h}
 	ft := &filetransfer.Handler{Logger: log, Progress: h.progress}
+	ft.Timeouts.Connect = cfg.ConnectTimeout
 	rcv := &receiver{h: ft, hub: h, emit: func(Event) {}, newID: func(sid, content string) string { return sid + "/" + content }}
 	rcv.allowed = func(jid.JID) bool { return false }
 	if o.OnEvent != nil {
@@ -386,6 +387,9 @@ func (c *Conn) Send(ctx context.Context, peer jid.JID, files []Outgoing, o SendO
 	}
 	for _, f := range w.files {
 		safeEmit(w.event(EventOffered, f))
+	}
+	if o.Timeouts.Connect <= 0 {
+		o.Timeouts.Connect = c.cfg.ConnectTimeout
 	}
 	sender := filetransfer.Sender{Transports: o.Transports, Progress: c.hub.progress, Timeouts: o.Timeouts, Logger: c.log,
 		SID: w.sid}
