@@ -255,9 +255,9 @@ func (h *Handler) considerOffer(e *engine, c jingle.Content, d Description, nRec
 	case sized && n < 0:
 		return x, d, errorf(ErrProtocol, c.Name, "negative size")
 	case size > lim.MaxFileSize:
-		return x, d, errorf(ErrTooLarge, c.Name, "%d bytes offered, the limit is %d", size, lim.MaxFileSize)
+		return x, d, limitf(ErrTooLarge, c.Name, "%d bytes offered, the receiver's maximum file size is %d", size, lim.MaxFileSize)
 	case nRecv >= lim.MaxFiles:
-		return x, d, errorf(ErrDeclined, c.Name, "more than %d files in one session", lim.MaxFiles)
+		return x, d, limitf(ErrDeclined, c.Name, "more than %d files in one session, the receiver's limit of files per session", lim.MaxFiles)
 	case len(algos) == 0 && unsupported:
 		return x, d, errorf(ErrProtocol, c.Name, "no supported hash algorithm offered")
 	}

@@ -274,8 +274,8 @@ func TestLimits(t *testing.T) {
 		h.Limits = filetransfer.Limits{MaxFileSize: 1000, MaxFiles: 2}
 	})
 	_, err := filetransfer.Send(tctx(t), alice.m, bob.jid, filetransfer.BytesSource("big", make([]byte, 1001)))
-	if !errors.Is(err, filetransfer.ErrTooLarge) {
-		t.Fatalf("too large: %v", err)
+	if !errors.Is(err, filetransfer.ErrTooLarge) || !strings.Contains(err.Error(), "maximum file size is 1000") {
+		t.Fatalf("too large: %v, want the receiver's reason to name its limit", err)
 	}
 	if got := bob.result(t); !errors.Is(got.Err, filetransfer.ErrTooLarge) {
 		t.Fatalf("bob's result: %v", got.Err)
@@ -288,6 +288,10 @@ func TestLimits(t *testing.T) {
 		filetransfer.BytesSource("one", []byte("1")), filetransfer.BytesSource("two", []byte("2")), filetransfer.BytesSource("three", []byte("3")))
 	if res[0].Err != nil || res[1].Err != nil || !errors.Is(res[2].Err, filetransfer.ErrDeclined) {
 		t.Fatalf("three files, two allowed: %v", err)
+	}
+	// Issue 13: a receiver that refuses for a limit says which.
+	if !strings.Contains(res[2].Err.Error(), "more than 2 files in one session, the receiver's limit of files per session") {
+		t.Fatalf("the refusal does not name the limit: %v", res[2].Err)
 	}
 	for range 3 {
 		bob.result(t)
