@@ -448,6 +448,30 @@ func (m *Manager) Sessions() []*Session {
 	return out
 }
 
+// PeerGone ends every live session with peer — a full JID, or every
+// resource of a bare JID — with reason gone, without signalling: call it
+// when the peer is known to be gone (its presence became unavailable), as
+// a session-terminate could not reach it. The applications see a
+// session-terminate event with that reason. It does not block, so it may
+// be called from a stanza handler; it returns the number of sessions
+// ended.
+func (m *Manager) PeerGone(peer jid.JID) int {
+	bare := peer.Resourcepart() == ""
+	m.mu.Lock()
+	var gone []*Session
+	for _, s := range m.sessions {
+		if s.peer.Equal(peer) || (bare && s.peer.Bare().Equal(peer)) {
+			gone = append(gone, s)
+		}
+	}
+	m.mu.Unlock()
+	for _, s := range gone {
+		m.logger().Info("jingle: peer gone, session ended", "sid", s.sid, "peer", s.peer.String())
+		s.end(&Reason{Condition: ReasonGone, Text: "the peer went offline"}, true)
+	}
+	return len(gone)
+}
+
 // Close terminates every live session with reason gone (best effort, bounded
 // by ctx), refuses new ones, and waits for the goroutines it owns.
 func (m *Manager) Close(ctx context.Context) error {

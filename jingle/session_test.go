@@ -643,3 +643,28 @@ func TestSessionsPerAccount(t *testing.T) {
 		t.Fatalf("carol: %v", err)
 	}
 }
+
+// TestPeerGone (issue 13, D4): PeerGone ends the sessions of a full JID, or
+// of every resource of a bare JID, with reason gone, and the application
+// sees it as a session-terminate.
+func TestPeerGone(t *testing.T) {
+	_, alice, bob := newPair(t, jingle.Limits{})
+	ctx := tctx(t)
+	if _, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("f")); err != nil {
+		t.Fatal(err)
+	}
+	bs := incoming(t, bob)
+	if n := bob.m.PeerGone(jid.MustParse("alice@example.net/other")); n != 0 {
+		t.Fatalf("another resource ended %d sessions", n)
+	}
+	if n := bob.m.PeerGone(jid.MustParse(xmpptest.Alice).Bare()); n != 1 {
+		t.Fatalf("PeerGone ended %d sessions, want 1", n)
+	}
+	ev := nextEvent(t, bs, jingle.ActionSessionTerminate)
+	if ev.Reason == nil || ev.Reason.Condition != jingle.ReasonGone {
+		t.Fatalf("reason %v, want gone", ev.Reason)
+	}
+	if got := len(bob.m.Sessions()); got != 0 {
+		t.Fatalf("bob keeps %d sessions", got)
+	}
+}

@@ -143,6 +143,11 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	c.presence = newPresenceTracker(c.disco)
 
 	c.m = &jingle.Manager{Logger: log, Observer: h}
+	// Issue 13, D4: the sessions of a peer whose presence becomes
+	// unavailable end at once (reason gone), so that its .part files are
+	// released and a resend resumes them, instead of waiting for the idle
+	// timeout.
+	c.presence.onGone = func(j jid.JID) { c.m.PeerGone(j) }
 	ft := &filetransfer.Handler{Logger: log, Progress: h.progress}
 	ft.Timeouts.Connect = cfg.ConnectTimeout
 	rcv := &receiver{h: ft, hub: h, emit: func(Event) {}, newID: func(sid, content string) string { return sid + "/" + content }}
