@@ -179,7 +179,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	ft.Policy = rcv.policy
 	ft.Done = rcv.done
 	c.s5b = socks5.NewMethod(c.s5bSettings(log))
-	c.ibb = &ibb.Method{Logger: log}
+	c.ibb = &ibb.Method{Logger: log, OpenTimeout: c.cfg.ConnectTimeout}
 	c.ice = iceMethods(cfg.ICEConfig(log))
 	if err := c.register(rcv); err != nil {
 		return nil, err
