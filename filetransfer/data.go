@@ -1,6 +1,7 @@
 package filetransfer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,10 @@ import (
 	"os"
 	"time"
 )
+
+// errConnectTimeout is the cause of a transport that did not come up in
+// time.
+var errConnectTimeout = errors.New("filetransfer: connect timeout")
 
 // chunkSize is the size of the reads and writes of the data.
 const chunkSize = 64 << 10
@@ -40,12 +45,17 @@ func (e *engine) requestCancel(x *xfer) {
 	}
 }
 
-// connect gets the content's stream.
+// connect gets the content's stream, within Timeouts.Connect.
 func (e *engine) connect(x *xfer) (net.Conn, string, *TransferError) {
-	conn, err := e.s.Conn(x.ctx, x.key.Name)
+	ctx, cancel := context.WithTimeoutCause(x.ctx, e.t.Connect, errConnectTimeout)
+	defer cancel()
+	conn, err := e.s.Conn(ctx, x.key.Name)
 	if err != nil {
-		if x.ctx.Err() != nil {
+		switch {
+		case x.ctx.Err() != nil:
 			return nil, "", newErr(ErrCanceled, x.key.Name, nil, err)
+		case errors.Is(context.Cause(ctx), errConnectTimeout):
+			return nil, "", errorf(ErrTimeout, x.key.Name, "the transport did not come up within %s (connect timeout)", e.t.Connect)
 		}
 		return nil, "", newErr(ErrTransport, x.key.Name, nil, err)
 	}
@@ -157,16 +167,18 @@ func (e *engine) recvData(x *xfer) {
 		fail(newErr(ErrProtocol, x.key.Name, nil, err), 0, "")
 		return
 	}
-	f := x.part.f
-	if x.offset > 0 {
-		if _, err := io.Copy(hs, io.NewSectionReader(f, 0, x.offset)); err != nil {
-			fail(errorf(ErrIO, x.key.Name, "reading the partial file: %v", err), 0, "")
+	f := x.part
+	if pf := f.f; pf != nil {
+		if x.offset > 0 {
+			if _, err := io.Copy(hs, io.NewSectionReader(pf, 0, x.offset)); err != nil {
+				fail(errorf(ErrIO, x.key.Name, "reading the partial file: %v", err), 0, "")
+				return
+			}
+		}
+		if _, err := pf.Seek(x.offset, io.SeekStart); err != nil {
+			fail(errorf(ErrIO, x.key.Name, "seeking the partial file: %v", err), 0, "")
 			return
 		}
-	}
-	if _, err := f.Seek(x.offset, io.SeekStart); err != nil {
-		fail(errorf(ErrIO, x.key.Name, "seeking the partial file: %v", err), 0, "")
-		return
 	}
 	conn, ns, terr := e.connect(x)
 	if terr != nil {

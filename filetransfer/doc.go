@@ -14,8 +14,11 @@
 //
 // The offered name is untrusted: [SanitizeName] keeps the last path
 // element, drops leading dots, control and invisible characters,
-// normalises it (NFC) and bounds its length. The data lands in NAME.part,
-// created with O_EXCL (and O_NOFOLLOW), and is renamed — without replacing
+// normalises it (NFC) and bounds its length; a name ending in ".part" is
+// renamed ("x.part" becomes "x_part") so that it is never taken for a
+// partial file. The data lands in NAME.part, created with O_EXCL (and
+// O_NOFOLLOW) when the first byte arrives — nothing is created for a file
+// whose data never comes — and is renamed — without replacing
 // anything, unless the Decision says Overwrite — only once its hash
 // matches; an existing file makes the new one "NAME (1).ext". A file whose
 // hash does not match, or whose sender sends more than it offered, is
@@ -46,9 +49,11 @@
 //
 // # Resuming
 //
-// When a transfer breaks, the receiver keeps NAME.part and a sidecar,
-// NAME.part.meta, recording the offer (the sender's bare JID, the name,
-// size, date and hashes). When the same peer offers the same file again
+// When a transfer breaks, the receiver keeps NAME.part and a record of the
+// offer (the sender's bare JID, the name, size, date and hashes, and the
+// identity of the .part) in [StateDirName], a 0700 directory inside Dir
+// that no offered name can reach, under a random name. A NAME.part without
+// such a record — one a peer sent as a file, say — is never resumed. When the same peer offers the same file again
 // (with <range/> in the offer, which announces range support), the
 // receiver answers the session-accept with <range offset='N'/>, N being
 // the length of the .part; the sender sends from N. Both sides hash the

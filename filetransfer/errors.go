@@ -76,6 +76,19 @@ func errorf(kind error, content, format string, args ...any) *TransferError {
 	return newErr(kind, content, nil, fmt.Errorf(format, args...))
 }
 
+// limitError is the cause of a refusal because a Limit was reached: it
+// matches jingle.ErrLimit, and its text, which names the limit, goes into
+// the reason sent to the peer.
+type limitError struct{ msg string }
+
+func (e *limitError) Error() string        { return e.msg }
+func (e *limitError) Is(target error) bool { return target == jingle.ErrLimit }
+
+// limitf is errorf for a refusal because a Limit was reached.
+func limitf(kind error, content, format string, args ...any) *TransferError {
+	return newErr(kind, content, nil, &limitError{fmt.Sprintf(format, args...)})
+}
+
 // kindOfReason maps a Jingle reason sent by the peer to an error kind.
 // dataDone says whether this side had sent or received all the data.
 func kindOfReason(r *jingle.Reason) error {
@@ -129,7 +142,12 @@ func reasonFor(err *TransferError) jingle.Reason {
 	case ErrIO:
 		r.Condition = jingle.ReasonGeneralError
 	}
-	// The kind, not the cause: a local error may name local paths.
+	// The kind, not the cause: a local error may name local paths. A
+	// limit is named, so that the peer knows which one it reached.
 	r.Text = strings.TrimPrefix(err.Kind.Error(), "filetransfer: ")
+	var le *limitError
+	if errors.As(err.Err, &le) {
+		r.Text += ": " + le.msg
+	}
 	return r
 }

@@ -20,10 +20,10 @@ import (
 // <received/>, through it).
 //
 // Each offered file is shown to Policy; an accepted file is written to
-// Dir as NAME.part (created exclusively, never through a symbolic link)
-// and renamed to its final name only once its hash is verified; a file of
+// Dir as NAME.part (created exclusively with the first byte, never through
+// a symbolic link) and renamed to its final name only once its hash is verified; a file of
 // the same name is never replaced unless the Decision says so. When a
-// transfer breaks, the .part (with its NAME.part.meta sidecar) is kept and
+// transfer breaks, the .part (with its record in StateDirName) is kept and
 // a later offer of the same file by the same peer resumes it with a
 // <range/>.
 //
@@ -255,9 +255,9 @@ func (h *Handler) considerOffer(e *engine, c jingle.Content, d Description, nRec
 	case sized && n < 0:
 		return x, d, errorf(ErrProtocol, c.Name, "negative size")
 	case size > lim.MaxFileSize:
-		return x, d, errorf(ErrTooLarge, c.Name, "%d bytes offered, the limit is %d", size, lim.MaxFileSize)
+		return x, d, limitf(ErrTooLarge, c.Name, "%d bytes offered, the receiver's maximum file size is %d", size, lim.MaxFileSize)
 	case nRecv >= lim.MaxFiles:
-		return x, d, errorf(ErrDeclined, c.Name, "more than %d files in one session", lim.MaxFiles)
+		return x, d, limitf(ErrDeclined, c.Name, "more than %d files in one session, the receiver's limit of files per session", lim.MaxFiles)
 	case len(algos) == 0 && unsupported:
 		return x, d, errorf(ErrProtocol, c.Name, "no supported hash algorithm offered")
 	}

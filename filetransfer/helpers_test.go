@@ -155,7 +155,7 @@ func listDir(t *testing.T, dir string) []string {
 func completeFiles(t *testing.T, dir string) []string {
 	var out []string
 	for _, n := range listDir(t, dir) {
-		if !strings.HasSuffix(n, ".part") && !strings.HasSuffix(n, ".part.meta") {
+		if !strings.HasSuffix(n, ".part") && n != filetransfer.StateDirName {
 			out = append(out, n)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -220,7 +221,7 @@ func TestHostileSender(t *testing.T) {
 			}
 			var want []string
 			if tc.keepPart {
-				want = []string{"a.part", "a.part.meta"}
+				want = []string{filetransfer.StateDirName, "a.part"}
 			}
 			if got := listDir(t, bob.dir); !slices.Equal(got, want) {
 				t.Fatalf("bob's directory: %v, want %v", got, want)
@@ -273,8 +274,8 @@ func TestLimits(t *testing.T) {
 		h.Limits = filetransfer.Limits{MaxFileSize: 1000, MaxFiles: 2}
 	})
 	_, err := filetransfer.Send(tctx(t), alice.m, bob.jid, filetransfer.BytesSource("big", make([]byte, 1001)))
-	if !errors.Is(err, filetransfer.ErrTooLarge) {
-		t.Fatalf("too large: %v", err)
+	if !errors.Is(err, filetransfer.ErrTooLarge) || !strings.Contains(err.Error(), "maximum file size is 1000") {
+		t.Fatalf("too large: %v, want the receiver's reason to name its limit", err)
 	}
 	if got := bob.result(t); !errors.Is(got.Err, filetransfer.ErrTooLarge) {
 		t.Fatalf("bob's result: %v", got.Err)
@@ -287,6 +288,10 @@ func TestLimits(t *testing.T) {
 		filetransfer.BytesSource("one", []byte("1")), filetransfer.BytesSource("two", []byte("2")), filetransfer.BytesSource("three", []byte("3")))
 	if res[0].Err != nil || res[1].Err != nil || !errors.Is(res[2].Err, filetransfer.ErrDeclined) {
 		t.Fatalf("three files, two allowed: %v", err)
+	}
+	// Issue 13: a receiver that refuses for a limit says which.
+	if !strings.Contains(res[2].Err.Error(), "more than 2 files in one session, the receiver's limit of files per session") {
+		t.Fatalf("the refusal does not name the limit: %v", res[2].Err)
 	}
 	for range 3 {
 		bob.result(t)
@@ -370,5 +375,80 @@ func TestOldNamespaces(t *testing.T) {
 				t.Fatalf("terminated with %v", term.Reason)
 			}
 		})
+	}
+}
+
+// TestPlantedResumeState (issue 13, D1): alice, an allowed sender, offers
+// "X.dat.part" and a sidecar "X.dat.part.meta" claiming carol's X.dat.
+// carol's genuine X.dat must not resume alice's bytes: it arrives whole
+// and verified, and alice's files are stored under names that are not the
+// store's own.
+func TestPlantedResumeState(t *testing.T) {
+	n := xmpptest.NewNetwork(t)
+	x := jingletest.NewExchange()
+	alice := newParty(t, n, xmpptest.Alice, x, nil)
+	carol := newParty(t, n, "carol@example.net/c", x, nil)
+	bob := newParty(t, n, xmpptest.Bob, x, func(h *filetransfer.Handler) { h.Policy = filetransfer.AcceptAll })
+	data := randomBytes(1000, 77)
+	meta := fmt.Sprintf(`{"v":1,"peer":"carol@example.net","name":"X.dat","size":%d}`, len(data))
+	for _, v := range []int{1, 2} {
+		// The current record format too, in case a peer learns it.
+		meta := strings.Replace(meta, `"v":1`, fmt.Sprintf(`"v":%d,"part":"X.dat.part"`, v), 1)
+		for _, f := range []filetransfer.Source{
+			filetransfer.BytesSource("X.dat.part", []byte("EVILEVILEVILEVIL")),
+			filetransfer.BytesSource("X.dat.part.meta", []byte(meta)),
+			filetransfer.BytesSource("../"+filetransfer.StateDirName+"/0123.json", []byte(meta)),
+		} {
+			if _, err := filetransfer.Send(tctx(t), alice.m, bob.jid, f); err != nil {
+				t.Fatal(err)
+			}
+			if r := bob.result(t); r.Err != nil {
+				t.Fatal(r.Err)
+			} else if base := filepath.Base(r.Path); strings.HasSuffix(base, ".part") || strings.HasSuffix(base, ".part.meta") || strings.HasPrefix(base, ".") {
+				t.Fatalf("%q stored as %q, a name of the store's own", f.Name, base)
+			}
+		}
+	}
+	res, err := filetransfer.Send(tctx(t), carol.m, bob.jid, filetransfer.BytesSource("X.dat", data))
+	if err != nil {
+		t.Fatalf("carol's send: %v", err)
+	}
+	got := bob.result(t)
+	if got.Err != nil || got.Offset != 0 || res[0].Offset != 0 {
+		t.Fatalf("carol's file resumed planted state: offset %d/%d, %v", got.Offset, res[0].Offset, got.Err)
+	}
+	wantFile(t, got.Path, data)
+	if _, err := os.Stat(filepath.Join(bob.dir, filetransfer.StateDirName)); err == nil {
+		t.Fatal("the resume state directory outlives the transfers")
+	}
+}
+
+// TestTransportNeverComesUp (issue 13, D2): a sender whose transport never
+// comes up (an IBB <open/> that never arrives) is given Timeouts.Connect;
+// then the file fails with a timeout that says which one, the session
+// ends, and nothing was created on disk.
+func TestTransportNeverComesUp(t *testing.T) {
+	n := xmpptest.NewNetwork(t)
+	x := jingletest.NewExchange()
+	hang := func() jingle.TransportMethod { return &jingletest.PipeMethod{X: x, Hang: true} }
+	alice := newParty(t, n, xmpptest.Alice, x, nil, hang())
+	bob := newParty(t, n, xmpptest.Bob, x, func(h *filetransfer.Handler) {
+		h.Policy = filetransfer.AcceptAll
+		h.Timeouts.Connect = 300 * time.Millisecond
+	}, hang())
+	// alice offers, then never connects.
+	s := hostileSender(t, alice, bob.jid, filetransfer.File{Name: "a", Size: size(10), HashUsed: []filetransfer.HashUsed{{Algo: "sha-256"}}})
+	r := bob.result(t)
+	if !errors.Is(r.Err, filetransfer.ErrTimeout) || !strings.Contains(r.Err.Error(), "connect timeout") {
+		t.Fatalf("bob's result: %v, want a connect timeout", r.Err)
+	}
+	if reason := endReason(t, s); reason == nil {
+		t.Fatal("the session did not end")
+	}
+	if got := listDir(t, bob.dir); len(got) != 0 {
+		t.Fatalf("bob's directory: %v", got)
+	}
+	if got := len(bob.m.Sessions()); got != 0 {
+		t.Fatalf("bob keeps %d sessions", got)
 	}
 }

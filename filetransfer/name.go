@@ -13,7 +13,8 @@ import (
 const DefaultName = "received-file"
 
 // nameReserve is the room kept under the name length limit for what this
-// package appends: " (999)" before the extension and ".part.meta".
+// package appends: " (999)" before the extension and ".part" (".part.meta"
+// as older versions did).
 const nameReserve = len(" (999)") + len(partSuffix) + len(metaSuffix)
 
 // maxExtBytes bounds what counts as an extension worth keeping when a long

@@ -2,6 +2,8 @@ package filetransfer
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,29 +12,41 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 )
 
 const (
 	// partSuffix names the file the data lands in until it is verified.
 	partSuffix = ".part"
-	// metaSuffix names the sidecar of a .part (NAME.part.meta) that records
-	// which offer it belongs to, so that only the same file from the same
-	// peer resumes it.
+	// metaSuffix is kept in the name reserve: names ending in it were the
+	// sidecars of older versions.
 	metaSuffix = ".meta"
+	// StateDirName is the directory inside a Handler's Dir that holds the
+	// resume records of the .part files (mode 0700, created when the first
+	// byte of a file arrives, removed when empty). Offered names can never
+	// reach it: SanitizeName removes leading dots.
+	StateDirName = ".jinglekit-partial"
 	// maxCandidates bounds the "name (n).ext" search.
 	maxCandidates = 1000
-	// maxMetaBytes bounds the sidecar read back.
+	// maxMetaBytes bounds a resume record read back.
 	maxMetaBytes = 64 << 10
+	// maxStateEntries bounds the resume records looked at for one offer.
+	maxStateEntries = 4096
 )
 
 // ErrNoFreeName is returned when no unused local name is left for a file.
 var ErrNoFreeName = errors.New("filetransfer: no free file name")
 
 // store places received files in one directory: it picks free names,
-// creates the .part files exclusively and renames them once verified. It
-// never follows a symbolic link it did not create and never replaces a file
-// unless asked to.
+// creates the .part files exclusively when their first byte arrives and
+// renames them once verified. It never follows a symbolic link it did not
+// create and never replaces a file unless asked to.
+//
+// What a .part belongs to (peer, name, size, hashes) is recorded in
+// StateDirName, under a random name, with the identity (device and inode)
+// of the .part: a peer can offer a file called "x.part", but never forge
+// the record that would make another peer's offer resume it.
 type store struct {
 	dir  string
 	perm os.FileMode
@@ -56,6 +70,11 @@ type partMeta struct {
 	Size    int64    `json:"size"` // -1 when not offered
 	Date    string   `json:"date,omitempty"`
 	Hashes  []Digest `json:"hashes,omitempty"`
+	// Part is the base name of the .part in the directory; Dev and Ino
+	// its identity when it was created.
+	Part string `json:"part,omitempty"`
+	Dev  uint64 `json:"dev,omitempty"`
+	Ino  uint64 `json:"ino,omitempty"`
 }
 
 // matches reports whether a .part recorded with m can be resumed for an
@@ -87,139 +106,160 @@ func candidate(base string, i int) string {
 	return b + " (" + strconv.Itoa(i) + ")" + ext
 }
 
+// ownName renames a name that looks like one of the store's own files
+// (NAME.part, or an older version's NAME.part.meta): "x.part" becomes
+// "x_part", so that a received file is never taken for a partial one.
+func ownName(base string) string {
+	for _, suf := range []string{partSuffix + metaSuffix, partSuffix} {
+		if strings.HasSuffix(base, suf) {
+			return strings.TrimSuffix(base, suf) + "_" + suf[1:]
+		}
+	}
+	return base
+}
+
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil || !errors.Is(err, fs.ErrNotExist)
 }
 
-// partFile is a file being received.
+// partFile is a file being received. Nothing exists on disk for it until
+// its first byte is written (or it is committed empty).
 type partFile struct {
 	st     *store
-	name   string // final base name
+	base   string // the name asked for, before "name (n)"
+	name   string // final base name reserved
 	final  string // final path
-	part   string
-	meta   string
-	f      *os.File
-	offset int64 // bytes already present when opened (resume)
-	size   int64 // the file's size as the sidecar recorded it (resume)
+	part   string // path of the .part ("" until created)
+	record string // path of the resume record ("" when there is none)
+	meta   partMeta
+	f      *os.File // nil until the first byte
+	offset int64    // bytes already present when opened (resume)
+	size   int64    // the file's size as the record says (resume)
 	done   bool
 }
 
-// open reserves a local name for base and opens its .part. With resume, a
-// .part whose sidecar matches m is reopened and its length returned as
-// offset; otherwise a new .part is created (O_EXCL) under the first name
-// that neither exists nor is reserved. With overwrite, base itself is used
-// even if a file of that name exists (it is replaced on commit).
+// open reserves a local name for base. With resume, a .part whose record
+// matches m is reopened and its length returned as offset; otherwise the
+// first name that neither exists nor is reserved is taken, and its .part
+// is created with the first byte. With overwrite, base itself is used even
+// if a file of that name exists (it is replaced on commit).
 func (st *store) open(base string, m partMeta, resume, overwrite bool) (*partFile, error) {
+	base = ownName(base)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if resume && m.Size >= 0 {
-		for i := 0; i < maxCandidates; i++ {
-			name := candidate(base, i)
-			final := filepath.Join(st.dir, name)
-			part := final + partSuffix
-			if !exists(part) {
-				if !exists(final) {
-					break // the sequence of names used so far ends here
-				}
-				continue
-			}
-			if st.busy[name] {
-				continue
-			}
-			pm, ok := readMeta(part + metaSuffix)
-			if !ok || !pm.matches(m) {
-				continue
-			}
-			pf, err := st.reopen(name, final, m.Size)
-			if err != nil {
-				continue
-			}
+		if pf := st.findResumable(m, m.Size); pf != nil {
+			pf.base = base
 			return pf, nil
 		}
 	}
+	return st.reserve(base, m, overwrite)
+}
+
+// reserve picks a free name for base; st.mu is held.
+func (st *store) reserve(base string, m partMeta, overwrite bool) (*partFile, error) {
 	for i := 0; i < maxCandidates; i++ {
 		name := candidate(base, i)
 		if st.busy[name] {
 			continue
 		}
 		final := filepath.Join(st.dir, name)
-		part := final + partSuffix
-		meta := part + metaSuffix
-		if exists(part) || exists(meta) || (exists(final) && !(overwrite && i == 0)) {
+		if exists(final+partSuffix) || (exists(final) && !(overwrite && i == 0)) {
 			continue
-		}
-		f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL|oNoFollow, st.perm)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("filetransfer: creating %s: %w", part, err)
-		}
-		if err := writeMeta(meta, m, st.perm); err != nil {
-			f.Close()
-			os.Remove(part)
-			return nil, err
 		}
 		st.busy[name] = true
-		return &partFile{st: st, name: name, final: final, part: part, meta: meta, f: f}, nil
+		return &partFile{st: st, base: base, name: name, final: final, meta: m, size: m.Size}, nil
 	}
 	return nil, fmt.Errorf("%w for %q in %s", ErrNoFreeName, base, st.dir)
 }
 
 // openRequested is open for a File Request, whose size is not known yet:
 // a .part recorded for the same peer and name (any size) is resumed, else a
-// new one is created whose sidecar gets the size later (setSize).
+// name is reserved whose record gets the size later (setSize).
 func (st *store) openRequested(base string, m partMeta, resume bool) (*partFile, error) {
+	base = ownName(base)
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	if resume {
-		st.mu.Lock()
-		for i := 0; i < maxCandidates; i++ {
-			name := candidate(base, i)
-			final := filepath.Join(st.dir, name)
-			part := final + partSuffix
-			if !exists(part) {
-				if !exists(final) {
-					break
-				}
-				continue
-			}
-			if st.busy[name] {
-				continue
-			}
-			pm, ok := readMeta(part + metaSuffix)
-			if !ok || !pm.matches(m) {
-				continue
-			}
-			pf, err := st.reopen(name, final, pm.Size)
-			if err != nil {
-				continue
-			}
-			st.mu.Unlock()
+		if pf := st.findResumable(m, -1); pf != nil {
+			pf.base = base
 			return pf, nil
 		}
-		st.mu.Unlock()
 	}
-	return st.open(base, m, false, false)
+	return st.reserve(base, m, false)
 }
 
-// setSize records the size of a requested file in its sidecar, so that a
-// broken transfer can be resumed.
-func (p *partFile) setSize(m partMeta, size int64) error {
-	m.Size = size
-	tmp := p.meta + ".tmp"
-	os.Remove(tmp)
-	if err := writeMeta(tmp, m, p.st.perm); err != nil {
-		return err
+// stateDir returns the directory of the resume records, creating it when
+// create is set. It refuses one that is a link, not ours, or open to
+// others. st.mu is held.
+func (st *store) stateDir(create bool) (string, error) {
+	dir := filepath.Join(st.dir, StateDirName)
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("filetransfer: creating %s: %w", dir, err)
+		}
+		fi, err = os.Lstat(dir)
 	}
-	return os.Rename(tmp, p.meta)
+	if err != nil {
+		return "", err
+	}
+	if !fi.IsDir() || fi.Mode().Perm()&0o077 != 0 || !ownedByUs(fi) {
+		return "", fmt.Errorf("filetransfer: %s is not a private directory of this user (mode %v)", dir, fi.Mode())
+	}
+	return dir, nil
+}
+
+// findResumable looks for a .part recorded for m that no live transfer
+// uses and reopens it; size is what the record must say (-1: any). st.mu
+// is held.
+func (st *store) findResumable(m partMeta, size int64) *partFile {
+	dir, err := st.stateDir(false)
+	if err != nil {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	ents, _ := d.ReadDir(maxStateEntries)
+	d.Close()
+	for _, ent := range ents {
+		if !ent.Type().IsRegular() || !strings.HasSuffix(ent.Name(), ".json") {
+			continue
+		}
+		rec := filepath.Join(dir, ent.Name())
+		pm, ok := readMeta(rec)
+		if !ok || !pm.matches(m) || (size >= 0 && pm.Size != size) {
+			continue
+		}
+		if pm.Part == "" || pm.Part != filepath.Base(pm.Part) || !strings.HasSuffix(pm.Part, partSuffix) {
+			continue
+		}
+		name := strings.TrimSuffix(pm.Part, partSuffix)
+		if st.busy[name] {
+			continue
+		}
+		pf, err := st.reopen(name, pm, rec)
+		if err != nil {
+			continue
+		}
+		return pf
+	}
+	return nil
 }
 
 // reopen opens an existing .part for resuming; st.mu is held.
-func (st *store) reopen(name, final string, size int64) (*partFile, error) {
+func (st *store) reopen(name string, pm partMeta, rec string) (*partFile, error) {
+	final := filepath.Join(st.dir, name)
 	part := final + partSuffix
 	fi, err := os.Lstat(part)
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() > size {
+	if err != nil || !fi.Mode().IsRegular() || (pm.Size >= 0 && fi.Size() > pm.Size) {
 		return nil, errors.New("not resumable")
+	}
+	if dev, ino, ok := fileID(fi); ok && (dev != pm.Dev || ino != pm.Ino) {
+		return nil, errors.New("not the .part that was recorded")
 	}
 	f, err := os.OpenFile(part, os.O_RDWR|oNoFollow, 0)
 	if err != nil {
@@ -231,7 +271,92 @@ func (st *store) reopen(name, final string, size int64) (*partFile, error) {
 		return nil, errors.New("not resumable")
 	}
 	st.busy[name] = true
-	return &partFile{st: st, name: name, final: final, part: part, meta: part + metaSuffix, f: f, offset: fi2.Size(), size: size}, nil
+	return &partFile{st: st, name: name, final: final, part: part, record: rec, meta: pm, f: f,
+		offset: fi2.Size(), size: pm.Size}, nil
+}
+
+// create makes the .part (exclusively) and its resume record, when the
+// first byte arrives. A name taken meanwhile by someone else makes it pick
+// the next free one.
+func (p *partFile) create() error {
+	st := p.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for i := 0; i < maxCandidates; i++ {
+		part := p.final + partSuffix
+		f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL|oNoFollow, st.perm)
+		if err == nil {
+			p.f, p.part = f, part
+			p.writeRecord()
+			return nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("filetransfer: creating %s: %w", part, err)
+		}
+		delete(st.busy, p.name)
+		np, rerr := st.reserve(p.base, p.meta, false)
+		if rerr != nil {
+			return rerr
+		}
+		p.name, p.final = np.name, np.final
+	}
+	return fmt.Errorf("%w for %q in %s", ErrNoFreeName, p.base, st.dir)
+}
+
+// writeRecord records what the .part belongs to, for a later resume; st.mu
+// is held. Without a usable state directory the file is still received,
+// only not resumable.
+func (p *partFile) writeRecord() {
+	if p.meta.Peer == "" {
+		return
+	}
+	dir, err := p.st.stateDir(true)
+	if err != nil {
+		return
+	}
+	m := p.meta
+	m.Part = filepath.Base(p.part)
+	if fi, err := p.f.Stat(); err == nil {
+		m.Dev, m.Ino, _ = fileID(fi)
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	rec := filepath.Join(dir, hex.EncodeToString(b[:])+".json")
+	if err := writeMeta(rec, m, 0o600); err != nil {
+		return
+	}
+	p.meta, p.record = m, rec
+}
+
+// Write appends to the .part, creating it with the first byte.
+func (p *partFile) Write(b []byte) (int, error) {
+	if p.f == nil {
+		if len(b) == 0 {
+			return 0, nil
+		}
+		if err := p.create(); err != nil {
+			return 0, err
+		}
+	}
+	return p.f.Write(b)
+}
+
+// setSize records the size of a requested file, so that a broken transfer
+// can be resumed.
+func (p *partFile) setSize(m partMeta, size int64) error {
+	m.Size = size
+	m.Part, m.Dev, m.Ino = p.meta.Part, p.meta.Dev, p.meta.Ino
+	p.meta = m
+	p.size = size
+	if p.record == "" {
+		return nil
+	}
+	tmp := p.record + ".tmp"
+	os.Remove(tmp)
+	if err := writeMeta(tmp, m, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p.record)
 }
 
 func readMeta(path string) (partMeta, bool) {
@@ -241,14 +366,14 @@ func readMeta(path string) (partMeta, bool) {
 	}
 	defer f.Close()
 	var m partMeta
-	if err := json.NewDecoder(io.LimitReader(f, maxMetaBytes)).Decode(&m); err != nil || m.Version != 1 {
+	if err := json.NewDecoder(io.LimitReader(f, maxMetaBytes)).Decode(&m); err != nil || m.Version != 2 {
 		return partMeta{}, false
 	}
 	return m, true
 }
 
 func writeMeta(path string, m partMeta, perm os.FileMode) error {
-	m.Version = 1
+	m.Version = 2
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -271,11 +396,24 @@ func (p *partFile) truncate(n int64) error {
 	if n > p.offset {
 		return fmt.Errorf("filetransfer: cannot resume at %d with %d bytes on disk", n, p.offset)
 	}
-	if err := p.f.Truncate(n); err != nil {
-		return err
+	if p.f != nil {
+		if err := p.f.Truncate(n); err != nil {
+			return err
+		}
 	}
 	p.offset = n
 	return nil
+}
+
+// dropRecord removes the resume record, and the state directory once it is
+// empty; st.mu is held.
+func (p *partFile) dropRecord() {
+	if p.record == "" {
+		return
+	}
+	os.Remove(p.record)
+	p.record = ""
+	os.Remove(filepath.Join(p.st.dir, StateDirName)) // fails while not empty
 }
 
 // commit makes the verified file visible under its final name and returns
@@ -284,6 +422,14 @@ func (p *partFile) truncate(n int64) error {
 func (p *partFile) commit(overwrite bool) (string, error) {
 	if p.done {
 		return "", errors.New("filetransfer: part already closed")
+	}
+	if p.f == nil {
+		// An empty file: it exists from now on.
+		if err := p.create(); err != nil {
+			p.done = true
+			p.release()
+			return "", err
+		}
 	}
 	p.done = true
 	syncErr := p.f.Sync()
@@ -300,7 +446,7 @@ func (p *partFile) commit(overwrite bool) (string, error) {
 		if err := os.Rename(p.part, p.final); err != nil {
 			return "", fmt.Errorf("filetransfer: %w", err)
 		}
-		os.Remove(p.meta)
+		p.dropRecord()
 		return p.final, nil
 	}
 	base := p.name
@@ -313,7 +459,7 @@ func (p *partFile) commit(overwrite bool) (string, error) {
 		err := os.Link(p.part, final)
 		if err == nil {
 			os.Remove(p.part)
-			os.Remove(p.meta)
+			p.dropRecord()
 			return final, nil
 		}
 		if errors.Is(err, fs.ErrExist) {
@@ -326,23 +472,27 @@ func (p *partFile) commit(overwrite bool) (string, error) {
 		if err := os.Rename(p.part, final); err != nil {
 			return "", fmt.Errorf("filetransfer: %w", err)
 		}
-		os.Remove(p.meta)
+		p.dropRecord()
 		return final, nil
 	}
 	return "", fmt.Errorf("%w for %q in %s", ErrNoFreeName, base, st.dir)
 }
 
 // abort closes the part. With keep, it stays for a later resume; otherwise
-// it and its sidecar are removed.
+// it and its record are removed.
 func (p *partFile) abort(keep bool) {
 	if p.done {
 		return
 	}
 	p.done = true
-	p.f.Close()
-	if !keep {
-		os.Remove(p.part)
-		os.Remove(p.meta)
+	if p.f != nil {
+		p.f.Close()
+		if !keep {
+			os.Remove(p.part)
+			p.st.mu.Lock()
+			p.dropRecord()
+			p.st.mu.Unlock()
+		}
 	}
 	p.release()
 }

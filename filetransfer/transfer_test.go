@@ -83,10 +83,18 @@ func TestSendSizes(t *testing.T) {
 			if !seenFull {
 				t.Fatal("no progress report of the complete data")
 			}
-			if want := []string{name + ".part", name + ".part.meta"}; !slices.Equal(dirAtEnd, want) || !slices.Equal(atChecksum, want) {
+			// Nothing is created before the first byte: an empty file
+			// has no .part at all.
+			want := []string{filetransfer.StateDirName, name + ".part"}
+			if size == 0 {
+				want = nil
+			}
+			// The checksum may overtake the data: then the .part may not
+			// exist yet, but the final name never does.
+			if !slices.Equal(dirAtEnd, want) || slices.Contains(atChecksum, name) || len(atChecksum) > len(want) {
 				t.Fatalf("when the last byte was written the directory held %v, and when the checksum came %v; want %v", dirAtEnd, atChecksum, want)
 			}
-			if partSize < 0 || partSize > int64(size) {
+			if partSize > int64(size) {
 				t.Fatalf("the .part had %d bytes when the checksum came (of %d)", partSize, size)
 			}
 			mu.Unlock()
@@ -488,7 +496,7 @@ func TestNoChecksumNoFile(t *testing.T) {
 	if !errors.Is(r.Err, filetransfer.ErrUnverified) {
 		t.Fatalf("receiver: %v, want unverified", r.Err)
 	}
-	if got := listDir(t, bob.dir); !slices.Equal(got, []string{"unverified.bin.part", "unverified.bin.part.meta"}) {
+	if got := listDir(t, bob.dir); !slices.Equal(got, []string{filetransfer.StateDirName, "unverified.bin.part"}) {
 		t.Fatalf("bob's directory: %v", got)
 	}
 	mu.Lock()

@@ -192,6 +192,11 @@ type Timeouts struct {
 	// explanation (content-remove or session-terminate) before reporting a
 	// transport failure (default 2s).
 	Grace time.Duration
+	// Connect bounds the time a file's transport takes to come up once the
+	// session is accepted — an IBB <open/> that never comes, SOCKS5
+	// candidates that all fail and a peer that goes silent, fallbacks
+	// included (default 60s). The file then fails with ErrTimeout.
+	Connect time.Duration
 }
 
 func (t Timeouts) withDefaults() Timeouts {
@@ -204,8 +209,12 @@ func (t Timeouts) withDefaults() Timeouts {
 	def(&t.Verdict, 60*time.Second)
 	def(&t.Idle, 2*time.Minute)
 	def(&t.Grace, 2*time.Second)
+	def(&t.Connect, DefaultConnectTimeout)
 	return t
 }
+
+// DefaultConnectTimeout is the default of Timeouts.Connect.
+const DefaultConnectTimeout = 60 * time.Second
 
 // Limits bound what a Handler accepts. Zero values mean the defaults.
 type Limits struct {

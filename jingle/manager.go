@@ -38,6 +38,15 @@ type Limits struct {
 	// IQTimeout bounds the wait for the peer's answer to an action when the
 	// caller's context has no deadline (default 30s).
 	IQTimeout time.Duration
+	// MaxSessionsPerAccount is the number of live sessions with all the
+	// resources of one bare JID together, pending ones included (default
+	// 32); beyond it, resource-constraint. It keeps one account with many
+	// resources from taking every session.
+	MaxSessionsPerAccount int
+	// TransportWait bounds the responder's wait, after its transport
+	// failed, for the initiator's transport-replace (default 60s); the
+	// session then ends with failed-transport.
+	TransportWait time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -51,6 +60,10 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxStanzaBytes, 256<<10)
 	def(&l.MaxContents, 32)
 	def(&l.MaxPending, 256)
+	def(&l.MaxSessionsPerAccount, 32)
+	if l.TransportWait <= 0 {
+		l.TransportWait = 60 * time.Second
+	}
 	if l.IQTimeout <= 0 {
 		l.IQTimeout = 30 * time.Second
 	}
@@ -90,6 +103,7 @@ type Manager struct {
 	tOrder        []string
 	sessions      map[sessionKey]*Session
 	perPeer       map[string]int
+	perAccount    map[string]int // bare JID → live sessions
 	closed        bool
 	closing       chan struct{}
 	wg            sync.WaitGroup
@@ -104,6 +118,7 @@ func (m *Manager) init() {
 	if m.sessions == nil {
 		m.sessions = map[sessionKey]*Session{}
 		m.perPeer = map[string]int{}
+		m.perAccount = map[string]int{}
 		m.appByNS = map[string]Application{}
 		m.transports = map[string]TransportMethod{}
 		m.appTransports = map[Application]map[string]TransportMethod{}
@@ -382,13 +397,18 @@ func (m *Manager) add(s *Session, local bool) error {
 		return NewError(ErrOutOfOrder, "session exists")
 	}
 	if len(m.sessions) >= lim.MaxSessions {
-		return fmt.Errorf("jingle: %d sessions: %w", lim.MaxSessions, ErrLimit)
+		return fmt.Errorf("jingle: %d sessions (the limit of all sessions): %w", lim.MaxSessions, ErrLimit)
 	}
 	if m.perPeer[key.peer] >= lim.MaxSessionsPerPeer {
-		return fmt.Errorf("jingle: %d sessions with %s: %w", lim.MaxSessionsPerPeer, key.peer, ErrLimit)
+		return fmt.Errorf("jingle: %d sessions with %s (the limit per peer): %w", lim.MaxSessionsPerPeer, key.peer, ErrLimit)
+	}
+	bare := s.peer.Bare().String()
+	if m.perAccount[bare] >= lim.MaxSessionsPerAccount {
+		return fmt.Errorf("jingle: %d sessions with the resources of %s (the limit per account): %w", lim.MaxSessionsPerAccount, bare, ErrLimit)
 	}
 	m.sessions[key] = s
 	m.perPeer[key.peer]++
+	m.perAccount[bare]++
 	return nil
 }
 
@@ -400,6 +420,10 @@ func (m *Manager) remove(s *Session) {
 		delete(m.sessions, key)
 		if m.perPeer[key.peer]--; m.perPeer[key.peer] <= 0 {
 			delete(m.perPeer, key.peer)
+		}
+		bare := s.peer.Bare().String()
+		if m.perAccount[bare]--; m.perAccount[bare] <= 0 {
+			delete(m.perAccount, bare)
 		}
 	}
 }
@@ -422,6 +446,30 @@ func (m *Manager) Sessions() []*Session {
 		out = append(out, s)
 	}
 	return out
+}
+
+// PeerGone ends every live session with peer — a full JID, or every
+// resource of a bare JID — with reason gone, without signalling: call it
+// when the peer is known to be gone (its presence became unavailable), as
+// a session-terminate could not reach it. The applications see a
+// session-terminate event with that reason. It does not block, so it may
+// be called from a stanza handler; it returns the number of sessions
+// ended.
+func (m *Manager) PeerGone(peer jid.JID) int {
+	bare := peer.Resourcepart() == ""
+	m.mu.Lock()
+	var gone []*Session
+	for _, s := range m.sessions {
+		if s.peer.Equal(peer) || (bare && s.peer.Bare().Equal(peer)) {
+			gone = append(gone, s)
+		}
+	}
+	m.mu.Unlock()
+	for _, s := range gone {
+		m.logger().Info("jingle: peer gone, session ended", "sid", s.sid, "peer", s.peer.String())
+		s.end(&Reason{Condition: ReasonGone, Text: "the peer went offline"}, true)
+	}
+	return len(gone)
 }
 
 // Close terminates every live session with reason gone (best effort, bounded

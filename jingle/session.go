@@ -11,6 +11,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"time"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -972,8 +973,12 @@ func (s *Session) fallBack(ctx context.Context, name string, c *content) error {
 	}
 }
 
-// waitTransportChange waits until the content's transport is replaced.
+// waitTransportChange waits until the content's transport is replaced, for
+// Limits.TransportWait at most: then the session ends with failed-transport.
 func (s *Session) waitTransportChange(ctx context.Context, c *content, gen int) error {
+	wait := s.m.limits().TransportWait
+	tm := time.NewTimer(wait)
+	defer tm.Stop()
 	for {
 		s.mu.Lock()
 		if err := s.checkLive(); err != nil {
@@ -990,6 +995,12 @@ func (s *Session) waitTransportChange(ctx context.Context, c *content, gen int) 
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-tm.C:
+			r := Reason{Condition: ReasonFailedTransport, Text: fmt.Sprintf("no transport-replace within %s", wait)}
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.m.limits().IQTimeout)
+			_ = s.Terminate(tctx, r)
+			cancel()
+			return fmt.Errorf("jingle: content %q: %w: %s", c.wire.Name, ErrTransportFailed, r.Text)
 		}
 	}
 }

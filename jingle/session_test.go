@@ -578,3 +578,93 @@ func TestInfoNoWait(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportWaitBounded (issue 13, D2): a responder whose transport
+// failed waits for the initiator's transport-replace for
+// Limits.TransportWait only; then the session ends with failed-transport.
+func TestTransportWaitBounded(t *testing.T) {
+	n := xmpptest.NewNetwork(t)
+	x := jingletest.NewExchange()
+	alice := newSide(t, n, xmpptest.Alice, x, jingle.Limits{})
+	bob := newSide(t, n, xmpptest.Bob, x, jingle.Limits{TransportWait: 300 * time.Millisecond})
+	ctx := tctx(t)
+	// alice offers the broken method and then never replaces it.
+	as, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("f", jingletest.BrokenNS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := incoming(t, bob)
+	if err := bs.Accept(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	nextEvent(t, as, jingle.ActionSessionAccept)
+	start := time.Now()
+	if _, err := bs.Conn(ctx, "f"); !errors.Is(err, jingle.ErrTransportFailed) {
+		t.Fatalf("bob's conn: %v, want ErrTransportFailed", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("bob waited %s", d)
+	}
+	ev := nextEvent(t, as, jingle.ActionSessionTerminate)
+	if ev.Reason == nil || ev.Reason.Condition != jingle.ReasonFailedTransport {
+		t.Fatalf("alice got %v, want failed-transport", ev.Reason)
+	}
+	if got := len(bob.m.Sessions()); got != 0 {
+		t.Fatalf("bob has %d sessions left", got)
+	}
+}
+
+// TestSessionsPerAccount (issue 13, D2): the resources of one account
+// together cannot take more than Limits.MaxSessionsPerAccount sessions,
+// pending ones included, and the refusal names the limit.
+func TestSessionsPerAccount(t *testing.T) {
+	n := xmpptest.NewNetwork(t)
+	x := jingletest.NewExchange()
+	bob := newSide(t, n, xmpptest.Bob, x, jingle.Limits{MaxSessionsPerAccount: 2})
+	ctx := tctx(t)
+	var errs []error
+	for i := range 3 {
+		a := newSide(t, n, fmt.Sprintf("mallory@example.net/r%d", i), x, jingle.Limits{})
+		_, err := a.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("f"))
+		errs = append(errs, err)
+	}
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("first two sessions: %v", errs)
+	}
+	if errs[2] == nil || !strings.Contains(errs[2].Error(), "resource-constraint") || !strings.Contains(errs[2].Error(), "limit per account") {
+		t.Fatalf("third session: %v, want resource-constraint naming the limit per account", errs[2])
+	}
+	if got := len(bob.m.Sessions()); got != 2 {
+		t.Fatalf("bob has %d sessions, want 2 (pending)", got)
+	}
+	// Another account is not affected.
+	c := newSide(t, n, "carol@example.net/c", x, jingle.Limits{})
+	if _, err := c.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("f")); err != nil {
+		t.Fatalf("carol: %v", err)
+	}
+}
+
+// TestPeerGone (issue 13, D4): PeerGone ends the sessions of a full JID, or
+// of every resource of a bare JID, with reason gone, and the application
+// sees it as a session-terminate.
+func TestPeerGone(t *testing.T) {
+	_, alice, bob := newPair(t, jingle.Limits{})
+	ctx := tctx(t)
+	if _, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("f")); err != nil {
+		t.Fatal(err)
+	}
+	bs := incoming(t, bob)
+	if n := bob.m.PeerGone(jid.MustParse("alice@example.net/other")); n != 0 {
+		t.Fatalf("another resource ended %d sessions", n)
+	}
+	if n := bob.m.PeerGone(jid.MustParse(xmpptest.Alice).Bare()); n != 1 {
+		t.Fatalf("PeerGone ended %d sessions, want 1", n)
+	}
+	ev := nextEvent(t, bs, jingle.ActionSessionTerminate)
+	if ev.Reason == nil || ev.Reason.Condition != jingle.ReasonGone {
+		t.Fatalf("reason %v, want gone", ev.Reason)
+	}
+	if got := len(bob.m.Sessions()); got != 0 {
+		t.Fatalf("bob keeps %d sessions", got)
+	}
+}

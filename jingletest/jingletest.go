@@ -105,6 +105,10 @@ type PipeMethod struct {
 	X  *Exchange
 	// Fail makes Dial fail with ErrTransportFailed.
 	Fail bool
+	// Hang makes Dial wait until its context ends or the transport is
+	// closed, as a transport that never comes up (an IBB <open/> that
+	// never arrives).
+	Hang bool
 
 	mu         sync.Mutex
 	transports []*PipeTransport
@@ -123,7 +127,7 @@ func (m *PipeMethod) Kind() jingle.TransportKind { return jingle.Stream }
 
 // NewTransport implements jingle.TransportMethod.
 func (m *PipeMethod) NewTransport(ctx context.Context, p jingle.TransportParams) (jingle.Transport, error) {
-	t := &PipeTransport{m: m, p: p, ready: make(chan struct{})}
+	t := &PipeTransport{m: m, p: p, ready: make(chan struct{}), closing: make(chan struct{})}
 	if p.Offer != nil {
 		t.remote = []jingle.Element{*p.Offer}
 	}
@@ -142,9 +146,10 @@ func (m *PipeMethod) Transports() []*PipeTransport {
 
 // PipeTransport is one side of a pipe transport.
 type PipeTransport struct {
-	m     *PipeMethod
-	p     jingle.TransportParams
-	ready chan struct{}
+	m       *PipeMethod
+	p       jingle.TransportParams
+	ready   chan struct{}
+	closing chan struct{} // closed by Close
 
 	mu     sync.Mutex
 	remote []jingle.Element // offer or answer, then infos
@@ -213,6 +218,14 @@ func (t *PipeTransport) Dial(ctx context.Context) (net.Conn, error) {
 	if t.m.Fail {
 		return nil, fmt.Errorf("jingletest: %s: %w", t.m.Namespace(), jingle.ErrTransportFailed)
 	}
+	if t.m.Hang {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.closing:
+			return nil, fmt.Errorf("jingletest: transport closed: %w", jingle.ErrTransportFailed)
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -228,6 +241,9 @@ func (t *PipeTransport) Dial(ctx context.Context) (net.Conn, error) {
 func (t *PipeTransport) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.closed {
+		close(t.closing)
+	}
 	t.closed = true
 	if t.conn != nil {
 		return t.conn.Close()

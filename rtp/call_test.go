@@ -66,6 +66,12 @@ func TestDirectCall(t *testing.T) {
 		if len(stats) != 1 || stats[0].Packets < 20 {
 			t.Errorf("%s recorded %+v, want one track with packets", name, stats)
 		}
+		// Issue 13: recordings are private, as received files are.
+		for _, st := range stats {
+			if fi, err := os.Stat(st.Path); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s's recording %s: %v, mode %v, want 0600", name, st.Path, err, fi.Mode())
+			}
+		}
 	}
 }
 

@@ -539,7 +539,8 @@ func safeName(s string) string {
 }
 
 // createNew creates dir/base+ext, or dir/base-N+ext when that exists,
-// never replacing a file.
+// never replacing a file nor following a link. Recordings are private
+// (0600), as received files are.
 func createNew(dir, base, ext string) (*os.File, string, error) {
 	for i := 0; i < 1000; i++ {
 		name := base + ext
@@ -547,7 +548,7 @@ func createNew(dir, base, ext string) (*os.File, string, error) {
 			name = fmt.Sprintf("%s-%d%s", base, i, ext)
 		}
 		path := filepath.Join(dir, name)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
 			return f, path, nil
 		}

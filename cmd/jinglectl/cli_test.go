@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 )
@@ -200,5 +201,38 @@ func TestSafeText(t *testing.T) {
 	r.event(agent.Event{Event: agent.EventError, ID: "2", File: "y", Error: "reason \x1b[2J"})
 	if strings.ContainsRune(out.String()+errw.String(), 0x1b) {
 		t.Errorf("escape written: %q %q", out.String(), errw.String())
+	}
+}
+
+// TestConnectTimeoutSetting (issue 13, D2): the transport deadline comes
+// from --connect-timeout, else the file's transfer.connect_timeout, else
+// 60s.
+func TestConnectTimeoutSetting(t *testing.T) {
+	dir := t.TempDir()
+	withKey := filepath.Join(dir, "with.toml")
+	os.WriteFile(withKey, []byte("[transfer]\nconnect_timeout = \"30s\"\n"), 0o600)
+	without := filepath.Join(dir, "without.toml")
+	os.WriteFile(without, []byte("[transfer]\ntransport = \"ibb\"\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{[]string{"--config", without}, 60 * time.Second},
+		{[]string{"--config", withKey}, 30 * time.Second},
+		{[]string{"--config", withKey, "--connect-timeout", "5s"}, 5 * time.Second},
+	} {
+		fs := newTestFlagSet()
+		a := addAccountFlags(fs)
+		tf := addTransferFlags(fs, false)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadConfig(env{lookupEnv: func(string) string { return "" }}, a, tf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.ConnectTimeout != tc.want {
+			t.Errorf("%v: connect timeout %s, want %s", tc.args, cfg.ConnectTimeout, tc.want)
+		}
 	}
 }

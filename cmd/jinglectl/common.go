@@ -159,13 +159,14 @@ func addAccountFlags(fs *flag.FlagSet) *accountFlags {
 
 // transferFlags are the flags that shape the transports.
 type transferFlags struct {
-	transport     string
-	proxies       stringList
-	noProxy       bool
-	noDirect      bool
-	allowLoopback bool
-	limitRate     int64
-	presenceWait  time.Duration
+	transport      string
+	proxies        stringList
+	noProxy        bool
+	noDirect       bool
+	allowLoopback  bool
+	limitRate      int64
+	presenceWait   time.Duration
+	connectTimeout time.Duration
 }
 
 func addTransferFlags(fs *flag.FlagSet, sending bool) *transferFlags {
@@ -179,6 +180,7 @@ func addTransferFlags(fs *flag.FlagSet, sending bool) *transferFlags {
 	fs.BoolVar(&t.noDirect, "no-direct", false, "offer no direct SOCKS5 candidate: the proxy carries the data, no IP address is revealed")
 	fs.BoolVar(&t.allowLoopback, "allow-loopback", false, "offer and use loopback SOCKS5 and ICE candidates (single-host testing)")
 	fs.DurationVar(&t.presenceWait, "presence-wait", 0, "how long to wait for a bare JID's presence: `DURATION` (default 5s)")
+	fs.DurationVar(&t.connectTimeout, "connect-timeout", 0, "end a file whose transport does not come up within `DURATION` (default 60s)")
 	return t
 }
 
@@ -267,6 +269,9 @@ func loadConfig(e env, a *accountFlags, t *transferFlags) (agent.Config, error) 
 		}
 		if flagSet(fs, "presence-wait") {
 			cfg.PresenceWait = t.presenceWait
+		}
+		if flagSet(fs, "connect-timeout") {
+			cfg.ConnectTimeout = t.connectTimeout
 		}
 		if cfg.NoProxy && len(cfg.Proxies) > 0 {
 			return cfg, usagef("--proxy and --no-proxy exclude each other")

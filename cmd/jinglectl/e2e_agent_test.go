@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
+	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 )
 
@@ -247,8 +248,8 @@ func TestAgentSIGTERM(t *testing.T) {
 	if part1 == 0 || part1 >= 2<<20 {
 		t.Fatalf("big.bin.part has %d bytes after SIGTERM", part1)
 	}
-	if _, err := os.Stat(filepath.Join(bs.dir, "big.bin.part.meta")); err != nil {
-		t.Errorf("no resume metadata: %v", err)
+	if recs, err := os.ReadDir(filepath.Join(bs.dir, filetransfer.StateDirName)); err != nil || len(recs) != 1 {
+		t.Errorf("no resume record: %v", err)
 	}
 
 	// 2. The receiver comes back; the sender retries and resumes; then

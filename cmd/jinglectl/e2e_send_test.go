@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,4 +152,113 @@ func checkReceiveEvents(t *testing.T, evs []agent.Event, files int, transport st
 	if done != files {
 		t.Errorf("%d done events, want %d", done, files)
 	}
+}
+
+// TestSendManyFiles (issue 13): one `jinglectl send` of 200 files to a
+// receiver whose limit is 16 files per session delivers all 200, verified,
+// in several sessions.
+func TestSendManyFiles(t *testing.T) {
+	srv := prosody.Get(t)
+	c := newCLI(t, srv)
+	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
+	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	src, dst := t.TempDir(), t.TempDir()
+	files := make([]string, n)
+	for i := range files {
+		files[i] = randomFile(t, src, fmt.Sprintf("f%03d.bin", i), 100+i)
+	}
+	recv := c.start(bob, append([]string{"receive"}, append(c.accountArgs(bob, "recv"), "--dir", dst, "--json", "--allow-loopback")...)...)
+	waitFor(t, 20*time.Second, "receiver online", func() bool { return recvReady(t, c, alice, bob) })
+	args := append(c.accountArgs(alice, ""), "--json", "--allow-loopback", "--transport", "ibb", bob.jid+"/recv")
+	r := c.run(300*time.Second, alice, append(append([]string{"send"}, args...), files...)...)
+	if r.code != 0 {
+		t.Fatalf("send: exit %d\n%s", r.code, r.stderr)
+	}
+	done, sids := 0, map[string]bool{}
+	for _, e := range parseEvents(t, r.stdout) {
+		if e.Event == agent.EventDone {
+			done++
+			sids[e.SID] = true
+		}
+	}
+	if done != n || len(sids) < n/16 {
+		t.Fatalf("send reports %d files done in %d sessions, want %d in at least %d", done, len(sids), n, n/16)
+	}
+	for _, f := range files {
+		sameContent(t, f, filepath.Join(dst, filepath.Base(f)))
+	}
+	ents, _ := os.ReadDir(dst)
+	if len(ents) != n {
+		t.Errorf("receive dir holds %d entries, want %d", len(ents), n)
+	}
+	verified := 0
+	waitFor(t, 20*time.Second, "receiver's events", func() bool {
+		verified = 0
+		for _, line := range strings.Split(recv.stdout.String(), "\n") {
+			if strings.Contains(line, `"event":"done"`) && strings.Contains(line, `"verified":true`) {
+				verified++
+			}
+		}
+		return verified == n
+	})
+}
+
+// TestKilledSenderResumes (issue 13, D4): a sender killed (-9) in the middle
+// of an IBB transfer goes unavailable; the receiver ends its session at
+// once and releases the .part, and a resend right away resumes it.
+func TestKilledSenderResumes(t *testing.T) {
+	srv := prosody.Get(t)
+	c := newCLI(t, srv)
+	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
+	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
+		t.Fatal(err)
+	}
+	src, dst := t.TempDir(), t.TempDir()
+	const size = 2 << 20
+	f := randomFile(t, src, "big.bin", size)
+	recv := c.start(bob, append([]string{"receive"}, append(c.accountArgs(bob, "recv"), "--dir", dst, "--json", "--allow-loopback")...)...)
+	waitFor(t, 20*time.Second, "receiver online", func() bool { return recvReady(t, c, alice, bob) })
+	to := bob.jid + "/recv"
+	part := filepath.Join(dst, "big.bin.part")
+	slow := c.start(alice, append([]string{"send"}, append(c.accountArgs(alice, "s1"), "--json", "--transport", "ibb", "--limit-rate", "200K", to, f)...)...)
+	var have int64
+	waitFor(t, 30*time.Second, "half the file on the receiver's side", func() bool {
+		fi, err := os.Stat(part)
+		if err == nil {
+			have = fi.Size()
+		}
+		return have >= 300<<10
+	})
+	if err := slow.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-slow.done
+	// The resend comes at once: the receiver learns from the presence, not
+	// from an idle timeout, that the first sender is gone.
+	r := c.run(60*time.Second, alice, append([]string{"send"}, append(c.accountArgs(alice, "s2"), "--json", "--transport", "ibb", to, f)...)...)
+	if r.code != 0 {
+		t.Fatalf("resend: %s", r)
+	}
+	var resumedAt int64 = -1
+	for _, e := range parseEvents(t, r.stdout) {
+		if e.Event == agent.EventDone {
+			resumedAt = e.Offset
+		}
+	}
+	if resumedAt < 300<<10 || resumedAt > size {
+		t.Fatalf("the resend started at %d, want a resume from the .part (at least %d bytes were there)", resumedAt, 300<<10)
+	}
+	sameContent(t, f, filepath.Join(dst, "big.bin"))
+	ents, _ := os.ReadDir(dst)
+	if len(ents) != 1 {
+		names := []string{}
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("receive dir holds %v, want only big.bin", names)
+	}
+	_ = recv
 }

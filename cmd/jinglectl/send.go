@@ -114,7 +114,7 @@ func runSend(args []string, e env) int {
 		defer cancel()
 	}
 	if agentSock.set {
-		for _, name := range []string{"proxy", "no-proxy", "no-direct", "allow-loopback", "limit-rate", "presence-wait", "jid", "password-file", "server", "ca-file", "insecure-skip-verify"} {
+		for _, name := range []string{"proxy", "no-proxy", "no-direct", "allow-loopback", "limit-rate", "presence-wait", "connect-timeout", "jid", "password-file", "server", "ca-file", "insecure-skip-verify"} {
 			if flagSet(fs, name) {
 				return fail(e, "send", usagef("--%s does not apply with --agent: the agent's configuration decides", name))
 			}

@@ -1,6 +1,7 @@
 package ibb_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -262,5 +263,50 @@ func waitEvent(t testing.TB, s *jingle.Session, want jingle.Action) jingle.Event
 		if ev.Action == want {
 			return ev
 		}
+	}
+}
+
+// TestJingleOpenTimeout (issue 13, D2): a peer that never sends its <open/>
+// makes Dial fail with ErrTransportFailed after OpenTimeout, whatever the
+// caller's context.
+func TestJingleOpenTimeout(t *testing.T) {
+	n := xmpptest.NewNetwork(t)
+	n.SetFilter(func(from, to jid.JID, st []byte) []byte {
+		if bytes.Contains(st, []byte("<open")) {
+			return nil // alice's <open/> never arrives
+		}
+		return st
+	})
+	alice := newSide(t, n, xmpptest.Alice, &ibb.Method{})
+	bob := newSide(t, n, xmpptest.Bob, &ibb.Method{OpenTimeout: 300 * time.Millisecond})
+	ctx := tctx(t)
+	if _, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), jingle.Offer{
+		Name: "file", Description: jingletest.Desc("file"), Transports: []string{ibb.NSTransport},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var bs *jingle.Session
+	select {
+	case bs = <-bob.app.Sessions:
+	case <-ctx.Done():
+		t.Fatal("no incoming session")
+	}
+	if _, err := bs.NextEvent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.Accept(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := bs.Transport("file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = tr.(jingle.StreamTransport).Dial(context.Background())
+	if !errors.Is(err, jingle.ErrTransportFailed) {
+		t.Fatalf("Dial: %v, want ErrTransportFailed", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Dial waited %s", d)
 	}
 }

@@ -21,6 +21,7 @@ const (
 	DefaultWindow      = 8
 	DefaultHoldTimeout = 5 * time.Second
 	DefaultIQTimeout   = 30 * time.Second
+	DefaultOpenTimeout = 60 * time.Second
 	// maxWindow bounds Window: more IQs in flight only fill the server's
 	// queues.
 	maxWindow = 256
@@ -61,6 +62,11 @@ type Method struct {
 	// IQTimeout bounds the wait for the peer's answer to each <open/>,
 	// <data/> and <close/> (default 30s).
 	IQTimeout time.Duration
+	// OpenTimeout bounds Dial's wait for the bytestream to open — the
+	// peer's <open/>, or the answer to ours (default 60s). Dial then fails
+	// with jingle.ErrTransportFailed, so that the session falls back or
+	// ends instead of waiting forever for a peer that never opens.
+	OpenTimeout time.Duration
 	// Logger receives the Method's logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -80,6 +86,7 @@ type settings struct {
 	blockSize, maxBlockSize int
 	readBuffer, window      int
 	hold, iqTimeout         time.Duration
+	openTimeout             time.Duration
 	log                     *slog.Logger
 }
 
@@ -87,7 +94,10 @@ func (m *Method) settings() settings {
 	s := settings{
 		blockSize: m.BlockSize, maxBlockSize: m.MaxBlockSize,
 		readBuffer: m.ReadBuffer, window: m.Window,
-		hold: m.HoldTimeout, iqTimeout: m.IQTimeout, log: m.Logger,
+		hold: m.HoldTimeout, iqTimeout: m.IQTimeout, openTimeout: m.OpenTimeout, log: m.Logger,
+	}
+	if s.openTimeout <= 0 {
+		s.openTimeout = DefaultOpenTimeout
 	}
 	if s.maxBlockSize <= 0 || s.maxBlockSize > MaxBlockSize {
 		s.maxBlockSize = MaxBlockSize

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/jinglekit/jinglekit/jingle"
 )
@@ -107,12 +108,17 @@ func (t *transport) HandleInfo(ctx context.Context, info jingle.Element) error {
 
 // Dial implements jingle.StreamTransport: it waits until the bytestream is
 // open — our <open/> answered, or the peer's taken — and returns the Conn.
+// It waits Method.OpenTimeout at most.
 func (t *transport) Dial(ctx context.Context) (net.Conn, error) {
 	c := t.c
+	tm := time.NewTimer(c.cfg.openTimeout)
+	defer tm.Stop()
 	select {
 	case <-c.ready:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-tm.C:
+		return nil, fmt.Errorf("%w: ibb: the bytestream %s did not open within %s", jingle.ErrTransportFailed, c.sid, c.cfg.openTimeout)
 	}
 	c.mu.Lock()
 	err := c.openErr

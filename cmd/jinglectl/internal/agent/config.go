@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jinglekit/jinglekit/filetransfer"
 )
 
 // Environment variables read by the command line.
@@ -40,6 +42,10 @@ const (
 	DefaultMaxAttempts  = 20
 	DefaultReconnectMin = time.Second
 	DefaultReconnectMax = time.Minute
+	// DefaultFilesPerSession is the number of files offered in one
+	// session: the default limit of a jinglekit receiver
+	// (filetransfer.Limits.MaxFiles).
+	DefaultFilesPerSession = 16
 	// DefaultShutdownTimeout bounds the agent's graceful stop.
 	DefaultShutdownTimeout = 10 * time.Second
 )
@@ -67,6 +73,12 @@ type Config struct {
 	ICERelayOnly  bool     // ICE offers relayed candidates only (needs TURN)
 	LimitRate     int64    // bytes per second per sent file; 0: no limit
 	PresenceWait  time.Duration
+	// ConnectTimeout bounds the time a file's transport takes to come up,
+	// sending and receiving (default filetransfer.DefaultConnectTimeout).
+	ConnectTimeout time.Duration
+	// FilesPerSession is the number of files offered in one session; more
+	// are sent in further sessions (default DefaultFilesPerSession).
+	FilesPerSession int
 
 	// [receive]
 	Dir        string
@@ -119,6 +131,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PresenceWait <= 0 {
 		c.PresenceWait = DefaultPresenceWait
+	}
+	if c.FilesPerSession <= 0 {
+		c.FilesPerSession = DefaultFilesPerSession
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = filetransfer.DefaultConnectTimeout
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
@@ -343,6 +361,8 @@ var settings = []setting{
 	{"transfer.ice_relay_only", boolean(func(c *Config) *bool { return &c.ICERelayOnly })},
 	{"transfer.limit_rate", size(func(c *Config) *int64 { return &c.LimitRate })},
 	{"transfer.presence_wait", duration(func(c *Config) *time.Duration { return &c.PresenceWait })},
+	{"transfer.files_per_session", integer(func(c *Config) *int { return &c.FilesPerSession })},
+	{"transfer.connect_timeout", duration(func(c *Config) *time.Duration { return &c.ConnectTimeout })},
 
 	{"receive.dir", str(func(c *Config) *string { return &c.Dir })},
 	{"receive.accept_from", strings_(func(c *Config) *[]string { return &c.AcceptFrom })},

@@ -30,6 +30,8 @@ ice_servers = ["stun:stun.example.org:3478", "turn:u:p@turn.example.org:3478?tra
 ice_relay_only = true
 limit_rate = "1.5M"
 presence_wait = "10s"
+connect_timeout = "45s"
+files_per_session = 8
 
 [receive]
 dir = "~/in"
@@ -61,7 +63,7 @@ shutdown_timeout = "3s"
 		CAFile: "/etc/ssl/ca.pem", InsecureSkipVerify: true,
 		Transport: "s5b", Proxies: []string{"proxy.example.org", "proxy2.example.org"}, NoDirect: true, AllowLoopback: true,
 		ICEServers: []string{"stun:stun.example.org:3478", "turn:u:p@turn.example.org:3478?transport=udp"}, ICERelayOnly: true,
-		LimitRate: 3 << 19, PresenceWait: 10 * time.Second,
+		LimitRate: 3 << 19, PresenceWait: 10 * time.Second, ConnectTimeout: 45 * time.Second, FilesPerSession: 8,
 		Dir: filepath.Join(home, "in"), AcceptFrom: []string{"alice@example.org"}, MaxSize: 1 << 20,
 		Socket: filepath.Join(dir, "run/agent.sock"), Metrics: "127.0.0.1:9464", Concurrency: 4, MaxAttempts: 7,
 		ReconnectMin: 2 * time.Second, ReconnectMax: 2 * time.Minute, StateFile: filepath.Join(dir, "state.json"),

@@ -143,7 +143,13 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	c.presence = newPresenceTracker(c.disco)
 
 	c.m = &jingle.Manager{Logger: log, Observer: h}
+	// Issue 13, D4: the sessions of a peer whose presence becomes
+	// unavailable end at once (reason gone), so that its .part files are
+	// released and a resend resumes them, instead of waiting for the idle
+	// timeout.
+	c.presence.onGone = func(j jid.JID) { c.m.PeerGone(j) }
 	ft := &filetransfer.Handler{Logger: log, Progress: h.progress}
+	ft.Timeouts.Connect = cfg.ConnectTimeout
 	rcv := &receiver{h: ft, hub: h, emit: func(Event) {}, newID: func(sid, content string) string { return sid + "/" + content }}
 	rcv.allowed = func(jid.JID) bool { return false }
 	if o.OnEvent != nil {
@@ -173,7 +179,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	ft.Policy = rcv.policy
 	ft.Done = rcv.done
 	c.s5b = socks5.NewMethod(c.s5bSettings(log))
-	c.ibb = &ibb.Method{Logger: log}
+	c.ibb = &ibb.Method{Logger: log, OpenTimeout: c.cfg.ConnectTimeout}
 	c.ice = iceMethods(cfg.ICEConfig(log))
 	if err := c.register(rcv); err != nil {
 		return nil, err
@@ -341,14 +347,42 @@ type SendOptions struct {
 	LimitRate int64
 	// Timeouts of the transfer (zero: filetransfer's defaults).
 	Timeouts filetransfer.Timeouts
+	// FilesPerSession is the number of files offered in one session (zero:
+	// the configuration's).
+	FilesPerSession int
 }
 
-// Send offers files to peer (a full JID) in one session and sends them.
+// Send offers files to peer (a full JID) and sends them, in sessions of
+// at most FilesPerSession files one after another, so that any number of
+// files fits the receiver's limit of files per session.
 // emit gets every event of the files ("offered" first, "done" or "error"
 // last for each); it is called from several goroutines, one at a time per
 // file, and must not block. Send returns when all files are finished, or
 // ctx is cancelled, or the connection is lost.
 func (c *Conn) Send(ctx context.Context, peer jid.JID, files []Outgoing, o SendOptions, emit func(Event)) ([]filetransfer.Result, error) {
+	per := o.FilesPerSession
+	if per <= 0 {
+		per = c.cfg.FilesPerSession
+	}
+	if per <= 0 || len(files) <= per {
+		return c.sendSession(ctx, peer, files, o, emit)
+	}
+	var results []filetransfer.Result
+	var errs []error
+	for start := 0; start < len(files); start += per {
+		// A cancelled ctx or a lost connection makes each remaining
+		// session fail at once, so every file still gets its events.
+		res, err := c.sendSession(ctx, peer, files[start:min(start+per, len(files))], o, emit)
+		results = append(results, res...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return results, errors.Join(errs...)
+}
+
+// sendSession sends files in one session.
+func (c *Conn) sendSession(ctx context.Context, peer jid.JID, files []Outgoing, o SendOptions, emit func(Event)) ([]filetransfer.Result, error) {
 	select {
 	case <-c.life.Done():
 		return nil, fmt.Errorf("%w: not connected", filetransfer.ErrTransport)
@@ -386,6 +420,9 @@ func (c *Conn) Send(ctx context.Context, peer jid.JID, files []Outgoing, o SendO
 	}
 	for _, f := range w.files {
 		safeEmit(w.event(EventOffered, f))
+	}
+	if o.Timeouts.Connect <= 0 {
+		o.Timeouts.Connect = c.cfg.ConnectTimeout
 	}
 	sender := filetransfer.Sender{Transports: o.Transports, Progress: c.hub.progress, Timeouts: o.Timeouts, Logger: c.log,
 		SID: w.sid}

@@ -145,7 +145,7 @@ func ConnectLocal(ctx context.Context, o LocalOptions) (*Conn, error) {
 	}
 	ft.Done = rcv.done
 	c.s5b = socks5.NewMethod(socks5.Settings{AllowLoopback: o.AllowLoopback, NoProxyDiscovery: true, Logger: log})
-	c.ibb = &ibb.Method{Logger: log}
+	c.ibb = &ibb.Method{Logger: log, OpenTimeout: c.cfg.ConnectTimeout}
 	c.ice = iceMethods(localICEConfig(o.AllowLoopback, log))
 	if err := c.register(rcv); err != nil {
 		return nil, err

@@ -37,6 +37,11 @@ type presenceTracker struct {
 	self  jid.JID
 	disco *xmppclient.Disco
 
+	// onGone, when set, is called (outside the lock, on the stream's
+	// goroutine: it must not block) with the JID whose presence became
+	// unavailable, a full JID or a bare one for the whole account.
+	onGone func(jid.JID)
+
 	mu      sync.Mutex
 	online  map[string]resource // full JID → resource
 	changed chan struct{}       // closed and replaced on every change
@@ -103,6 +108,9 @@ func (p *presenceTracker) handleUnavailable(pr stanza.Presence, _ xmlstream.Toke
 	from := pr.From
 	if p.disco != nil && from.Resourcepart() != "" {
 		p.disco.Forget(from)
+	}
+	if p.onGone != nil && !from.Equal(p.self) {
+		p.onGone(from)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
