@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/mux"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
@@ -26,62 +24,36 @@ func ExampleMethod() {
 	defer n.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	party := func(addr string, app *jingletest.App) (*jingle.Manager, error) {
-		m := &jingle.Manager{}
-		cfg := ice.Config{IncludeLoopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }}
-		dc := &ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: cfg}
-		if err := m.RegisterApplication(app); err != nil {
-			return nil, err
-		}
-		if err := m.RegisterTransport(dc); err != nil {
-			return nil, err
-		}
-		xs, err := n.Client(ctx, jid.MustParse(addr), mux.New(stanza.NSClient, m.Handler()))
-		if err != nil {
-			return nil, err
-		}
-		m.SetStream(xs)
-		return m, nil
+	cfg := ice.Config{IncludeLoopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }}
+	methods := func() []jingle.TransportMethod {
+		return []jingle.TransportMethod{&ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: cfg},
+			&ice.Method{Dialect: ice.DialectXEP0343, Config: cfg}}
 	}
-	bobApp := jingletest.NewApp()
-	bob, err := party("bob@example.net/b", bobApp)
+	app := jingletest.NewApp()
+	bob, err := jingletest.Connect(ctx, n, "bob@example.net/b", app, methods())
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer bob.Close(context.Background())
-	alice, err := party("alice@example.net/a", jingletest.NewApp())
+	alice, err := jingletest.Connect(ctx, n, "alice@example.net/a", jingletest.NewApp(), methods())
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer alice.Close(context.Background())
 
-	as, err := alice.Initiate(ctx, jid.MustParse("bob@example.net/b"), jingle.Offer{Name: "data", Description: jingletest.Desc("data")})
+	a, b, err := jingletest.Streams(ctx, alice, jid.MustParse("bob@example.net/b"), app, "data", ice.NSWebRTCDataChannel)
 	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	bs := <-bobApp.Sessions
-	_, _ = bs.NextEvent(ctx) // session-initiate
-	if err := bs.Accept(ctx, nil); err != nil {
 		fmt.Println(err)
 		return
 	}
 	go func() {
-		if c, err := as.Conn(ctx, "data"); err == nil {
-			_, _ = io.WriteString(c, "over a data channel")
-			_ = c.Close()
-		}
+		_, _ = io.WriteString(a, "over a data channel")
+		_ = a.Close()
 	}()
-	c, err := bs.Conn(ctx, "data")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	b, err := io.ReadAll(c)
-	ns, _ := bs.TransportNamespace("data")
-	fmt.Printf("%q %v over %s\n", b, err, ns)
+	got, err := io.ReadAll(b)
+	fmt.Printf("%q %v\n", got, err)
 	// Output:
-	// "over a data channel" <nil> over urn:xmpp:jingle:transports:webrtc-datachannel:1
+	// "over a data channel" <nil>
 }
