@@ -22,9 +22,9 @@ import (
 	"mellium.im/xmpp/stanza"
 	"mellium.im/xmpp/stream"
 
-	"github.com/jinglekit/jinglekit/internal/deadline"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/xmppclient"
+	"github.com/jinglekit/jinglekit/xmppclient/deadline"
 )
 
 // DefaultPort is the port link-local messaging historically used (iChat,

@@ -3,7 +3,7 @@ package xmppclient
 import (
 	"context"
 	"errors"
-	"github.com/jinglekit/jinglekit/internal/deadline"
+	"github.com/jinglekit/jinglekit/xmppclient/deadline"
 	"log/slog"
 	"sync"
 	"sync/atomic"

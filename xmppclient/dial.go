@@ -6,7 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/jinglekit/jinglekit/internal/deadline"
+	"github.com/jinglekit/jinglekit/xmppclient/deadline"
 	"io"
 	"log/slog"
 	"net"
@@ -107,7 +107,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, withCtx(ctx, err)
 	}
 	// After login, mellium's per-call context deadlines would race with
-	// concurrent use of the stream; see internal/deadline.
+	// concurrent use of the stream; see package xmppclient/deadline.
 	conn := deadline.Wrap(tcp)
 
 	// mellium bounds negotiation by resetting the connection deadline when

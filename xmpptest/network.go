@@ -79,7 +79,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jinglekit/jinglekit/internal/deadline"
+	"github.com/jinglekit/jinglekit/xmppclient/deadline"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 )
@@ -171,7 +171,7 @@ func (n *Network) Client(ctx context.Context, j jid.JID, h xmpp.Handler) (*xmpp.
 
 	pconn, rconn := net.Pipe()
 	// mellium's context deadlines race with concurrent use of the stream;
-	// see internal/deadline.
+	// see package xmppclient/deadline.
 	cconn := deadline.Wrap(pconn)
 	c := &conn{
 		n:         n,

@@ -16,6 +16,10 @@
 // writes then no longer end early on a cancelled context; callers keep
 // their own timeouts on waiting for answers, which mellium implements with
 // channels, not deadlines.
+//
+// xmppclient.Dial wraps its connections so; linklocal and xmpptest, which
+// serve streams of their own, do too, and so may any program that runs
+// mellium sessions on connections it makes.
 package deadline
 
 import (
