@@ -34,7 +34,6 @@ import (
 
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 	"github.com/jinglekit/jinglekit/internal/testproc"
-	"github.com/jinglekit/jinglekit/internal/xmltest"
 )
 
 // EnvRequire makes a missing node, npm or prosody fail the test instead of
@@ -57,7 +56,8 @@ type Harness struct {
 	// CAFile is the PEM of the CA that signed the Prosody's certificate.
 	CAFile string
 
-	group *testproc.Group
+	group     *testproc.Group
+	prosodyUp bool
 }
 
 // missing skips or fails the test for a missing dependency.
@@ -70,58 +70,120 @@ func missing(t testing.TB, msg string) {
 	t.Skip(msg)
 }
 
+// ErrNotInstalled is wrapped by Launch's error when node, npm, prosody or
+// the harness itself is missing.
+var ErrNotInstalled = errors.New("stanzatest: StanzaJS harness not installed")
+
+// Source returns the directory of the harness: ../shared/peers/stanza
+// next to the module's root, found from the working directory upwards.
+func Source() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			src := filepath.Join(filepath.Dir(dir), "shared", "peers", "stanza")
+			if _, err := os.Stat(filepath.Join(src, "peer.js")); err != nil {
+				return "", fmt.Errorf("%w: no harness in %s", ErrNotInstalled, src)
+			}
+			return src, nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", fmt.Errorf("%w: no go.mod above %s", ErrNotInstalled, wd)
+		}
+	}
+}
+
 // Start starts the harness for t; t's cleanup stops it.
 func Start(t testing.TB) *Harness {
 	t.Helper()
-	for _, cmd := range []string{"node", "npm", "prosody", "prosodyctl", "openssl"} {
-		if _, err := exec.LookPath(cmd); err != nil {
-			missing(t, cmd+" not found")
-		}
+	src, err := Source()
+	if err != nil {
+		missing(t, err.Error())
 	}
-	src := filepath.Join(xmltest.SharedDir(t), "peers", "stanza")
-	if _, err := os.Stat(filepath.Join(src, "peer.js")); err != nil {
-		missing(t, "no harness in "+src)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	h, err := Launch(ctx, src, t.TempDir(), t.Logf)
+	if errors.Is(err, ErrNotInstalled) {
+		missing(t, err.Error())
 	}
-	g, err := testproc.NewGroup("stanzatest", testproc.GroupOptions{Guard: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Harness{Dir: filepath.Join(t.TempDir(), "stanza"), group: g}
-	t.Cleanup(func() {
-		if err := g.Close(); err != nil {
-			t.Errorf("stanzatest: stopping the harness: %v", err)
-		}
-	})
-	if out, err := exec.Command("cp", "-r", src, h.Dir).CombinedOutput(); err != nil {
-		t.Fatalf("stanzatest: copying the harness: %v: %s", err, out)
-	}
-	if out, err := exec.Command("chmod", "-R", "u+w", h.Dir).CombinedOutput(); err != nil {
-		t.Fatalf("stanzatest: %v: %s", err, out)
-	}
-	_ = os.RemoveAll(filepath.Join(h.Dir, "run"))
-	_ = os.RemoveAll(filepath.Join(h.Dir, "node_modules"))
-	if err := h.installModules(t); err != nil {
-		t.Fatalf("stanzatest: %v", err)
-	}
-	h.ProsodyDir = filepath.Join(t.TempDir(), "prosody")
-	h.CAFile = filepath.Join(h.ProsodyDir, "certs", "ca.crt")
 	t.Cleanup(func() {
 		if t.Failed() {
 			if b, err := os.ReadFile(filepath.Join(h.ProsodyDir, "prosody.log")); err == nil {
 				t.Logf("stanzatest: prosody.log (tail):\n%s", tail(string(b), 40))
 			}
 		}
-		_, _ = h.script(t, "./prosody-down", h.ProsodyDir)
+		if err := h.Close(); err != nil {
+			t.Errorf("stanzatest: stopping the harness: %v", err)
+		}
 	})
-	if out, err := h.script(t, "./prosody-up", h.ProsodyDir); err != nil {
-		t.Fatalf("stanzatest: prosody-up: %v\n%s", err, out)
-	}
 	return h
 }
 
-// script runs one of the harness's shell scripts, bounded to 2 minutes.
-func (h *Harness) script(t testing.TB, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+// Launch copies the harness from src into work (which must exist),
+// installs its node modules and starts its Prosody. logf, if not nil,
+// receives notes. Close stops it.
+func Launch(ctx context.Context, src, work string, logf func(string, ...any)) (*Harness, error) {
+	for _, cmd := range []string{"node", "npm", "prosody", "prosodyctl", "openssl"} {
+		if _, err := exec.LookPath(cmd); err != nil {
+			return nil, fmt.Errorf("%w: %s not found", ErrNotInstalled, cmd)
+		}
+	}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	g, err := testproc.NewGroup("stanzatest", testproc.GroupOptions{Guard: true})
+	if err != nil {
+		return nil, err
+	}
+	h := &Harness{Dir: filepath.Join(work, "stanza"), ProsodyDir: filepath.Join(work, "prosody"), group: g}
+	h.CAFile = filepath.Join(h.ProsodyDir, "certs", "ca.crt")
+	if err := h.launch(ctx, src, logf); err != nil {
+		_ = h.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *Harness) launch(ctx context.Context, src string, logf func(string, ...any)) error {
+	if out, err := exec.CommandContext(ctx, "cp", "-r", src, h.Dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("stanzatest: copying the harness: %w: %s", err, out)
+	}
+	if out, err := exec.CommandContext(ctx, "chmod", "-R", "u+w", h.Dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("stanzatest: %w: %s", err, out)
+	}
+	_ = os.RemoveAll(filepath.Join(h.Dir, "run"))
+	_ = os.RemoveAll(filepath.Join(h.Dir, "node_modules"))
+	if err := h.installModules(ctx, logf); err != nil {
+		return fmt.Errorf("stanzatest: %w", err)
+	}
+	h.prosodyUp = true
+	if out, err := h.script(ctx, "./prosody-up", h.ProsodyDir); err != nil {
+		return fmt.Errorf("stanzatest: prosody-up: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Close stops the harness's Prosody and every process it started.
+func (h *Harness) Close() error {
+	var err error
+	if h.prosodyUp {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if out, derr := h.script(ctx, "./prosody-down", h.ProsodyDir); derr != nil {
+			err = fmt.Errorf("stanzatest: prosody-down: %w: %s", derr, out)
+		}
+	}
+	return errors.Join(err, h.group.Close())
+}
+
+// script runs one of the harness's shell scripts.
+func (h *Harness) script(ctx context.Context, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := h.group.CommandContext(ctx, name, args...)
 	cmd.Dir = h.Dir
@@ -139,7 +201,7 @@ func (h *Harness) Server() *prosodytest.Server {
 // installModules puts node_modules into the copy: from the cache when a
 // previous run installed the same package-lock.json, else with npm ci,
 // whose result is then cached.
-func (h *Harness) installModules(t testing.TB) error {
+func (h *Harness) installModules(ctx context.Context, logf func(string, ...any)) error {
 	lock, err := os.ReadFile(filepath.Join(h.Dir, "package-lock.json"))
 	if err != nil {
 		return err
@@ -155,8 +217,6 @@ func (h *Harness) installModules(t testing.TB) error {
 	if fi, err := os.Stat(filepath.Join(cached, "node_modules", "stanza")); err == nil && fi.IsDir() {
 		return copyTree(filepath.Join(cached, "node_modules"), dst)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	cmd := h.group.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
 	cmd.Dir = h.Dir
 	cmd.WaitDelay = 5 * time.Second
@@ -166,12 +226,12 @@ func (h *Harness) installModules(t testing.TB) error {
 	// Cache the result: copy it next to its final place, then rename, so
 	// that a concurrent or interrupted run never sees half a tree.
 	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
-		t.Logf("stanzatest: not caching node_modules: %v", err)
+		logf("stanzatest: not caching node_modules: %v", err)
 		return nil
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(cached), key+".tmp-")
 	if err != nil {
-		t.Logf("stanzatest: not caching node_modules: %v", err)
+		logf("stanzatest: not caching node_modules: %v", err)
 		return nil
 	}
 	if err := copyTree(dst, filepath.Join(tmp, "node_modules")); err != nil || os.Rename(tmp, cached) != nil {
@@ -209,19 +269,12 @@ type Peer struct {
 // receive, call, answer). It is stopped, if still running, when t ends.
 func (h *Harness) Peer(t testing.TB, args ...string) *Peer {
 	t.Helper()
-	cmd := h.group.Command("node", append([]string{"peer.js"}, args...)...)
-	cmd.Dir = h.Dir
-	p := &Peer{args: args, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
-	proc, err := testproc.Start(cmd)
+	p, err := h.StartPeer(args...)
 	if err != nil {
-		t.Fatalf("stanzatest: node peer.js: %v", err)
+		t.Fatal(err)
 	}
-	p.proc = proc
 	t.Cleanup(func() {
-		if done, _ := proc.Exited(); !done {
-			_, _ = proc.Stop(3 * time.Second)
-		}
+		p.Stop()
 		if t.Failed() {
 			t.Logf("stanzatest: node peer.js %s\nstderr:\n%s", strings.Join(args, " "), tail(p.stderr.String(), 60))
 		}
@@ -229,21 +282,85 @@ func (h *Harness) Peer(t testing.TB, args ...string) *Peer {
 	return p
 }
 
-// WaitReady waits until a receive or answer peer is logged in and waits
-// for a session (its "ready:" line), or fails the test.
-func (p *Peer) WaitReady(t testing.TB, timeout time.Duration) {
-	t.Helper()
-	deadline := time.After(timeout)
+// StartPeer starts `node peer.js ARGS…`; Stop (or the harness's Close)
+// ends it.
+func (h *Harness) StartPeer(args ...string) (*Peer, error) {
+	cmd := h.group.Command("node", append([]string{"peer.js"}, args...)...)
+	cmd.Dir = h.Dir
+	p := &Peer{args: args, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	proc, err := testproc.Start(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("stanzatest: node peer.js: %w", err)
+	}
+	p.proc = proc
+	return p, nil
+}
+
+// Stop ends the process if it still runs.
+func (p *Peer) Stop() {
+	if done, _ := p.proc.Exited(); !done {
+		_, _ = p.proc.Stop(3 * time.Second)
+	}
+}
+
+// Ready waits until a receive or answer peer is logged in and waits for a
+// session (its "ready:" line).
+func (p *Peer) Ready(ctx context.Context) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for !strings.Contains(p.stderr.String(), "] ready: ") {
 		select {
 		case <-p.proc.Done():
-			t.Fatalf("stanzatest: peer.js %s exited before it was ready:\n%s", p.args[0], tail(p.stderr.String(), 30))
-		case <-deadline:
-			t.Fatalf("stanzatest: peer.js %s not ready within %s:\n%s", p.args[0], timeout, tail(p.stderr.String(), 30))
+			return fmt.Errorf("stanzatest: peer.js %s exited before it was ready:\n%s", p.args[0], tail(p.stderr.String(), 30))
+		case <-ctx.Done():
+			return fmt.Errorf("stanzatest: peer.js %s not ready: %w:\n%s", p.args[0], ctx.Err(), tail(p.stderr.String(), 30))
 		case <-tick.C:
 		}
+	}
+	return nil
+}
+
+// Result waits for the process to exit (when ctx ends first, it is
+// stopped and the error says so) and returns how it ended.
+func (p *Peer) Result(ctx context.Context) (Result, error) {
+	select {
+	case <-p.proc.Done():
+	case <-ctx.Done():
+		p.Stop()
+		return Result{}, fmt.Errorf("stanzatest: peer.js %s still running: %w:\n%s", p.args[0], ctx.Err(), tail(p.stderr.String(), 30))
+	}
+	r := Result{Code: -1, Ended: time.Now(), Stderr: p.stderr.String()}
+	err := p.proc.Wait()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		r.Code = 0
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	default:
+		return r, fmt.Errorf("stanzatest: peer.js %s: %w", p.args[0], err)
+	}
+	for _, line := range strings.Split(p.stdout.String(), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil {
+			r.Summary = m
+		}
+	}
+	return r, nil
+}
+
+// WaitReady is Ready for a test: it fails t after timeout.
+func (p *Peer) WaitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := p.Ready(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -280,36 +397,14 @@ func (r Result) String(field string) string {
 // Done is closed when the process has exited.
 func (p *Peer) Done() <-chan struct{} { return p.proc.Done() }
 
-// Wait waits up to timeout for the process to exit (then kills it and
-// fails the test) and returns how it ended.
+// Wait is Result for a test: it waits up to timeout, then fails t.
 func (p *Peer) Wait(t testing.TB, timeout time.Duration) Result {
 	t.Helper()
-	select {
-	case <-p.proc.Done():
-	case <-time.After(timeout):
-		_, _ = p.proc.Stop(3 * time.Second)
-		t.Fatalf("stanzatest: peer.js %s still running after %s:\n%s", p.args[0], timeout, tail(p.stderr.String(), 30))
-	}
-	r := Result{Code: -1, Ended: time.Now(), Stderr: p.stderr.String()}
-	err := p.proc.Wait()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		r.Code = 0
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
-		t.Fatalf("stanzatest: peer.js %s: %v", p.args[0], err)
-	}
-	for _, line := range strings.Split(p.stdout.String(), "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "{") {
-			continue
-		}
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil {
-			r.Summary = m
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	r, err := p.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return r
 }
