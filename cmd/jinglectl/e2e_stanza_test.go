@@ -21,6 +21,12 @@ import (
 // stanzaSize is the size of the files exchanged with StanzaJS.
 const stanzaSize = 10 << 20
 
+// minPackets is the least number of RTP packets each way that shows
+// media flowing in a 3 s call (about 150 at 20 ms a packet when idle).
+// StanzaJS's tone generator runs in Node: on a loaded machine (2 cores, a
+// load average of 30) it sent as few as 16 packets in 3 s.
+const minPackets = 10
+
 // maxEndDelay bounds how long after the last byte a file-transfer session
 // may end, and how long after the hang-up answer --once may exit.
 const maxEndDelay = 2 * time.Second
@@ -158,8 +164,8 @@ func stanzaCall(t *testing.T, h *stanzatest.Harness, c *cli, carol account, bare
 		t.Errorf("accepted by %q, want bob@localhost/%s", e.Peer, res)
 	}
 	recorded, ok := findEvent(evs, "recorded")
-	if !ok || recorded.Packets < 50 {
-		t.Errorf("jinglectl recorded %+v from StanzaJS, want at least 50 packets", recorded)
+	if !ok || recorded.Packets < minPackets {
+		t.Errorf("jinglectl recorded %+v from StanzaJS, want at least %d packets", recorded, minPackets)
 	}
 	sr := ans.Wait(t, 30*time.Second)
 	if sr.Code != 0 || sr.Summary["ok"] != true {
@@ -167,8 +173,8 @@ func stanzaCall(t *testing.T, h *stanzatest.Harness, c *cli, carol account, bare
 	}
 	sent, got := sr.Number("rtp_packets_sent"), sr.Number("rtp_packets_received")
 	t.Logf("StanzaJS sent %v RTP packets and received %v; jinglectl recorded %d", sent, got, recorded.Packets)
-	if sent < 50 || got < 50 {
-		t.Errorf("StanzaJS sent %v and received %v RTP packets, want at least 50 each way", sent, got)
+	if sent < minPackets || got < minPackets {
+		t.Errorf("StanzaJS sent %v and received %v RTP packets, want at least %d each way", sent, got, minPackets)
 	}
 }
 
@@ -181,6 +187,13 @@ func stanzaAnswer(t *testing.T, h *stanzatest.Harness, c *cli, carol account) {
 	waitFor(t, 60*time.Second, "answer to be ready", func() bool {
 		return strings.Contains(ans.stdout.String(), `"event":"ready"`)
 	})
+	// When answer exits, not when the test gets to look (after StanzaJS's
+	// own exit, slow under load).
+	exitedAt := make(chan time.Time, 1)
+	go func() {
+		<-ans.done
+		exitedAt <- time.Now()
+	}()
 	log := filepath.Join(t.TempDir(), "stanza.log")
 	call := h.Peer(t, "call", "--jid", "alice@localhost", "--password", stanzatest.Password,
 		"--to", "carol@localhost/phone", "--seconds", "3", "--timeout", "120", "--log", log)
@@ -189,21 +202,19 @@ func stanzaAnswer(t *testing.T, h *stanzatest.Harness, c *cli, carol account) {
 		t.Fatalf("StanzaJS call: exit %d, %v\n%s", sr.Code, sr.Summary, sr.Stderr)
 	}
 	ar := ans.wait(t, 30*time.Second)
-	exited := time.Now()
+	exited := <-exitedAt
 	if ar.code != exitOK {
 		t.Fatalf("jinglectl answer --once: %s", ar)
 	}
 	sent, got := sr.Number("rtp_packets_sent"), sr.Number("rtp_packets_received")
 	t.Logf("StanzaJS sent %v RTP packets and received %v (our echo)", sent, got)
-	if sent < 50 || got < 50 {
-		t.Errorf("StanzaJS sent %v and received %v RTP packets, want at least 50 each way", sent, got)
+	if sent < minPackets || got < minPackets {
+		t.Errorf("StanzaJS sent %v and received %v RTP packets, want at least %d each way", sent, got, minPackets)
 	}
 	term, ok := stanzatest.Find(stanzatest.ReadLog(t, log), true, "session-terminate")
 	if !ok {
 		t.Fatal("StanzaJS's log has no session-terminate")
 	}
-	// The exit is observed after StanzaJS's own exit, so this bounds it
-	// from above.
 	if d := exited.Sub(term.Time); d > maxEndDelay {
 		t.Errorf("answer --once exited %s after the hang-up, want at most %s", d, maxEndDelay)
 	}
