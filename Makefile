@@ -24,7 +24,7 @@ build:
 demo:
 	GO=$(GO) sh scripts/demo.sh
 
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke bench-peers
 
 # Benchmarks of every transport against raw baselines, on loopback against
 # a Prosody the command starts itself (docs/benchmarks.md). Full run: about
@@ -36,3 +36,9 @@ bench:
 # Small sizes and one round (under a minute), as CI runs it.
 bench-smoke:
 	$(GO) run ./cmd/jinglebench -smoke $(BENCH_FLAGS)
+
+# 100 MiB over ICE data channels StanzaJS -> StanzaJS, jinglekit -> StanzaJS
+# and StanzaJS -> jinglekit in one run (../shared/peers/stanza; skipped with
+# a message when node, npm or prosody is missing).
+bench-peers:
+	$(GO) run ./cmd/jinglebench -run '^peers/' $(BENCH_FLAGS)

@@ -31,8 +31,10 @@
 // Send offers one content per file in a single session, with
 // <hash-used/> in the offer; each file is hashed while it is sent (one pass
 // over the source) and the hashes follow in a session-info <checksum/>.
-// The receiver answers with <received/> and ends the session (XEP-0234
-// §6.7); Send returns one [Result] per file with the hash, the bytes, the
+// The receiver acknowledges each verified file with <received/>, except the
+// last, whose session-terminate <success/> says it (XEP-0234 §6.7; StanzaJS
+// stalls on a <received/>); it never waits for the answer to <received/>.
+// Send returns one [Result] per file with the hash, the bytes, the
 // transport and the duration, and an error errors.Is-able against
 // [ErrDeclined], [ErrHashMismatch], [ErrTransport], [ErrTimeout],
 // [ErrCanceled], [ErrTooLarge]…

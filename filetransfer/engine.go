@@ -549,10 +549,26 @@ func (e *engine) succeedRecv(x *xfer, matched []Digest) {
 	x.res.Hashes = matched
 	x.res.Hash = strongest(matched)
 	x.res.Verified = true
-	if x.ns != NS3 {
+	if x.ns != NS3 && !e.lastOpen(x) {
 		e.sendReceived(x)
 	}
 	e.finish(x, nil)
+}
+
+// lastOpen reports whether x is the only file not finished: its end ends
+// the session, and the session-terminate <success/> that this side then
+// sends says all a <received/> would. StanzaJS 12.22.1's action queue stalls
+// on a <received/> (it never answers it, nor handles anything after it,
+// the session-terminate included, until the peer goes away, and then fails
+// the transfer with gone), so <received/> is only sent for a file after
+// which the session goes on.
+func (e *engine) lastOpen(x *xfer) bool {
+	for _, o := range e.files {
+		if o != x && o.state != xFinished {
+			return false
+		}
+	}
+	return true
 }
 
 // sendReceived sends the informational <received/> without waiting for

@@ -338,8 +338,16 @@ func TestOldNamespaces(t *testing.T) {
 			old := newRawPeer(t, n, "old@example.net/client")
 			ctx := tctx(t)
 			sid := fmt.Sprintf("old-%x", sha256.Sum256([]byte(tc.name)))
+			// Two files: the end of the first is acknowledged with
+			// <received/>; the end of the second, which ends the session,
+			// by the session-terminate alone.
+			names := []string{"c", "d"}
+			var contents string
+			for _, name := range names {
+				contents += `<content creator='initiator' name='` + name + `'>` + tc.desc + `<transport xmlns='` + jingletest.PipeNS + `'/></content>`
+			}
 			err := old.send(ctx, bob.jid, `<jingle xmlns='urn:xmpp:jingle:1' action='session-initiate' sid='`+sid+`' initiator='old@example.net/client'>`+
-				`<content creator='initiator' name='c'>`+tc.desc+`<transport xmlns='`+jingletest.PipeNS+`'/></content></jingle>`)
+				contents+`</jingle>`)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -350,29 +358,44 @@ func TestOldNamespaces(t *testing.T) {
 			if tc.ns == filetransfer.NS3 && !strings.Contains(acc.Contents[0].Description.String(), "<offer") {
 				t.Fatalf("ft:3 answer without <offer/>: %s", acc.Contents[0].Description)
 			}
-			conn := pipeConn(t, x, sid, "c", true)
-			if _, err := conn.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			if tc.checksum != "" {
-				if err := old.send(ctx, bob.jid, `<jingle xmlns='urn:xmpp:jingle:1' action='session-info' sid='`+sid+`'>`+tc.checksum+`</jingle>`); err != nil {
+			for i, name := range names {
+				conn := pipeConn(t, x, sid, name, true)
+				if _, err := conn.Write(data); err != nil {
 					t.Fatal(err)
 				}
-			}
-			res := bob.result(t)
-			if res.Err != nil || !res.Verified || !slices.Equal(res.Hash.Sum, sum[:]) {
-				t.Fatalf("bob's result: %+v", res)
-			}
-			wantFile(t, res.Path, data)
-			if tc.ns != filetransfer.NS3 {
-				rc := old.expect(t, jingle.ActionSessionInfo)
-				if len(rc.Info) != 1 || rc.Info[0].XMLName.Local != "received" || rc.Info[0].Namespace() != tc.ns {
-					t.Fatalf("session-info %v, want <received/> in %s", rc.Info, tc.ns)
+				if tc.checksum != "" {
+					cs := strings.Replace(tc.checksum, "name='c'", "name='"+name+"'", 1)
+					if err := old.send(ctx, bob.jid, `<jingle xmlns='urn:xmpp:jingle:1' action='session-info' sid='`+sid+`'>`+cs+`</jingle>`); err != nil {
+						t.Fatal(err)
+					}
+				}
+				res := bob.result(t)
+				if res.Err != nil || !res.Verified || !slices.Equal(res.Hash.Sum, sum[:]) {
+					t.Fatalf("bob's result: %+v", res)
+				}
+				wantFile(t, res.Path, data)
+				if tc.ns != filetransfer.NS3 && i == 0 {
+					rc := old.expect(t, jingle.ActionSessionInfo)
+					if len(rc.Info) != 1 || rc.Info[0].XMLName.Local != "received" || rc.Info[0].Namespace() != tc.ns {
+						t.Fatalf("session-info %v, want <received/> in %s", rc.Info, tc.ns)
+					}
 				}
 			}
-			term := old.expect(t, jingle.ActionSessionTerminate)
-			if term.Reason == nil || term.Reason.Condition != jingle.ReasonSuccess {
-				t.Fatalf("terminated with %v", term.Reason)
+			// Nothing (no <received/> for the last file) before the
+			// session-terminate, nothing after it.
+			var term *jingle.Jingle
+			select {
+			case term = <-old.seen:
+			case <-time.After(30 * time.Second):
+				t.Fatal("no session-terminate")
+			}
+			if term.Action != jingle.ActionSessionTerminate || term.Reason == nil || term.Reason.Condition != jingle.ReasonSuccess {
+				t.Fatalf("got %s (%v), want session-terminate with success", term.Action, term.Reason)
+			}
+			select {
+			case j := <-old.seen:
+				t.Fatalf("after the session-terminate: %s", j.Action)
+			case <-time.After(100 * time.Millisecond):
 			}
 		})
 	}

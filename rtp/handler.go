@@ -201,10 +201,12 @@ func (h *Handler) HandleSession(ctx context.Context, s *jingle.Session) {
 		c.goOwned(func(context.Context) { c.terminate(jingle.Reason{Condition: jingle.ReasonBusy}) })
 	} else {
 		if c.jmiIn == nil && !h.NoRinging {
+			// Informational: written without waiting for the answer, so
+			// that the end of a short call never waits on it.
 			c.goOwned(func(ctx context.Context) {
-				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				defer cancel()
-				_ = s.Info(rctx, jingle.MustElement(Ringing{}))
+				_ = s.InfoNoWait(rctx, jingle.MustElement(Ringing{}))
 			})
 		}
 		h.goOnCall(c)

@@ -45,6 +45,7 @@ type options struct {
 	concurrent     int
 	concurrentSize int64
 	streamSize     int64
+	peersSize      int64
 	run            *regexp.Regexp
 	jsonPath       string
 	cpuprofile     string
@@ -70,9 +71,9 @@ const defaultNetwork = "min_wait = 0.00001; nagle = false"
 // Defaults of the full run and of -smoke.
 var (
 	fullDefaults = options{size: 1 << 30, rounds: 3, ibbRounds: 1, sessions: 100, concurrent: 1000,
-		concurrentSize: 1 << 20, streamSize: 10 << 30}
+		concurrentSize: 1 << 20, streamSize: 10 << 30, peersSize: 100 << 20}
 	smokeDefaults = options{size: 32 << 20, ibbSize: 8 << 20, rounds: 1, ibbRounds: 1, sessions: 10, concurrent: 50,
-		concurrentSize: 1 << 20, streamSize: 256 << 20}
+		concurrentSize: 1 << 20, streamSize: 256 << 20, peersSize: 10 << 20}
 )
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -88,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.concurrent, "concurrent", 0, "concurrent transfers (default 1000; smoke 50)")
 	fs.Var(sizeFlag{&o.concurrentSize}, "concurrent-size", "size of each concurrent transfer (default 1MiB)")
 	fs.Var(sizeFlag{&o.streamSize}, "stream-size", "size of the memory cases' stream (default 10GiB; smoke 256MiB)")
+	fs.Var(sizeFlag{&o.peersSize}, "peers-size", "file size of the StanzaJS interop cases, peers/… (default 100MiB; smoke 10MiB)")
 	runRe := fs.String("run", "", "run only the cases whose name matches this regular expression")
 	fs.StringVar(&o.jsonPath, "json", os.Getenv("BENCH_JSON"), "also write the results as JSON to this file (default $BENCH_JSON)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the bench process to this file (children: FILE.KIND)")
@@ -127,6 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	setInt(&o.ibbSize, d.ibbSize)
 	setInt(&o.concurrentSize, d.concurrentSize)
 	setInt(&o.streamSize, d.streamSize)
+	setInt(&o.peersSize, d.peersSize)
 	for _, p := range []struct {
 		v   *int
 		def int
@@ -272,6 +275,7 @@ func (h *harness) runAll(ctx context.Context) (*Report, error) {
 	}
 	step("baselines", h.runBaselines)
 	step("throughput", h.runThroughput)
+	step("interop with StanzaJS (bench-peers)", h.runPeers)
 	step("setup latency", h.runLatency)
 	step("concurrency and memory (child processes)", h.runChildren)
 	rep.Cases = h.cases

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/internal/stanzatest"
+	"github.com/jinglekit/jinglekit/transports/ice"
+)
+
+// Case names of the interop step (bench-peers).
+const (
+	peersStanzaStanza = "peers/stanza-to-stanza"
+	peersToStanza     = "peers/jinglekit-to-stanza"
+	peersFromStanza   = "peers/stanza-to-jinglekit"
+)
+
+// runPeers times one file over ICE data channels between StanzaJS 12.22.1
+// (libwebrtc) peers, from jinglekit to StanzaJS and from StanzaJS to
+// jinglekit, in the same run, through the StanzaJS harness's own Prosody
+// (../shared/peers/stanza, fixed ports 25222/25280). Each figure is the
+// sender's Jingle session: session-initiate sent to session-terminate
+// received. Without node, npm or prosody the step is skipped, unless
+// JINGLEKIT_REQUIRE_STANZA=1 makes that a failed case.
+func (h *harness) runPeers(ctx context.Context) {
+	if !h.o.match(peersStanzaStanza) && !h.o.match(peersToStanza) && !h.o.match(peersFromStanza) {
+		return
+	}
+	src, err := stanzatest.Source()
+	var st *stanzatest.Harness
+	if err == nil {
+		work, werr := os.MkdirTemp(h.env.Dir, "stanza-")
+		if werr != nil {
+			err = werr
+		} else {
+			st, err = stanzatest.Launch(ctx, src, work, func(f string, a ...any) { h.say.Info(fmt.Sprintf(f, a...)) })
+		}
+	}
+	if err != nil {
+		if errors.Is(err, stanzatest.ErrNotInstalled) && os.Getenv(stanzatest.EnvRequire) != "1" {
+			h.say.Warn("bench: StanzaJS interop cases skipped", "error", err)
+			return
+		}
+		h.add(Case{Name: "peers/stanza", Error: err.Error()})
+		return
+	}
+	defer st.Close()
+	size := h.o.peersSize
+	path := filepath.Join(st.Dir, "payload.bin")
+	if err := writePattern(path, h.pattern, size); err != nil {
+		h.add(Case{Name: "peers/stanza", Error: err.Error()})
+		return
+	}
+	note := "StanzaJS 12.22.1 + @roamhq/wrtc 0.10.0 (libwebrtc), ICE data channel over loopback, through the harness's Prosody; the sender's Jingle session time"
+	run := func(name, baseline string, f func(ctx context.Context) (float64, error)) {
+		if !h.o.match(name) {
+			return
+		}
+		c := Case{Name: name, Bytes: size, Baseline: baseline, Note: note, Process: "node peer.js processes and the bench (jinglekit side)"}
+		cctx, cancel := h.caseContext(ctx)
+		secs, err := f(cctx)
+		cancel()
+		if err != nil {
+			c.Error = err.Error()
+		} else {
+			c.MBPerS = f64(float64(size) / secs / 1e6)
+			c.MS = f64(secs * 1000)
+		}
+		h.add(c)
+	}
+	run(peersStanzaStanza, "", func(ctx context.Context) (float64, error) {
+		return stanzaToStanza(ctx, st, path)
+	})
+	cfg := peerConfig{ice: true, resource: "peers"}
+	env := &Env{C2SAddr: stanzatest.C2SAddr, CAFile: st.CAFile, Dir: h.env.Dir}
+	carol, err := login(ctx, env, Account{"carol@" + stanzatest.Domain, stanzatest.Password}, cfg, h.log)
+	if err != nil {
+		h.add(Case{Name: "peers/stanza", Error: "login: " + err.Error()})
+		return
+	}
+	defer carol.close()
+	run(peersToStanza, peersStanzaStanza, func(ctx context.Context) (float64, error) {
+		return toStanza(ctx, st, carol, h.pattern, size)
+	})
+	run(peersFromStanza, peersStanzaStanza, func(ctx context.Context) (float64, error) {
+		return fromStanza(ctx, st, carol, path, size)
+	})
+}
+
+// stanzaReceiver starts a StanzaJS receiver as bob/res and waits until it
+// is ready.
+func stanzaReceiver(ctx context.Context, st *stanzatest.Harness, res string) (*stanzatest.Peer, error) {
+	recv, err := st.StartPeer("receive", "--jid", "bob@"+stanzatest.Domain, "--password", stanzatest.Password,
+		"--resource", res, "--dir", filepath.Join(st.Dir, "out-"+res), "--timeout", "900")
+	if err != nil {
+		return nil, err
+	}
+	if err := recv.Ready(ctx); err != nil {
+		recv.Stop()
+		return nil, err
+	}
+	return recv, nil
+}
+
+// stanzaResult checks that a StanzaJS run succeeded.
+func stanzaResult(ctx context.Context, p *stanzatest.Peer, what string) (stanzatest.Result, error) {
+	r, err := p.Result(ctx)
+	if err != nil {
+		return r, err
+	}
+	if r.Code != 0 || r.Summary["ok"] != true {
+		return r, fmt.Errorf("StanzaJS %s: exit %d: %v", what, r.Code, r.Summary)
+	}
+	return r, nil
+}
+
+func stanzaToStanza(ctx context.Context, st *stanzatest.Harness, path string) (float64, error) {
+	recv, err := stanzaReceiver(ctx, st, "bench-ss")
+	if err != nil {
+		return 0, err
+	}
+	defer recv.Stop()
+	send, err := st.StartPeer("send", "--jid", "alice@"+stanzatest.Domain, "--password", stanzatest.Password,
+		"--to", "bob@"+stanzatest.Domain+"/bench-ss", "--file", path, "--timeout", "900")
+	if err != nil {
+		return 0, err
+	}
+	defer send.Stop()
+	sr, err := stanzaResult(ctx, send, "send")
+	if err != nil {
+		return 0, err
+	}
+	if _, err := stanzaResult(ctx, recv, "receive"); err != nil {
+		return 0, err
+	}
+	return sr.Number("seconds"), nil
+}
+
+func toStanza(ctx context.Context, st *stanzatest.Harness, carol *peer, p Pattern, size int64) (float64, error) {
+	recv, err := stanzaReceiver(ctx, st, "bench-js")
+	if err != nil {
+		return 0, err
+	}
+	defer recv.Stop()
+	s := filetransfer.Sender{Transports: []string{ice.NSICEUDP}}
+	to := jid.MustParse("bob@" + stanzatest.Domain + "/bench-js")
+	start := time.Now()
+	res, err := s.Send(ctx, carol.m, to, p.Source("to-stanza.bin", size))
+	elapsed := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("send: %w", err)
+	}
+	if len(res) != 1 || !res[0].Verified {
+		return 0, fmt.Errorf("send: result %+v", res)
+	}
+	if _, err := stanzaResult(ctx, recv, "receive"); err != nil {
+		return 0, err
+	}
+	return elapsed.Seconds(), nil
+}
+
+func fromStanza(ctx context.Context, st *stanzatest.Harness, carol *peer, path string, size int64) (float64, error) {
+	wait := carol.expect("payload.bin", size, ice.NSICEUDP, false)
+	send, err := st.StartPeer("send", "--jid", "alice@"+stanzatest.Domain, "--password", stanzatest.Password,
+		"--to", carol.jid.String(), "--file", path, "--timeout", "900")
+	if err != nil {
+		return 0, err
+	}
+	defer send.Stop()
+	sr, err := stanzaResult(ctx, send, "send")
+	if err != nil {
+		return 0, err
+	}
+	if err := wait(ctx); err != nil {
+		return 0, err
+	}
+	return sr.Number("seconds"), nil
+}
+
+// writePattern writes size bytes of p to path.
+func writePattern(path string, p Pattern, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	r := p.Reader(size)
+	defer r.Close()
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
