@@ -62,6 +62,13 @@ type Config struct {
 	Logger *slog.Logger
 	// CloseTimeout bounds Client.Close. Default DefaultCloseTimeout.
 	CloseTimeout time.Duration
+
+	// ReadFilter, if set, wraps the reader of the stream once STARTTLS has
+	// secured it, before the XML decoder: for example
+	// ibb.Payloads.Filter, which takes in-band bytestream data out of the
+	// decoder's slow path. The filter must pass every other byte as it
+	// comes. A connection with direct TLS (XEP-0368) is not filtered.
+	ReadFilter func(io.Reader) io.Reader
 }
 
 // Dial connects, secures the connection with TLS (STARTTLS, or direct TLS
@@ -125,7 +132,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		failure   firstError
 	)
 	features := []xmpp.StreamFeature{
-		failure.watch(startTLS(tlsCfg)),
+		failure.watch(startTLS(tlsCfg, cfg.ReadFilter)),
 		failure.watch(saslFeature(account.Localpart(), cfg.Password, mechs, &mechanism)),
 		failure.watch(bindFeature(account.Resourcepart(), account)),
 	}
@@ -229,8 +236,9 @@ func connect(ctx context.Context, cfg Config, tlsCfg *tls.Config) (net.Conn, err
 // startTLS wraps mellium's STARTTLS feature so that the TLS handshake
 // happens inside the feature, bounded by ctx, with every failure wrapped in
 // ErrTLS. mellium only wraps the connection in tls.Client and leaves the
-// handshake to the next write.
-func startTLS(cfg *tls.Config) xmpp.StreamFeature {
+// handshake to the next write. filter, if not nil, wraps the reader of the
+// secured stream (Config.ReadFilter).
+func startTLS(cfg *tls.Config, filter func(io.Reader) io.Reader) xmpp.StreamFeature {
 	f := xmpp.StartTLS(cfg)
 	negotiate := f.Negotiate
 	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
@@ -245,10 +253,21 @@ func startTLS(cfg *tls.Config) xmpp.StreamFeature {
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return 0, nil, fmt.Errorf("%w: handshake: %w", ErrTLS, err)
 		}
+		if filter != nil {
+			return mask, &filteredConn{Conn: tc, r: filter(tc)}, nil
+		}
 		return mask, rw, nil
 	}
 	return f
 }
+
+// filteredConn is a TLS connection whose reads go through a filter.
+type filteredConn struct {
+	*tls.Conn
+	r io.Reader
+}
+
+func (c *filteredConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // firstError remembers the first error returned by a stream feature.
 // Negotiation runs on one goroutine, but the mutex keeps it obviously safe.

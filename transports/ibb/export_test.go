@@ -9,3 +9,10 @@ func SetSeq(c *Conn, send, recv uint16) {
 	c.wseq = send
 	c.rseq = recv
 }
+
+// PayloadsSpliced returns how many payloads p took out of a stream.
+func PayloadsSpliced(p *Payloads) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.next
+}

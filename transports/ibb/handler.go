@@ -158,6 +158,7 @@ func (m *Method) handleDataIQ(from jid.JID, start *xml.StartElement, r xml.Token
 		c.fail(brokenf("chunk %d: %v", seq, err), true)
 		return refusal(stanza.Cancel, stanza.BadRequest, err.Error())
 	}
+	b64, tooBig = m.claim(b64, tooBig, payloadLimit(bs))
 	return c.deliver(seq, b64, tooBig)
 }
 
@@ -202,11 +203,29 @@ func (m *Method) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder)
 	case len(d.Inner) > 0:
 		c.fail(brokenf("chunk %d has child elements", seq), true)
 	default:
-		if e := c.deliver(seq, d.Payload, len(d.Payload) > payloadLimit(bs)); e != nil {
+		b64, tooBig := m.claim(d.Payload, len(d.Payload) > payloadLimit(bs), payloadLimit(bs))
+		if e := c.deliver(seq, b64, tooBig); e != nil {
 			log.Debug("ibb: data message refused", "from", msg.From, "sid", d.SID, "condition", e.Condition, "text", e.Text[""])
 		}
 	}
 	return nil
+}
+
+// claim replaces the text of a <data/> by the payload it refers to, when
+// Payloads took it out of the stream (see Payloads), and applies limit to
+// that payload.
+func (m *Method) claim(text []byte, tooBig bool, limit int) ([]byte, bool) {
+	if tooBig {
+		return text, tooBig
+	}
+	b, ok := m.Payloads.take(text)
+	if !ok {
+		return text, false
+	}
+	if len(b) > limit {
+		return nil, true
+	}
+	return b, false
 }
 
 // payloadLimit is the most text of a <data/> kept for decoding with block

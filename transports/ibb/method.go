@@ -69,6 +69,10 @@ type Method struct {
 	OpenTimeout time.Duration
 	// Logger receives the Method's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Payloads, when set, holds the text of <data/> elements that the
+	// stream's reader took out before the XML decoder (Payloads.Filter):
+	// the handlers claim it there. Use one Method per stream then.
+	Payloads *Payloads
 
 	mu      sync.Mutex
 	streams map[streamKey]*Conn

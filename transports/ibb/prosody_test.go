@@ -28,11 +28,15 @@ func prosodySide(t testing.TB, name string, method *ibb.Method) (*side, jid.JID)
 	sd.m.RegisterTransport(method)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := xmppclient.Dial(ctx, xmppclient.Config{
+	cfg := xmppclient.Config{
 		JID: jid.MustParse(account), Password: password,
 		Server: srv.C2SAddr, CAFile: srv.CAFile,
 		Handler: mux.New(stanza.NSClient, sd.m.Handler(), method.Handler()),
-	})
+	}
+	if method.Payloads != nil {
+		cfg.ReadFilter = method.Payloads.Filter
+	}
+	c, err := xmppclient.Dial(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +93,28 @@ func prosodySession(t testing.TB, alice, bob *side, bobAddr jid.JID) (ca, cb io.
 		t.Fatalf("bob's conn: %v", r.err)
 	}
 	return ca, r.c
+}
+
+// TestProsodyTransferPayloads: the receiver's stream reader takes the
+// payloads out of the XML path (ibb.Payloads); every byte still arrives,
+// for both block sizes.
+func TestProsodyTransferPayloads(t *testing.T) {
+	for _, block := range []int{4096, 65535} {
+		t.Run(fmt.Sprint(block), func(t *testing.T) {
+			alice, _ := prosodySide(t, "alice", &ibb.Method{BlockSize: block})
+			p := ibb.NewPayloads()
+			bob, bobAddr := prosodySide(t, "bob", &ibb.Method{Payloads: p})
+			ca, cb := prosodySession(t, alice, bob, bobAddr)
+			const size = 4 << 20
+			transfer(t, ca, cb, randomBytes(t, size))
+			if err := cb.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if n := ibb.PayloadsSpliced(p); n < size/uint64(block) {
+				t.Errorf("%d payloads taken out of the stream, want at least %d", n, size/block)
+			}
+		})
+	}
 }
 
 // TestProsodyTransfer sends 1 MiB and 32 MiB from alice to bob through a
