@@ -18,6 +18,7 @@ import (
 
 	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
+	"github.com/jinglekit/jinglekit/jet"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/ice"
@@ -34,6 +35,7 @@ type peer struct {
 	h       *filetransfer.Handler
 	s5b     *socks5.Method
 	ibb     *ibb.Method
+	jet     *jet.Method
 	dir     string
 	results chan filetransfer.Result
 }
@@ -42,6 +44,8 @@ type peerOpts struct {
 	s5b       socks5.Settings
 	ibbBlock  int                                                 // IBB block size to offer; 0 is the default
 	transport func(jingle.TransportMethod) jingle.TransportMethod // wraps the S5B method, if set
+	wrapAll   func(jingle.TransportMethod) jingle.TransportMethod // wraps every method, if set
+	envelope  jet.Envelope                                        // JET envelope; nil: testEnvelope
 }
 
 func newPeer(t *testing.T, srv *prosodytest.Server, name string, o peerOpts) *peer {
@@ -72,12 +76,24 @@ func newPeerOn(t *testing.T, srv *prosodytest.Server, addr, pass string, o peerO
 	if o.transport != nil {
 		s5 = o.transport(s5)
 	}
-	p.m.RegisterTransport(s5)
-	p.m.RegisterTransport(p.ibb)
+	wrap := func(tm jingle.TransportMethod) jingle.TransportMethod {
+		if o.wrapAll != nil {
+			return o.wrapAll(tm)
+		}
+		return tm
+	}
+	p.m.RegisterTransport(wrap(s5))
+	p.m.RegisterTransport(wrap(p.ibb))
 	// ICE, both data-channel dialects, on loopback host candidates only.
 	iceCfg := ice.Config{IncludeLoopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }}
-	p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: iceCfg})
-	p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectXEP0343, Config: iceCfg})
+	p.m.RegisterTransport(wrap(&ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: iceCfg}))
+	p.m.RegisterTransport(wrap(&ice.Method{Dialect: ice.DialectXEP0343, Config: iceCfg}))
+	env := o.envelope
+	if env == nil {
+		env = testEnvelope{}
+	}
+	p.jet = &jet.Method{Envelopes: []jet.Envelope{env}}
+	p.m.RegisterSecurity(p.jet)
 	caps := xmppclient.Caps{Features: p.m.Features()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
