@@ -3,8 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"net"
@@ -23,36 +21,6 @@ import (
 	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
-
-// testEnvelope carries the key and IV in the clear: it tests the JET
-// layer (the cipher, the streams, the session plumbing) on its own; the
-// OMEMO envelope has its own tests.
-type testEnvelope struct{}
-
-const testEnvelopeNS = "urn:jinglekit:test:envelope:0"
-
-type testEnvelopeEl struct {
-	XMLName xml.Name `xml:"urn:jinglekit:test:envelope:0 key"`
-	Value   string   `xml:",chardata"`
-}
-
-func (testEnvelope) Type() string { return testEnvelopeNS }
-
-func (testEnvelope) Seal(_ context.Context, _ jid.JID, key, iv []byte) (jingle.Element, error) {
-	return jingle.NewElement(testEnvelopeEl{Value: base64.StdEncoding.EncodeToString(append(bytes.Clone(key), iv...))})
-}
-
-func (testEnvelope) Open(_ context.Context, _ jid.JID, env jingle.Element) ([]byte, []byte, error) {
-	var e testEnvelopeEl
-	if err := env.Decode(&e); err != nil {
-		return nil, nil, err
-	}
-	b, err := base64.StdEncoding.DecodeString(e.Value)
-	if err != nil || len(b) != jet.KeySize+jet.IVSize {
-		return nil, nil, fmt.Errorf("bad test envelope (%v)", err)
-	}
-	return b[:jet.KeySize], b[jet.KeySize:], nil
-}
 
 // captureMethod wraps a transport method and records every byte written
 // on its streams (what IBB, SOCKS5 or the data channel carry), and may

@@ -20,6 +20,7 @@ import (
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 	"github.com/jinglekit/jinglekit/jet"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/omemo"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
@@ -36,16 +37,17 @@ type peer struct {
 	s5b     *socks5.Method
 	ibb     *ibb.Method
 	jet     *jet.Method
+	omemo   *omemo.Manager
 	dir     string
 	results chan filetransfer.Result
 }
 
 type peerOpts struct {
-	s5b       socks5.Settings
-	ibbBlock  int                                                 // IBB block size to offer; 0 is the default
-	transport func(jingle.TransportMethod) jingle.TransportMethod // wraps the S5B method, if set
-	wrapAll   func(jingle.TransportMethod) jingle.TransportMethod // wraps every method, if set
-	envelope  jet.Envelope                                        // JET envelope; nil: testEnvelope
+	s5b        socks5.Settings
+	ibbBlock   int                                                 // IBB block size to offer; 0 is the default
+	transport  func(jingle.TransportMethod) jingle.TransportMethod // wraps the S5B method, if set
+	wrapAll    func(jingle.TransportMethod) jingle.TransportMethod // wraps every method, if set
+	omemoState string                                              // OMEMO state file; "" for one in a temp dir
 }
 
 func newPeer(t *testing.T, srv *prosodytest.Server, name string, o peerOpts) *peer {
@@ -88,11 +90,7 @@ func newPeerOn(t *testing.T, srv *prosodytest.Server, addr, pass string, o peerO
 	iceCfg := ice.Config{IncludeLoopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }}
 	p.m.RegisterTransport(wrap(&ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: iceCfg}))
 	p.m.RegisterTransport(wrap(&ice.Method{Dialect: ice.DialectXEP0343, Config: iceCfg}))
-	env := o.envelope
-	if env == nil {
-		env = testEnvelope{}
-	}
-	p.jet = &jet.Method{Envelopes: []jet.Envelope{env}}
+	p.jet = &jet.Method{}
 	p.m.RegisterSecurity(p.jet)
 	caps := xmppclient.Caps{Features: p.m.Features()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -106,6 +104,19 @@ func newPeerOn(t *testing.T, srv *prosodytest.Server, addr, pass string, o peerO
 	}
 	p.c = c
 	p.m.SetStream(c.Session())
+	state := o.omemoState
+	if state == "" {
+		state = filepath.Join(t.TempDir(), "omemo.json")
+	}
+	om, err := omemo.Open(state, c.Session(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := om.Publish(ctx); err != nil {
+		t.Fatalf("%s: publishing the OMEMO device: %v", p.jid, err)
+	}
+	p.omemo = om
+	p.jet.Envelopes = []jet.Envelope{&omemo.Envelope{OMEMO: om}}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
