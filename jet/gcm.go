@@ -95,20 +95,26 @@ func (x gf128) pow(n uint64) gf128 {
 	return r
 }
 
+// ghashChunk is the size of the pieces GHASH is computed over: a multiple
+// of 16, large enough that the two GF multiplications per chunk cost
+// little next to the accelerated GHASH of its bytes.
+const ghashChunk = 32 << 10
+
 // ghash computes GCM's GHASH over a ciphertext given in pieces, using the
 // standard library's GCM as an accelerated GHASH of whole chunks: sealing
 // an empty plaintext with a chunk as additional data yields
 // E(K,J0) ⊕ GHASH(chunk ‖ len). With Z the running state times H, a chunk of
-// n blocks moves Z to Z·H^n ⊕ GHASH(chunk ‖ len) ⊕ len·H.
+// n blocks moves Z to Z·H^n ⊕ GHASH(chunk ‖ len) ⊕ len·H. Chunks are all
+// ghashChunk bytes but the last, so H^n and len·H are computed once.
 type ghash struct {
 	aead  cipher.AEAD
 	iv    []byte
 	ekj0  gf128 // E(K, J0)
 	h     gf128
-	hpow  map[uint64]gf128 // H^n for the chunk lengths seen
+	hn    gf128 // H^(ghashChunk/16)
+	lh    gf128 // len(ghashChunk)·H
 	z     gf128
-	carry [16]byte
-	nc    int    // bytes in carry
+	carry []byte // a partial chunk
 	total uint64 // bytes hashed
 	tag   [16]byte
 }
@@ -123,7 +129,10 @@ func newGHASH(block cipher.Block, iv []byte) (*ghash, error) {
 	copy(j0[:], iv)
 	j0[15] = 1
 	block.Encrypt(j0[:], j0[:])
-	return &ghash{aead: aead, iv: iv, ekj0: gfFromBytes(j0[:]), h: gfFromBytes(hb[:]), hpow: map[uint64]gf128{}}, nil
+	h := gfFromBytes(hb[:])
+	return &ghash{aead: aead, iv: iv, ekj0: gfFromBytes(j0[:]), h: h,
+		hn: h.pow(ghashChunk / 16), lh: gf128{hi: ghashChunk * 8}.mul(h),
+		carry: make([]byte, 0, ghashChunk)}, nil
 }
 
 // chunk folds whole blocks (or, at the end, the last partial block) into
@@ -133,40 +142,38 @@ func (g *ghash) chunk(p []byte) {
 		return
 	}
 	t := g.aead.Seal(g.tag[:0], g.iv, nil, p)
-	n := uint64(len(p)+15) / 16
-	hn, ok := g.hpow[n]
-	if !ok {
-		hn = g.h.pow(n)
-		if len(g.hpow) < 8 {
-			g.hpow[n] = hn
-		}
+	hn, lh := g.hn, g.lh
+	if len(p) != ghashChunk { // the last chunk
+		hn = g.h.pow(uint64(len(p)+15) / 16)
+		lh = gf128{hi: uint64(len(p)) * 8}.mul(g.h)
 	}
-	l := gf128{hi: uint64(len(p)) * 8}
-	g.z = g.z.mul(hn).add(gfFromBytes(t).add(g.ekj0)).add(l.mul(g.h))
+	g.z = g.z.mul(hn).add(gfFromBytes(t).add(g.ekj0)).add(lh)
 }
 
-// write hashes p, keeping a partial block for later.
+// write hashes p, keeping a partial chunk for later.
 func (g *ghash) write(p []byte) {
 	g.total += uint64(len(p))
-	if g.nc > 0 {
-		k := copy(g.carry[g.nc:], p)
-		g.nc += k
+	if len(g.carry) > 0 {
+		k := min(len(p), ghashChunk-len(g.carry))
+		g.carry = append(g.carry, p[:k]...)
 		p = p[k:]
-		if g.nc < 16 {
+		if len(g.carry) < ghashChunk {
 			return
 		}
-		g.chunk(g.carry[:])
-		g.nc = 0
+		g.chunk(g.carry)
+		g.carry = g.carry[:0]
 	}
-	whole := len(p) &^ 15
-	g.chunk(p[:whole])
-	g.nc = copy(g.carry[:], p[whole:])
+	for len(p) >= ghashChunk {
+		g.chunk(p[:ghashChunk])
+		p = p[ghashChunk:]
+	}
+	g.carry = append(g.carry, p...)
 }
 
 // sum returns the tag of everything written.
 func (g *ghash) sum() [TagSize]byte {
-	g.chunk(g.carry[:g.nc])
-	g.nc = 0
+	g.chunk(g.carry)
+	g.carry = g.carry[:0]
 	l := gf128{lo: g.total * 8}
 	t := g.z.add(l.mul(g.h)).add(g.ekj0)
 	var out [TagSize]byte

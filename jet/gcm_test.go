@@ -101,3 +101,16 @@ func BenchmarkSeal(b *testing.B) {
 		_ = s.seal(buf, buf)
 	}
 }
+
+func BenchmarkOpenSmallReads(b *testing.B) {
+	key, iv := make([]byte, KeySize), make([]byte, IVSize)
+	buf := make([]byte, 16<<10+123)
+	b.SetBytes(int64(len(buf)))
+	s, _ := newStream(key, iv)
+	for i := 0; i < b.N; i++ {
+		if s.gh.total > 1<<34 {
+			s, _ = newStream(key, iv)
+		}
+		_ = s.open(buf, buf)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +49,21 @@ func Open(path string, stream IQSender, log *slog.Logger) (*Manager, error) {
 		log.Info("omemo: new device", "jid", bare.String(), "device", st.st.DeviceID)
 	}
 	return &Manager{st: st, stream: stream, bare: bare, log: log}, nil
+}
+
+// OpenOffline loads the OMEMO state of account bare from path without a
+// connection, to read and change trust (Devices, Verify, Distrust): the
+// other methods need a stream and must not be called. A running agent
+// sees the changes the next time it uses its state.
+func OpenOffline(path string, bare jid.JID) (*Manager, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("omemo: no state for %s: %w", bare.String(), err)
+	}
+	st, _, err := openStore(path, bare.Bare().String())
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{st: st, bare: bare.Bare(), log: slog.Default()}, nil
 }
 
 // DeviceID returns this device's id.
@@ -152,6 +168,7 @@ func (m *Manager) fetchBundle(ctx context.Context, peer jid.JID, dev uint32) (*p
 // recorded: a different key is recorded as Changed and reported, never
 // used. A device seen for the first time is recorded with BTBV trust.
 func (m *Manager) checkIdentityLocked(bare string, dev uint32, key []byte) error {
+	m.st.reloadLocked()
 	d, ok := m.st.st.Devices[deviceKey(bare, dev)]
 	if !ok {
 		// First seen: recorded with its BTBV trust, so that an
@@ -250,6 +267,7 @@ func (m *Manager) encryptFor(ctx context.Context, peer jid.JID, dev uint32, keyM
 	addr := protocol.NewSignalAddress(bare, dev)
 	m.st.mu.Lock()
 	defer m.st.mu.Unlock()
+	m.st.reloadLocked()
 	d, ok := m.st.st.Devices[deviceKey(bare, dev)]
 	if ok && !d.Trust.Trusted() {
 		return Key{}, fmt.Errorf("%w: device %d of %s is %s (fingerprint %s)", ErrUntrusted, dev, bare, d.Trust, Fingerprint(d.Identity))
@@ -279,6 +297,7 @@ func (m *Manager) Decrypt(ctx context.Context, peer jid.JID, e Encrypted) ([]byt
 	dev := e.Header.SID
 	addr := protocol.NewSignalAddress(bare, dev)
 	m.st.mu.Lock()
+	m.st.reloadLocked()
 	km, consumed, err := m.decryptLocked(ctx, addr, mine)
 	m.st.mu.Unlock()
 	if err != nil {

@@ -87,8 +87,9 @@ func (d DeviceInfo) Fingerprint() string { return Fingerprint(d.Identity) }
 // store is the persistent state of this device and the libsignal stores
 // over it. Every change is written to the file at once (mode 0600).
 type store struct {
-	mu   sync.Mutex
-	path string
+	mu      sync.Mutex
+	path    string
+	modTime time.Time // of the file as last read or written
 	st   stateFile
 	ser  *serialize.Serializer
 	idkp *identity.KeyPair
@@ -132,6 +133,9 @@ func openStore(path, bare string) (*store, bool, error) {
 	}
 	if s.st.Devices == nil {
 		s.st.Devices = map[string]*DeviceInfo{}
+	}
+	if fi, err := os.Stat(path); err == nil {
+		s.modTime = fi.ModTime()
 	}
 	return s, false, nil
 }
@@ -228,7 +232,35 @@ func (s *store) saveLocked() error {
 	if err := os.Rename(tmp, s.path); err != nil {
 		return fmt.Errorf("omemo: saving the state: %w", err)
 	}
+	if fi, err := os.Stat(s.path); err == nil {
+		s.modTime = fi.ModTime()
+	}
 	return nil
+}
+
+// reloadLocked re-reads the file when another process (jinglectl trust)
+// changed it since this one last read or wrote it. Every change is saved at
+// once, so nothing of this process is lost.
+func (s *store) reloadLocked() {
+	fi, err := os.Stat(s.path)
+	if err != nil || fi.ModTime().Equal(s.modTime) {
+		return
+	}
+	b, err := os.ReadFile(s.path)
+	if err != nil {
+		return
+	}
+	var st stateFile
+	if err := json.Unmarshal(b, &st); err != nil || st.Version != stateVersion || st.JID != s.st.JID || st.DeviceID != s.st.DeviceID {
+		return
+	}
+	if st.Sessions == nil {
+		st.Sessions = map[string][]byte{}
+	}
+	if st.Devices == nil {
+		st.Devices = map[string]*DeviceInfo{}
+	}
+	s.st, s.modTime = st, fi.ModTime()
 }
 
 // The libsignal stores. libsignal calls them with s.mu held by the caller

@@ -66,6 +66,7 @@ var ErrNoDevices = errors.New("omemo: no usable device")
 func (m *Manager) Devices(bare string) []DeviceInfo {
 	m.st.mu.Lock()
 	defer m.st.mu.Unlock()
+	m.st.reloadLocked()
 	var out []DeviceInfo
 	for _, d := range m.st.st.Devices {
 		if bare == "" || d.JID == bare {
@@ -98,6 +99,7 @@ func (m *Manager) setTrust(bare, fp string, t Trust) (DeviceInfo, error) {
 	want := normalizeFingerprint(fp)
 	m.st.mu.Lock()
 	defer m.st.mu.Unlock()
+	m.st.reloadLocked()
 	for k, d := range m.st.st.Devices {
 		if d.JID != bare {
 			continue
