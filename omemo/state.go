@@ -90,9 +90,9 @@ type store struct {
 	mu      sync.Mutex
 	path    string
 	modTime time.Time // of the file as last read or written
-	st   stateFile
-	ser  *serialize.Serializer
-	idkp *identity.KeyPair
+	st      stateFile
+	ser     *serialize.Serializer
+	idkp    *identity.KeyPair
 }
 
 func deviceKey(bare string, id uint32) string { return bare + "|" + strconv.FormatUint(uint64(id), 10) }
