@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/jinglekit/jinglekit/jingle"
 )
 
 // errConnectTimeout is the cause of a transport that did not come up in
@@ -45,17 +47,21 @@ func (e *engine) requestCancel(x *xfer) {
 	}
 }
 
-// connect gets the content's stream, within Timeouts.Connect.
+// connect gets the content's stream, within Timeouts.Connect. An
+// encrypted content's stream is wrapped by its security layer, told how
+// many bytes this side moves.
 func (e *engine) connect(x *xfer) (net.Conn, string, *TransferError) {
 	ctx, cancel := context.WithTimeoutCause(x.ctx, e.t.Connect, errConnectTimeout)
 	defer cancel()
-	conn, err := e.s.Conn(ctx, x.key.Name)
+	conn, err := e.s.SecureConn(ctx, x.key.Name, jingle.StreamUse{Sending: x.send, Size: x.length})
 	if err != nil {
 		switch {
 		case x.ctx.Err() != nil:
 			return nil, "", newErr(ErrCanceled, x.key.Name, nil, err)
 		case errors.Is(context.Cause(ctx), errConnectTimeout):
 			return nil, "", errorf(ErrTimeout, x.key.Name, "the transport did not come up within %s (connect timeout)", e.t.Connect)
+		case errors.Is(err, jingle.ErrUnsupportedSecurity) || errors.Is(err, jingle.ErrSecured):
+			return nil, "", newErr(ErrSecurity, x.key.Name, nil, err)
 		}
 		return nil, "", newErr(ErrTransport, x.key.Name, nil, err)
 	}
@@ -216,11 +222,16 @@ func (e *engine) recvData(x *xfer) {
 				break // size unknown: the end of the stream ends the file
 			}
 			kind := ErrTransport
+			var rr interface{ JingleReason() jingle.Reason }
 			switch {
 			case x.ctx.Err() != nil:
 				kind = ErrCanceled
 			case errors.Is(rerr, os.ErrDeadlineExceeded):
 				kind = ErrTimeout
+			case errors.As(rerr, &rr) && rr.JingleReason().Condition == jingle.ReasonSecurityError:
+				// The security layer refused the data (a failed
+				// authentication tag): nothing of it is kept.
+				kind = ErrSecurity
 			}
 			fail(newErr(kind, x.key.Name, nil, fmt.Errorf("after %d of %d bytes: %w", got, x.length, rerr)), got, ns)
 			return

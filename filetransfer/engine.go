@@ -79,6 +79,9 @@ type xfer struct {
 	excess   atomic.Bool    // the worker read bytes beyond the offered size
 	moved    atomic.Int64   // bytes the worker sent or received so far
 
+	// encrypted is set when the content has a security layer.
+	encrypted bool
+
 	// receiving
 	part      *partFile
 	partMeta  partMeta // Fetch: what the .part was recorded for
@@ -147,7 +150,7 @@ func newEngine(ctx context.Context, s *jingle.Session, h *Handler, log *slog.Log
 
 func (e *engine) add(x *xfer) {
 	x.ctx, x.cancel = context.WithCancel(e.ctx)
-	x.res = Result{Peer: e.s.Peer(), SID: e.s.SID(), Content: x.key.Name, Name: x.name, Size: x.size}
+	x.res = Result{Peer: e.s.Peer(), SID: e.s.SID(), Content: x.key.Name, Name: x.name, Size: x.size, Encrypted: x.encrypted}
 	e.files = append(e.files, x)
 }
 
@@ -378,7 +381,7 @@ func (e *engine) finish(x *xfer, err *TransferError) {
 	}
 	if x.part != nil && !x.part.done {
 		// Keep what may be resumed: bytes not known to be wrong.
-		keep := err != nil && keepPartial(err.Kind) && (e.h == nil || !e.h.DiscardPartial) &&
+		keep := err != nil && keepPartial(err.Kind) && (e.h == nil || !e.h.DiscardPartial) && !x.encrypted &&
 			(x.part.offset > 0 || x.res.Bytes > 0)
 		x.part.abort(keep)
 		if keep {

@@ -34,6 +34,10 @@ var (
 	ErrProtocol = errors.New("filetransfer: protocol error")
 	// ErrIO: reading the source or writing the received file failed here.
 	ErrIO = errors.New("filetransfer: local I/O error")
+	// ErrSecurity: an encrypted content could not be secured (its
+	// <security/> is not understood, its key cannot be decrypted, or the
+	// data failed authentication).
+	ErrSecurity = errors.New("filetransfer: security failure")
 )
 
 // TransferError is the error of one file: what kind of failure it was (one
@@ -103,8 +107,10 @@ func kindOfReason(r *jingle.Reason) error {
 	}
 	switch r.Condition {
 	case jingle.ReasonDecline, jingle.ReasonBusy, jingle.ReasonUnsupportedApplications,
-		jingle.ReasonIncompatibleParameters, jingle.ReasonSecurityError:
+		jingle.ReasonIncompatibleParameters:
 		return ErrDeclined
+	case jingle.ReasonSecurityError:
+		return ErrSecurity
 	case jingle.ReasonMediaError:
 		return ErrHashMismatch
 	case jingle.ReasonFailedTransport, jingle.ReasonConnectivityError, jingle.ReasonUnsupportedTransports:
@@ -141,6 +147,8 @@ func reasonFor(err *TransferError) jingle.Reason {
 		r.Condition = jingle.ReasonFailedApplication
 	case ErrIO:
 		r.Condition = jingle.ReasonGeneralError
+	case ErrSecurity:
+		r.Condition = jingle.ReasonSecurityError
 	}
 	// The kind, not the cause: a local error may name local paths. A
 	// limit is named, so that the peer knows which one it reached.

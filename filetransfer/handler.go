@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -196,10 +197,37 @@ func (h *Handler) consider(e *engine, c jingle.Content, nRecv int) (*xfer, Descr
 	}
 	offer := isOffer(c, d.Legacy)
 	weSend := offer == (c.Key().Creator == e.s.Role())
+	var x *xfer
+	var answer Description
+	var terr *TransferError
 	if weSend {
-		return h.considerRequest(e, c, d)
+		x, answer, terr = h.considerRequest(e, c, d)
+	} else {
+		x, answer, terr = h.considerOffer(e, c, d, nRecv)
 	}
-	return h.considerOffer(e, c, d, nRecv)
+	if x != nil && c.Security != nil {
+		x.encrypted = true
+	}
+	return x, answer, terr
+}
+
+// securityTimeout bounds the opening of a content's security layer (which
+// may fetch keys from the peer's server).
+const securityTimeout = 30 * time.Second
+
+// openSecurity opens the security layer of a content that has one (its key
+// is decrypted now, before the content is accepted).
+func (h *Handler) openSecurity(e *engine, c jingle.Content) *TransferError {
+	if c.Security == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, securityTimeout)
+	defer cancel()
+	if _, err := e.s.Security(ctx, c.Name); err != nil {
+		h.logger().Warn("filetransfer: cannot secure an encrypted content", "from", e.s.Peer().String(), "content", c.Name, "err", err)
+		return newErr(ErrSecurity, c.Name, nil, err)
+	}
+	return nil
 }
 
 // readHashes splits a <file/>'s hashes into values and algorithms.
@@ -265,12 +293,15 @@ func (h *Handler) considerOffer(e *engine, c jingle.Content, d Description, nRec
 		return x, d, errorf(ErrProtocol, c.Name, "range outside the file")
 	}
 	x.algos = receiveAlgos(algos)
+	if terr := h.openSecurity(e, c); terr != nil {
+		return x, d, terr
+	}
 	nameMax := min(lim.MaxNameBytes, 255-nameReserve)
 	o := Offer{
 		From: e.s.Peer(), SID: e.s.SID(), Content: c.Name,
 		Name: f.Name, LocalName: SanitizeName(f.Name, nameMax),
 		Size: size, MediaType: f.MediaType, Desc: f.Description(), Date: f.Time(),
-		Hashes: values, HashAlgos: algos, Namespace: d.Namespace(),
+		Hashes: values, HashAlgos: algos, Namespace: d.Namespace(), Encrypted: c.Security != nil,
 	}
 	var dec Decision
 	if h.Policy != nil {
@@ -283,8 +314,15 @@ func (h *Handler) considerOffer(e *engine, c jingle.Content, d Description, nRec
 	if dec.Name != "" {
 		base = SanitizeName(dec.Name, nameMax)
 	}
-	meta := partMeta{Peer: e.s.Peer().Bare().String(), Name: f.Name, Size: size, Date: f.Date, Hashes: values}
-	resume := !h.NoResume && f.Range != nil && size >= 0
+	meta := partMeta{Peer: e.s.Peer().Bare().String(), Name: f.Name, Size: size, Date: f.Date, Hashes: values, Encrypted: c.Security != nil}
+	// An encrypted transfer is never resumed: the bytes of a .part were
+	// not authenticated (AES-GCM checks only at the end of the stream), so
+	// they are not trusted. The range is answered with offset 0: the sender
+	// starts over.
+	resume := !h.NoResume && f.Range != nil && size >= 0 && c.Security == nil
+	if c.Security != nil && f.Range.OffsetValue() > 0 {
+		h.logger().Info("filetransfer: not resuming an encrypted transfer; starting over", "from", e.s.Peer().String(), "content", c.Name)
+	}
 	part, err := h.store().open(base, meta, resume, dec.Overwrite)
 	if err != nil {
 		h.logger().Warn("filetransfer: cannot store an offered file", "from", e.s.Peer(), "err", err)
@@ -292,7 +330,7 @@ func (h *Handler) considerOffer(e *engine, c jingle.Content, d Description, nRec
 	}
 	x.part, x.overwrite = part, dec.Overwrite
 	x.offset = part.offset
-	if want := f.Range.OffsetValue(); want > 0 && want <= part.offset {
+	if want := f.Range.OffsetValue(); want > 0 && want <= part.offset && c.Security == nil {
 		// The sender restarts earlier than what is on disk: drop the rest.
 		if err := part.truncate(want); err != nil {
 			part.abort(true)
@@ -353,6 +391,9 @@ func (h *Handler) considerRequest(e *engine, c jingle.Content, d Description) (*
 	}
 	if h.Serve == nil {
 		return nil, d, errorf(ErrNotAvailable, c.Name, "no file is served")
+	}
+	if terr := h.openSecurity(e, c); terr != nil {
+		return nil, d, terr
 	}
 	src, err := h.Serve(e.ctx, req)
 	if err != nil {

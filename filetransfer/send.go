@@ -37,6 +37,11 @@ type Sender struct {
 	// can tell its transports from others'; empty lets the Manager pick
 	// one. A Sender with a SID serves one Send at a time.
 	SID string
+	// Secure, when set, makes each file's content encrypted end to end: it
+	// returns the content's <security/> element and the layer that
+	// encrypts the stream (jet.Method.Offer, with an envelope such as
+	// OMEMO). An error fails the Send before anything is offered.
+	Secure func(ctx context.Context, peer jid.JID, content string) (jingle.Element, jingle.Security, error)
 }
 
 // Send sends files to peer with a zero Sender.
@@ -74,8 +79,17 @@ func (s *Sender) Send(ctx context.Context, m *jingle.Manager, peer jid.JID, file
 		if err != nil {
 			return nil, fmt.Errorf("filetransfer: %w", err)
 		}
+		o := jingle.Offer{Name: key.Name, Senders: jingle.SendersInitiator, Description: el, Transports: s.Transports}
+		if s.Secure != nil {
+			sec, layer, err := s.Secure(ctx, peer, key.Name)
+			if err != nil {
+				return nil, newErr(ErrSecurity, key.Name, nil, err)
+			}
+			o.Security, o.Layer = &sec, layer
+			x.encrypted = true
+		}
 		xs = append(xs, x)
-		offers = append(offers, jingle.Offer{Name: key.Name, Senders: jingle.SendersInitiator, Description: el, Transports: s.Transports})
+		offers = append(offers, o)
 	}
 	js, err := m.InitiateWith(ctx, peer, jingle.InitiateOptions{SID: s.SID}, offers...)
 	if err != nil {

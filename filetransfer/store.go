@@ -75,12 +75,19 @@ type partMeta struct {
 	Part string `json:"part,omitempty"`
 	Dev  uint64 `json:"dev,omitempty"`
 	Ino  uint64 `json:"ino,omitempty"`
+	// Encrypted marks the .part of an encrypted transfer: its bytes were
+	// not authenticated (AES-GCM checks only at the end), so it is never
+	// resumed from.
+	Encrypted bool `json:"encrypted,omitempty"`
 }
 
 // matches reports whether a .part recorded with m can be resumed for an
 // offer described by o: same peer, name and size, the same date and hash
 // values where both know them.
 func (m partMeta) matches(o partMeta) bool {
+	if m.Encrypted || o.Encrypted {
+		return false
+	}
 	if m.Peer != o.Peer || m.Name != o.Name || m.Size < 0 || (o.Size >= 0 && m.Size != o.Size) {
 		return false
 	}

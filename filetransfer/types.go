@@ -83,6 +83,9 @@ type Offer struct {
 	HashAlgos []string
 	// Namespace is the description's namespace (NS, NS4 or NS3).
 	Namespace string
+	// Encrypted is true when the content has a security layer that this
+	// side could open: the data will be encrypted end to end.
+	Encrypted bool
 }
 
 // Decision is a policy's answer to an Offer.
@@ -166,6 +169,9 @@ type Result struct {
 	// sending side they are the digests computed while sending.
 	Hash   Digest
 	Hashes []Digest
+	// Encrypted is true when the content had a security layer (XEP-0391
+	// JET, say): the data was encrypted end to end.
+	Encrypted bool
 	// Verified is true on the receiving side when the data matched the
 	// sender's hash, and on the sending side when the receiver confirmed
 	// it (<received/> or a successful session-terminate after the data).

@@ -101,6 +101,7 @@ type Manager struct {
 	// contents (TransportProvider), by application and method namespace.
 	appTransports map[Application]map[string]TransportMethod
 	tOrder        []string
+	security      map[string]SecurityMethod
 	sessions      map[sessionKey]*Session
 	perPeer       map[string]int
 	perAccount    map[string]int // bare JID → live sessions
@@ -122,6 +123,7 @@ func (m *Manager) init() {
 		m.appByNS = map[string]Application{}
 		m.transports = map[string]TransportMethod{}
 		m.appTransports = map[Application]map[string]TransportMethod{}
+		m.security = map[string]SecurityMethod{}
 		m.closing = make(chan struct{})
 	}
 }
@@ -220,6 +222,12 @@ func (m *Manager) Features() []string {
 		}
 	}
 	f = append(f, m.tOrder...)
+	for ns, sm := range m.security {
+		f = append(f, ns)
+		if fa, ok := sm.(FeatureAdvertiser); ok {
+			f = append(f, fa.Features()...)
+		}
+	}
 	methods := slices.Collect(maps.Values(m.transports))
 	for _, own := range m.appTransports {
 		for ns, t := range own {
@@ -294,7 +302,11 @@ type Offer struct {
 	Senders     Senders
 	Disposition string
 	Description Element
-	Security    *Element
+	// Security is the content's <security/> element, and Layer the
+	// security layer that goes with it (it wraps the stream given by
+	// Session.SecureConn). A Security without a Layer is sent as is.
+	Security *Element
+	Layer    Security
 	// Transports are transport method namespaces in order of preference:
 	// the first is offered, the others are fallbacks tried in turn (by
 	// transport-replace) when a transport fails. Empty means every

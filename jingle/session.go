@@ -72,6 +72,7 @@ type content struct {
 	// answered; this side's own replacement waits for it.
 	peerReplacing bool
 	gen           int // bumped when the transport changes
+	sec           contentSecurity
 }
 
 type replacement struct {
@@ -384,7 +385,8 @@ func (s *Session) newLocalContent(ctx context.Context, creator Creator, o Offer,
 		_ = t.Close()
 		return Content{}, fmt.Errorf("jingle: content %q exists", o.Name)
 	}
-	s.contents[key] = &content{wire: w, state: st, ns: methods[0], t: t, fallbacks: slices.Clone(methods[1:])}
+	s.contents[key] = &content{wire: w, state: st, ns: methods[0], t: t, fallbacks: slices.Clone(methods[1:]),
+		sec: contentSecurity{layer: o.Layer, opened: o.Layer != nil}}
 	s.order = append(s.order, key)
 	s.mu.Unlock()
 	el := t.Local()
@@ -893,7 +895,24 @@ func (s *Session) ReplaceTransport(ctx context.Context, name, method string) err
 // (transport-replace) and tries again; the responder waits for the
 // initiator's replacement. When no method is left, the session is
 // terminated with failed-transport.
+//
+// A content with a security layer (a <security/> element, or
+// Offer.Layer) has its stream only through SecureConn: Conn returns
+// ErrSecured for it, so that no application reads or writes the stream
+// unprotected by mistake.
 func (s *Session) Conn(ctx context.Context, name string) (net.Conn, error) {
+	s.mu.Lock()
+	c, err := s.byName(name)
+	secured := err == nil && (c.wire.Security != nil || c.sec.layer != nil)
+	s.mu.Unlock()
+	if secured {
+		return nil, fmt.Errorf("jingle: content %q: %w", name, ErrSecured)
+	}
+	return s.conn(ctx, name)
+}
+
+// conn is Conn without the security check.
+func (s *Session) conn(ctx context.Context, name string) (net.Conn, error) {
 	for {
 		s.mu.Lock()
 		if err := s.checkLive(); err != nil {

@@ -250,6 +250,8 @@ func (h *harness) runAll(ctx context.Context) (*Report, error) {
 	popts := prosodytest.Options{
 		Users:        map[string]string{"alice": alicePW, "bob": bobPW},
 		PasswordHash: "SHA-256",
+		// PEP: the OMEMO device lists and bundles of the JET case.
+		Modules: []string{"pep"},
 		// Logging every stanza would be most of Prosody's work.
 		LogLevel: "error",
 		Logger:   h.log,
@@ -276,6 +278,7 @@ func (h *harness) runAll(ctx context.Context) (*Report, error) {
 	step("baselines", h.runBaselines)
 	step("throughput", h.runThroughput)
 	step("interop with StanzaJS (bench-peers)", h.runPeers)
+	step("encrypted throughput (JET-OMEMO)", h.runJET)
 	step("setup latency", h.runLatency)
 	step("concurrency and memory (child processes)", h.runChildren)
 	rep.Cases = h.cases
@@ -298,6 +301,8 @@ func setTarget(c *Case) {
 	switch {
 	case (c.Name == "throughput/s5b-direct" || c.Name == "throughput/s5b-direct-stream") && c.Ratio != nil:
 		c.Target = &Target{Want: "≥ 0.9× " + c.Baseline, Met: *c.Ratio >= 0.9}
+	case c.Name == caseJET && c.Ratio != nil:
+		c.Target = &Target{Want: "≥ 0.8× unencrypted s5b-direct", Met: *c.Ratio >= 0.8}
 	case c.Name == "latency/s5b-direct" && c.MS != nil:
 		c.Target = &Target{Want: "p50 ≤ 10 ms", Met: *c.MS <= 10}
 	case c.Name == caseCall && c.MS != nil:

@@ -248,8 +248,14 @@ type transfer struct {
 // report the file verified, over ns. punch, when set, keeps the received
 // file's disk use bounded while it arrives (see punchHoles).
 func sendFile(ctx context.Context, a *peer, b receiver, ns string, src filetransfer.Source, punch bool) (transfer, error) {
+	return sendFileWith(ctx, a, b, ns, src, punch, nil)
+}
+
+// sendFileWith is sendFile with the Sender's Secure hook (nil: plaintext).
+func sendFileWith(ctx context.Context, a *peer, b receiver, ns string, src filetransfer.Source, punch bool,
+	secure func(context.Context, jid.JID, string) (jingle.Element, jingle.Security, error)) (transfer, error) {
 	wait := b.expect(src.Name, src.Size, ns, punch)
-	s := filetransfer.Sender{Transports: []string{ns}, Hashes: []string{filetransfer.SHA256}}
+	s := filetransfer.Sender{Transports: []string{ns}, Hashes: []string{filetransfer.SHA256}, Secure: secure}
 	t := transfer{Start: time.Now()}
 	res, err := s.Send(ctx, a.m, b.addr(), src)
 	t.Elapsed = time.Since(t.Start)

@@ -58,6 +58,8 @@ var (
 	knownOther = []nsInfo{
 		{"urn:xmpp:jingle:apps:dtls:0", "dtls", "XEP-0320"},
 		{"urn:xmpp:jingle:security:xtls:0", "xtls", "XEP-0391"},
+		{"urn:xmpp:jingle:jet:0", "jet", "XEP-0391"},
+		{"urn:xmpp:jingle:jet-omemo:0", "jet-omemo", "XEP-0396"},
 		{"urn:xmpp:jingle-message:0", "jingle message initiation", "XEP-0353"},
 		{"urn:xmpp:jingle:apps:rtp:rtcp-fb:0", "rtcp-fb", "XEP-0293"},
 		{"urn:xmpp:jingle:apps:rtp:rtp-hdrext:0", "rtp-hdrext", "XEP-0294"},
@@ -84,6 +86,9 @@ type discoReport struct {
 	Features     []string `json:"features"`
 	FileTransfer bool     `json:"file_transfer"`
 	AutoOffer    []string `json:"auto_transports,omitempty"`
+	// OMEMODevices are the OMEMO 0.3 device ids the account lists (for
+	// JET-OMEMO encryption), when this side could read them.
+	OMEMODevices []uint32 `json:"omemo_devices,omitempty"`
 	Error        string   `json:"error,omitempty"`
 }
 
@@ -140,9 +145,14 @@ func runDisco(args []string, e env) int {
 	}
 	status := exitOK
 	answered := false
+	var devices []uint32
+	if om := conn.OMEMO(); om != nil {
+		devices, _ = om.PeerDevices(ctx, target)
+	}
 	for _, t := range targets {
 		info, err := conn.PeerInfo(ctx, t)
 		rep := report(t, info)
+		rep.OMEMODevices = devices
 		if err != nil {
 			rep.Error = err.Error()
 			if status == exitOK {
@@ -249,6 +259,13 @@ func printReport(w io.Writer, r discoReport) {
 		fmt.Fprintf(w, "  send files:     no common transport (jinglectl offers s5b and ibb)\n")
 	default:
 		fmt.Fprintf(w, "  send files:     no (needs %s and %s)\n", jingle.NS, filetransfer.NS)
+	}
+	if len(r.OMEMODevices) > 0 {
+		ids := make([]string, len(r.OMEMODevices))
+		for i, d := range r.OMEMODevices {
+			ids[i] = fmt.Sprint(d)
+		}
+		fmt.Fprintf(w, "  omemo devices:  %s\n", strings.Join(ids, ", "))
 	}
 	fmt.Fprintf(w, "  all features:   %d (--json lists them)\n\n", len(r.Features))
 }

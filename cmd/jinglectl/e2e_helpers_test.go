@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	// OMEMO state of the commands (agent.DefaultOMEMOStateFile) goes to a
+	// temporary directory, never to the user's.
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	code := prosodytest.Main(m, &prosody)
 	os.RemoveAll(dir)
 	if code == 0 {

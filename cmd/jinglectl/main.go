@@ -86,6 +86,7 @@ func commands() []command {
 		{"cancel", "cancel transfers of the agent", runCancel},
 		{"peers", "list the link-local peers around (serverless mode, --local)", runPeers},
 		{"disco", "show the Jingle applications and transports a peer advertises", runDisco},
+		{"trust", "list, verify or distrust the OMEMO devices of end-to-end encryption", runTrust},
 		{"inspect", "parse stanzas and print their model and XML", runInspect},
 		{"completion", "print a shell completion script (bash, zsh, fish)", runCompletion},
 		{"version", "print the version of jinglectl", runVersion},

@@ -174,6 +174,9 @@ func doneLine(e agent.Event) string {
 	if e.Offset > 0 {
 		fmt.Fprintf(&b, ", resumed at %s", agent.FormatSize(e.Offset))
 	}
+	if e.Encrypted {
+		b.WriteString(", encrypted end to end (OMEMO)")
+	}
 	fmt.Fprintf(&b, ", %.1fs", e.Duration)
 	return b.String()
 }

@@ -80,6 +80,7 @@ func runSend(args []string, e env) int {
 	fs.Var(&agentSock, "agent", "queue the files in the running agent (--agent, or --agent=SOCKET for another socket)")
 	detach := fs.Bool("detach", false, "with --agent: queue the files and exit without waiting")
 	timeout := fs.Duration("timeout", 0, "give up after `DURATION` (default: no limit)")
+	encrypt := fs.String("encrypt", agent.EncryptAuto, "end-to-end encryption (XEP-0391 JET with OMEMO): `MODE` auto (when the recipient has OMEMO devices and JET), always (exit 6 when not possible) or never")
 	checkLocal := addLocalOnlyFlags(fs)
 	usage := func(w io.Writer) { commandUsage(w, sendUsage, fs, true) }
 	if status, ok := parseFlags(fs, args, e, usage); !ok {
@@ -102,6 +103,14 @@ func runSend(args []string, e env) int {
 		if err := checkSendable(f); err != nil {
 			return fail(e, "send", err)
 		}
+	}
+	switch *encrypt {
+	case agent.EncryptAuto, agent.EncryptAlways, agent.EncryptNever:
+	default:
+		return fail(e, "send", usagef("--encrypt %q: want auto, always or never", *encrypt))
+	}
+	if agentSock.set && flagSet(fs, "encrypt") {
+		return fail(e, "send", usagef("--encrypt does not apply with --agent: the agent encrypts when it can (auto)"))
 	}
 	if *detach && !agentSock.set {
 		return fail(e, "send", usagef("--detach needs --agent"))
@@ -190,7 +199,7 @@ func runSend(args []string, e env) int {
 	}
 	status := exitOK
 	var firstErr error
-	_, err = conn.Send(ctx, peer, outgoing, agent.SendOptions{Transports: transports, LimitRate: cfg.LimitRate}, func(ev agent.Event) {
+	_, err = conn.Send(ctx, peer, outgoing, agent.SendOptions{Transports: transports, LimitRate: cfg.LimitRate, Encrypt: *encrypt}, func(ev agent.Event) {
 		out.event(ev)
 		if ev.Event == agent.EventError && status == exitOK {
 			status = outcomeStatus(ev.Outcome)

@@ -10,7 +10,7 @@ import (
 )
 
 // prosody is the server of every test here, started on first use.
-var prosody = prosodytest.Lazy{Options: prosodytest.Options{PasswordHash: "SHA-256"}}
+var prosody = prosodytest.Lazy{Options: prosodytest.Options{PasswordHash: "SHA-256", Modules: []string{"pep"}}}
 
 func TestMain(m *testing.M) {
 	code := prosodytest.Main(m, &prosody, &turnProsody)

@@ -18,7 +18,9 @@ import (
 
 	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
+	"github.com/jinglekit/jinglekit/jet"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/omemo"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
@@ -34,14 +36,18 @@ type peer struct {
 	h       *filetransfer.Handler
 	s5b     *socks5.Method
 	ibb     *ibb.Method
+	jet     *jet.Method
+	omemo   *omemo.Manager
 	dir     string
 	results chan filetransfer.Result
 }
 
 type peerOpts struct {
-	s5b       socks5.Settings
-	ibbBlock  int                                                 // IBB block size to offer; 0 is the default
-	transport func(jingle.TransportMethod) jingle.TransportMethod // wraps the S5B method, if set
+	s5b        socks5.Settings
+	ibbBlock   int                                                 // IBB block size to offer; 0 is the default
+	transport  func(jingle.TransportMethod) jingle.TransportMethod // wraps the S5B method, if set
+	wrapAll    func(jingle.TransportMethod) jingle.TransportMethod // wraps every method, if set
+	omemoState string                                              // OMEMO state file; "" for one in a temp dir
 }
 
 func newPeer(t *testing.T, srv *prosodytest.Server, name string, o peerOpts) *peer {
@@ -72,12 +78,20 @@ func newPeerOn(t *testing.T, srv *prosodytest.Server, addr, pass string, o peerO
 	if o.transport != nil {
 		s5 = o.transport(s5)
 	}
-	p.m.RegisterTransport(s5)
-	p.m.RegisterTransport(p.ibb)
+	wrap := func(tm jingle.TransportMethod) jingle.TransportMethod {
+		if o.wrapAll != nil {
+			return o.wrapAll(tm)
+		}
+		return tm
+	}
+	p.m.RegisterTransport(wrap(s5))
+	p.m.RegisterTransport(wrap(p.ibb))
 	// ICE, both data-channel dialects, on loopback host candidates only.
 	iceCfg := ice.Config{IncludeLoopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }}
-	p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: iceCfg})
-	p.m.RegisterTransport(&ice.Method{Dialect: ice.DialectXEP0343, Config: iceCfg})
+	p.m.RegisterTransport(wrap(&ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: iceCfg}))
+	p.m.RegisterTransport(wrap(&ice.Method{Dialect: ice.DialectXEP0343, Config: iceCfg}))
+	p.jet = &jet.Method{}
+	p.m.RegisterSecurity(p.jet)
 	caps := xmppclient.Caps{Features: p.m.Features()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -90,6 +104,19 @@ func newPeerOn(t *testing.T, srv *prosodytest.Server, addr, pass string, o peerO
 	}
 	p.c = c
 	p.m.SetStream(c.Session())
+	state := o.omemoState
+	if state == "" {
+		state = filepath.Join(t.TempDir(), "omemo.json")
+	}
+	om, err := omemo.Open(state, c.Session(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := om.Publish(ctx); err != nil {
+		t.Fatalf("%s: publishing the OMEMO device: %v", p.jid, err)
+	}
+	p.omemo = om
+	p.jet.Envelopes = []jet.Envelope{&omemo.Envelope{OMEMO: om}}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -86,13 +86,16 @@ type Config struct {
 	MaxSize    int64
 
 	// [agent]
-	Socket          string
-	Metrics         string // "host:port" of the /metrics endpoint; "" none
-	Concurrency     int
-	MaxAttempts     int
-	ReconnectMin    time.Duration
-	ReconnectMax    time.Duration
-	StateFile       string
+	Socket       string
+	Metrics      string // "host:port" of the /metrics endpoint; "" none
+	Concurrency  int
+	MaxAttempts  int
+	ReconnectMin time.Duration
+	ReconnectMax time.Duration
+	StateFile    string
+	// OMEMOStateFile is the account's OMEMO keys, sessions and trust
+	// (mode 0600); "" is DefaultOMEMOStateFile.
+	OMEMOStateFile  string
 	LogLevel        string
 	LogFormat       string // "json", "text" or "" (JSON unless stderr is a terminal)
 	ShutdownTimeout time.Duration
@@ -375,6 +378,7 @@ var settings = []setting{
 	{"agent.reconnect_min", duration(func(c *Config) *time.Duration { return &c.ReconnectMin })},
 	{"agent.reconnect_max", duration(func(c *Config) *time.Duration { return &c.ReconnectMax })},
 	{"agent.state_file", str(func(c *Config) *string { return &c.StateFile })},
+	{"omemo.state_file", str(func(c *Config) *string { return &c.OMEMOStateFile })},
 	{"agent.log_level", oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
 	{"agent.log_format", oneOf(func(c *Config) *string { return &c.LogFormat }, "json", "text")},
 	{"agent.shutdown_timeout", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
@@ -408,7 +412,7 @@ func fromDocument(doc document, path string) (Config, error) {
 	}
 	// Relative paths in the file are relative to the file.
 	base := filepath.Dir(path)
-	for _, p := range []*string{&c.PasswordFile, &c.CAFile, &c.Dir, &c.Socket, &c.StateFile} {
+	for _, p := range []*string{&c.PasswordFile, &c.CAFile, &c.Dir, &c.Socket, &c.StateFile, &c.OMEMOStateFile} {
 		if *p != "" {
 			*p = expandHome(*p)
 			if !filepath.IsAbs(*p) {

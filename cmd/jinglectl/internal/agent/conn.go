@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmlstream"
@@ -21,8 +22,10 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/jet"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/linklocal"
+	"github.com/jinglekit/jinglekit/omemo"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
@@ -82,6 +85,9 @@ type Conn struct {
 	ibb      *ibb.Method
 	s5b      *socks5.Method
 	ice      []*ice.Method // one per dialect, preferred first
+	jet      *jet.Method   // XEP-0391, with the OMEMO envelope
+	envelope *lazyEnvelope
+	omemo    atomic.Pointer[omemo.Manager] // nil until open, or when unavailable
 	cfg      Config
 	log      *slog.Logger
 
@@ -181,7 +187,11 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	c.s5b = socks5.NewMethod(c.s5bSettings(log))
 	c.ibb = &ibb.Method{Logger: log, OpenTimeout: c.cfg.ConnectTimeout}
 	c.ice = iceMethods(cfg.ICEConfig(log))
+	c.jet, c.envelope = newJET()
 	if err := c.register(rcv); err != nil {
+		return nil, err
+	}
+	if err := c.m.RegisterSecurity(c.jet); err != nil {
 		return nil, err
 	}
 
@@ -222,6 +232,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	c.roster.self = self
 	gone, stopGone := context.WithCancel(context.Background())
 	c.m.SetStream(streamSender{Session: client.Session(), gone: gone})
+	c.openOMEMO(ctx, streamSender{Session: client.Session(), gone: gone})
 	c.life, c.cancel = context.WithCancel(context.Background())
 	c.watchW.Add(1)
 	go func() {
@@ -350,6 +361,9 @@ type SendOptions struct {
 	// FilesPerSession is the number of files offered in one session (zero:
 	// the configuration's).
 	FilesPerSession int
+	// Encrypt is EncryptAuto (the default), EncryptAlways or
+	// EncryptNever: end-to-end encryption with JET-OMEMO.
+	Encrypt string
 }
 
 // Send offers files to peer (a full JID) and sends them, in sessions of
@@ -418,14 +432,24 @@ func (c *Conn) sendSession(ctx context.Context, peer jid.JID, files []Outgoing, 
 		}
 		srcs[i] = src
 	}
+	secure, err := c.secureFor(ctx, peer, o.Encrypt)
+	if err != nil {
+		for _, f := range w.files {
+			e := w.event(EventError, f)
+			e.Outcome, e.Error = Outcome(err), err.Error()
+			safeEmit(e)
+		}
+		return nil, err
+	}
 	for _, f := range w.files {
+		f.encrypted = secure != nil
 		safeEmit(w.event(EventOffered, f))
 	}
 	if o.Timeouts.Connect <= 0 {
 		o.Timeouts.Connect = c.cfg.ConnectTimeout
 	}
 	sender := filetransfer.Sender{Transports: o.Transports, Progress: c.hub.progress, Timeouts: o.Timeouts, Logger: c.log,
-		SID: w.sid}
+		SID: w.sid, Secure: secure}
 	callerCtx := ctx
 	c.hub.watchSend(w)
 	defer c.hub.remove(w.sid)

@@ -45,6 +45,7 @@ const (
 	OutcomeConnect      = "connect"
 	OutcomeIO           = "io"
 	OutcomeProtocol     = "protocol"
+	OutcomeSecurity     = "security" // encryption refused or the data failed authentication
 	OutcomeFailed       = "failed"
 )
 
@@ -81,8 +82,9 @@ type Event struct {
 	Transport string    `json:"transport,omitempty"` // ibb | s5b | the namespace of another transport
 	Hash      *Hash     `json:"hash,omitempty"`
 	Verified  bool      `json:"verified,omitempty"`
-	Duration  float64   `json:"duration,omitempty"` // seconds
-	Outcome   string    `json:"outcome,omitempty"`  // on done and error
+	Encrypted bool      `json:"encrypted,omitempty"` // end to end (XEP-0391 JET with OMEMO)
+	Duration  float64   `json:"duration,omitempty"`  // seconds
+	Outcome   string    `json:"outcome,omitempty"`   // on done and error
 	Error     string    `json:"error,omitempty"`
 	Attempt   int       `json:"attempt,omitempty"`  // agent: the attempt (1 for the first)
 	RetryIn   float64   `json:"retry_in,omitempty"` // agent, on retry: seconds until the next attempt
@@ -111,8 +113,10 @@ func Outcome(err error) string {
 		return OutcomeOK
 	case errors.Is(err, ErrRecipientOffline):
 		return OutcomeOffline
-	case errors.Is(err, ErrUnsupported):
+	case errors.Is(err, ErrUnsupported), errors.Is(err, ErrNoEncryption):
 		return OutcomeUnsupported
+	case errors.Is(err, filetransfer.ErrSecurity):
+		return OutcomeSecurity
 	case errors.Is(err, ErrNoCommonTransport), errors.Is(err, ErrTransportNotAvailable):
 		return OutcomeTransport
 	case errors.Is(err, xmppclient.ErrAuth):

@@ -12,7 +12,16 @@ import (
 var prosody prosodytest.Lazy
 
 func TestMain(m *testing.M) {
+	// OMEMO state (DefaultOMEMOStateFile) goes to a temporary directory,
+	// never to the user's.
+	state, err := os.MkdirTemp("", "jinglectl-state-")
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		os.Exit(1)
+	}
+	os.Setenv("XDG_STATE_HOME", state)
 	code := prosodytest.Main(m, &prosody)
+	os.RemoveAll(state)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			os.Stderr.WriteString("goleak: " + err.Error() + "\n")

@@ -24,6 +24,7 @@ type fileRef struct {
 	size           int64
 	content        string
 	transport      string // short name, once connected
+	encrypted      bool   // end to end (JET)
 	accepted       bool
 	lastProgress   time.Time
 	cancel         func()
@@ -71,6 +72,7 @@ func (w *watch) event(typ string, f *fileRef) Event {
 	e := Event{Event: typ, Time: time.Now().UTC(), Direction: w.dir, Peer: w.peer.String(), SID: w.sid}
 	if f != nil {
 		e.ID, e.File, e.Path, e.Size, e.Content = f.id, f.name, f.path, f.size, f.content
+		e.Encrypted = f.encrypted
 	}
 	return e
 }
@@ -219,6 +221,7 @@ func (w *watch) finish(f *fileRef, r filetransfer.Result) {
 	if r.Path != "" && w.dir == Receive {
 		f.path = r.Path
 	}
+	f.encrypted = f.encrypted || r.Encrypted
 	if !r.Hash.IsZero() {
 		e := w.event(EventChecksum, f)
 		e.Hash = &Hash{Algo: r.Hash.Algo, Value: hex.EncodeToString(r.Hash.Sum)}
@@ -314,7 +317,7 @@ func (r *receiver) policy(o filetransfer.Offer) filetransfer.Decision {
 	if w == nil {
 		return dec
 	}
-	f := &fileRef{id: r.newID(o.SID, o.Content), name: o.Name, size: o.Size, content: o.Content}
+	f := &fileRef{id: r.newID(o.SID, o.Content), name: o.Name, size: o.Size, content: o.Content, encrypted: o.Encrypted}
 	r.hub.mu.Lock()
 	w.byContent[o.Content] = f
 	r.hub.mu.Unlock()

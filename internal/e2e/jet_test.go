@@ -1,0 +1,222 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/jet"
+	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/ice"
+	"github.com/jinglekit/jinglekit/transports/socks5"
+)
+
+// captureMethod wraps a transport method and records every byte written
+// on its streams (what IBB, SOCKS5 or the data channel carry), and may
+// flip one of them.
+type captureMethod struct {
+	jingle.TransportMethod
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	flip int64 // offset of the byte to flip on the wire; -1 none
+}
+
+func (m *captureMethod) NewTransport(ctx context.Context, p jingle.TransportParams) (jingle.Transport, error) {
+	t, err := m.TransportMethod.NewTransport(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return &captureTransport{StreamTransport: t.(jingle.StreamTransport), m: m}, nil
+}
+
+func (m *captureMethod) bytes() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return bytes.Clone(m.buf.Bytes())
+}
+
+type captureTransport struct {
+	jingle.StreamTransport
+	m *captureMethod
+}
+
+func (t *captureTransport) Dial(ctx context.Context) (net.Conn, error) {
+	c, err := t.StreamTransport.Dial(ctx)
+	if err != nil {
+		return c, err
+	}
+	return &captureConn{Conn: c, m: t.m}, nil
+}
+
+type captureConn struct {
+	net.Conn
+	m *captureMethod
+}
+
+func (c *captureConn) Write(b []byte) (int, error) {
+	c.m.mu.Lock()
+	start := int64(c.m.buf.Len())
+	c.m.buf.Write(b)
+	if c.m.flip >= start && c.m.flip < start+int64(len(b)) {
+		b = bytes.Clone(b)
+		b[c.m.flip-start] ^= 0x01
+	}
+	c.m.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+func (c *captureConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// plaintextIn reports whether any 64-byte window of plain occurs in wire.
+// Every 64-byte window holds a 32-byte block of plain aligned on 32, so it
+// looks for those: a stricter test.
+func plaintextIn(plain, wire []byte) bool {
+	blocks := map[string]bool{}
+	for i := 0; i+32 <= len(plain); i += 32 {
+		blocks[string(plain[i:i+32])] = true
+	}
+	for i := 0; i+32 <= len(wire); i++ {
+		if blocks[string(wire[i:i+32])] {
+			return true
+		}
+	}
+	return false
+}
+
+func secureWith(p *peer) func(ctx context.Context, peer jid.JID, content string) (jingle.Element, jingle.Security, error) {
+	return func(ctx context.Context, to jid.JID, content string) (jingle.Element, jingle.Security, error) {
+		el, layer, err := p.jet.Offer(ctx, to, content, "")
+		return el, layer, err
+	}
+}
+
+// TestEncryptedTransports sends a file encrypted (XEP-0391 JET, AES-128-GCM)
+// over IBB, S5B direct, S5B through proxy65 and ICE, and captures what the
+// transport carried: the file arrives verified, and no 64-byte window of
+// it is on the wire. The same capture of an unencrypted transfer finds
+// the plaintext, so the capture does see the data.
+func TestEncryptedTransports(t *testing.T) {
+	srv := prosody.Get(t)
+	for _, tc := range []struct {
+		name      string
+		transport string
+		opts      peerOpts
+	}{
+		{"ibb", ibb.NSTransport, peerOpts{}},
+		{"s5b-direct", socks5.NS, peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}}},
+		{"s5b-proxy65", socks5.NS, peerOpts{s5b: socks5.Settings{NoDirect: true}}},
+		{"ice", ice.NSWebRTCDataChannel, peerOpts{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			capture := map[string]*captureMethod{}
+			var mu sync.Mutex
+			opts := tc.opts
+			opts.wrapAll = func(tm jingle.TransportMethod) jingle.TransportMethod {
+				c := &captureMethod{TransportMethod: tm, flip: -1}
+				mu.Lock()
+				capture[tm.Namespace()] = c
+				mu.Unlock()
+				return c
+			}
+			alice := newPeer(t, srv, "alice", opts)
+			bob := newPeer(t, srv, "bob", tc.opts)
+			const size = 1 << 20
+			for i, encrypted := range []bool{true, false} {
+				path, sum := randomFile(t, fmt.Sprintf("f%d.bin", i), size, uint64(i+10))
+				plain, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				capture[tc.transport].buf.Reset()
+				src, _ := filetransfer.FileSource(path)
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				s := filetransfer.Sender{Transports: []string{tc.transport}}
+				if encrypted {
+					s.Secure = secureWith(alice)
+				}
+				res, err := s.Send(ctx, alice.m, bob.jid, src)
+				cancel()
+				if err != nil {
+					t.Fatalf("send (encrypted %v): %v", encrypted, err)
+				}
+				if !res[0].Verified || res[0].Encrypted != encrypted {
+					t.Fatalf("sender's result: verified=%v encrypted=%v", res[0].Verified, res[0].Encrypted)
+				}
+				r := bob.result(t)
+				checkReceived(t, r, sum, size)
+				if r.Encrypted != encrypted {
+					t.Fatalf("receiver's result: encrypted=%v, want %v", r.Encrypted, encrypted)
+				}
+				wire := capture[tc.transport].bytes()
+				if len(wire) < size {
+					t.Fatalf("captured %d bytes, want at least %d", len(wire), size)
+				}
+				if encrypted && len(wire) != size+jet.TagSize {
+					t.Fatalf("encrypted stream carried %d bytes, want %d (size + tag)", len(wire), size+jet.TagSize)
+				}
+				if found := plaintextIn(plain, wire); found == encrypted {
+					t.Fatalf("encrypted=%v: plaintext found on the wire: %v", encrypted, found)
+				}
+			}
+		})
+	}
+}
+
+// TestEncryptedFlippedByte flips one byte of the ciphertext on the wire:
+// the receiver fails with a security error, leaves neither the file nor a
+// .part, and the sender is told.
+func TestEncryptedFlippedByte(t *testing.T) {
+	srv := prosody.Get(t)
+	var capture *captureMethod
+	opts := peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}}
+	opts.wrapAll = func(tm jingle.TransportMethod) jingle.TransportMethod {
+		c := &captureMethod{TransportMethod: tm, flip: -1}
+		if tm.Namespace() == socks5.NS {
+			capture = c
+			c.flip = 300000
+		}
+		return c
+	}
+	alice := newPeer(t, srv, "alice", opts)
+	bob := newPeer(t, srv, "bob", peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}})
+	path, _ := randomFile(t, "flip.bin", 1<<20, 7)
+	src, _ := filetransfer.FileSource(path)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := filetransfer.Sender{Transports: []string{socks5.NS}, Secure: secureWith(alice)}
+	_, err := s.Send(ctx, alice.m, bob.jid, src)
+	if !errors.Is(err, filetransfer.ErrSecurity) {
+		t.Fatalf("send: %v, want ErrSecurity", err)
+	}
+	r := bob.result(t)
+	if !errors.Is(r.Err, filetransfer.ErrSecurity) || !errors.Is(r.Err, jet.ErrAuthentication) {
+		t.Fatalf("receiver's error = %v, want ErrSecurity and jet.ErrAuthentication", r.Err)
+	}
+	t.Logf("receiver: %v; sender: %v", r.Err, err)
+	if len(capture.bytes()) == 0 {
+		t.Fatal("nothing captured")
+	}
+	entries, _ := os.ReadDir(bob.dir)
+	for _, e := range entries {
+		t.Errorf("left in the receive directory: %s", filepath.Join(bob.dir, e.Name()))
+	}
+	if r.Path != "" {
+		t.Errorf("result path %q, want none", r.Path)
+	}
+}
