@@ -53,6 +53,10 @@ func transportCases() []transportCase {
 			cfg: peerConfig{ibbBlock: 4096}},
 		{name: "ibb-65535", ns: ibb.NSTransport, baseline: baseB64Large, ibb: true,
 			cfg: peerConfig{ibbBlock: 65535}},
+		// The same without ibb.Payloads: the payloads go through
+		// encoding/xml's character-by-character text path, as before.
+		{name: "ibb-65535-xmlpath", ns: ibb.NSTransport, baseline: baseB64Large, ibb: true,
+			cfg: peerConfig{ibbBlock: 65535, ibbXMLPath: true}},
 		// ICE over a data channel (webrtc-datachannel:1 dialect), host
 		// candidates on loopback, the tuned default ice.Config; its
 		// baseline is a bare pion data channel with default settings.

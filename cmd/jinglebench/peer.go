@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -47,6 +48,9 @@ type peerConfig struct {
 	// ibbBlock and ibbWindow are the IBB Method's BlockSize and Window
 	// (0: the defaults).
 	ibbBlock, ibbWindow int
+	// ibbXMLPath leaves IBB payloads on the XML decoder's path instead of
+	// taking them out of the stream (ibb.Payloads), for comparison.
+	ibbXMLPath bool
 	// ice registers the ICE methods (both dialects) with the default,
 	// tuned ice.Config, loopback host candidates and no STUN/TURN server.
 	ice    bool
@@ -110,6 +114,11 @@ func login(ctx context.Context, env *Env, acct Account, cfg peerConfig, log *slo
 	s5.AllowLoopback = true
 	s5.Logger = log
 	ibbm := &ibb.Method{BlockSize: cfg.ibbBlock, Window: cfg.ibbWindow, Logger: log}
+	var readFilter func(io.Reader) io.Reader
+	if !cfg.ibbXMLPath {
+		ibbm.Payloads = ibb.NewPayloads()
+		readFilter = ibbm.Payloads.Filter
+	}
 	errs := []error{p.m.RegisterApplication(p.h), p.m.RegisterApplication(p.sink),
 		p.m.RegisterTransport(socks5.NewMethod(s5))}
 	if cfg.ice {
@@ -124,7 +133,7 @@ func login(ctx context.Context, env *Env, acct Account, cfg peerConfig, log *slo
 	caps := xmppclient.Caps{Features: p.m.Features()}
 	c, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID: addr, Password: acct.Password, Server: env.C2SAddr, CAFile: env.CAFile,
-		Caps: caps, Logger: log,
+		Caps: caps, Logger: log, ReadFilter: readFilter,
 		Handler: mux.New(stanza.NSClient, p.m.Handler(), ibbm.Handler(), xmppclient.HandleDisco(caps)),
 	})
 	if err != nil {

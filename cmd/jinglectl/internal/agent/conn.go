@@ -185,7 +185,9 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	ft.Policy = rcv.policy
 	ft.Done = rcv.done
 	c.s5b = socks5.NewMethod(c.s5bSettings(log))
-	c.ibb = &ibb.Method{Logger: log, OpenTimeout: c.cfg.ConnectTimeout}
+	// One XMPP stream: its reader hands IBB payloads to the Method past
+	// the XML decoder (ibb.Payloads).
+	c.ibb = &ibb.Method{Logger: log, OpenTimeout: c.cfg.ConnectTimeout, Payloads: ibb.NewPayloads()}
 	c.ice = iceMethods(cfg.ICEConfig(log))
 	c.jet, c.envelope = newJET()
 	if err := c.register(rcv); err != nil {
@@ -221,6 +223,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 		Handler:            handler,
 		Caps:               caps,
 		Logger:             log,
+		ReadFilter:         c.ibb.Payloads.Filter,
 	})
 	if err != nil {
 		return nil, err
