@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/mux"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/jingle"
@@ -21,17 +19,9 @@ import (
 // in-memory network. A real program connects to its server instead
 // (xmppclient), and registers real transports (IBB, SOCKS5).
 func exampleParty(n *xmpptest.Network, addr string, x *jingletest.Exchange, h *filetransfer.Handler) (*jingle.Manager, error) {
-	m := &jingle.Manager{}
-	m.RegisterApplication(h)
-	m.RegisterTransport(&jingletest.PipeMethod{X: x})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	xs, err := n.Client(ctx, jid.MustParse(addr), mux.New(stanza.NSClient, m.Handler()))
-	if err != nil {
-		return nil, err
-	}
-	m.SetStream(xs)
-	return m, nil
+	return jingletest.Connect(ctx, n, addr, h, []jingle.TransportMethod{&jingletest.PipeMethod{X: x}})
 }
 
 // Receiving: a Handler with a directory and a policy, registered on the

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/mux"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
@@ -20,21 +18,9 @@ import (
 // application (filetransfer, rtp) and real transports (ibb, socks5, ice),
 // and connects with xmppclient.
 func exampleManager(n *xmpptest.Network, addr string, x *jingletest.Exchange, app *jingletest.App) (*jingle.Manager, error) {
-	m := &jingle.Manager{}
-	if err := m.RegisterApplication(app); err != nil {
-		return nil, err
-	}
-	if err := m.RegisterTransport(&jingletest.PipeMethod{X: x}); err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	xs, err := n.Client(ctx, jid.MustParse(addr), mux.New(stanza.NSClient, m.Handler()))
-	if err != nil {
-		return nil, err
-	}
-	m.SetStream(xs)
-	return m, nil
+	return jingletest.Connect(ctx, n, addr, app, []jingle.TransportMethod{&jingletest.PipeMethod{X: x}})
 }
 
 // A session from start to end: alice initiates it with one content, bob's

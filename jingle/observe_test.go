@@ -2,16 +2,12 @@ package jingle_test
 
 import (
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"testing"
 
-	"mellium.im/xmpp/jid"
-
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
-	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
 // recorder is an Observer that keeps what it was told.
@@ -57,34 +53,7 @@ func TestObserver(t *testing.T) {
 	_, alice, bob := newPair(t, jingle.Limits{})
 	ra, rb := &recorder{}, &recorder{}
 	alice.m.Observer, bob.m.Observer = ra, rb
-	ctx := tctx(t)
-	as, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("f", jingletest.BrokenNS, jingletest.PipeNS))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := incoming(t, bob)
-	if err := bs.Accept(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	nextEvent(t, as, jingle.ActionSessionAccept)
-	done := make(chan error, 1)
-	go func() {
-		c, err := bs.Conn(ctx, "f")
-		if err == nil {
-			_, err = io.ReadFull(c, make([]byte, 5))
-		}
-		done <- err
-	}()
-	c, err := as.Conn(ctx, "f")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Write([]byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	fallBack(t, alice, bob, "hello")
 	b, p := jingletest.BrokenNS, jingletest.PipeNS
 	ra.has(t, "alice", "created f "+b+" proposer", "accepted f "+b, "failed f "+b+" err",
 		"created f "+p+" proposer", "replaced f "+p, "accepted f "+p, "connected f "+p)

@@ -303,25 +303,37 @@ func declined(t *testing.T, alice, bob *side) {
 
 func TestTransportFallback(t *testing.T) {
 	_, alice, bob := newPair(t, jingle.Limits{})
+	as, bs := fallBack(t, alice, bob, "ok")
+	for _, s := range []*jingle.Session{as, bs} {
+		if ns, _ := s.TransportNamespace("f"); ns != jingletest.PipeNS {
+			t.Fatalf("%s uses %s after fallback", s.Local(), ns)
+		}
+	}
+}
+
+// fallBack runs a session whose content "f" is offered over the broken
+// method, then the pipe: both sides ask for the stream at once, the broken
+// method fails on both, alice (the initiator) replaces it, bob waits for
+// that; then msg goes from alice to bob.
+func fallBack(t *testing.T, alice, bob *side, msg string) (as, bs *jingle.Session) {
+	t.Helper()
 	ctx := tctx(t)
 	as, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("f", jingletest.BrokenNS, jingletest.PipeNS))
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs := incoming(t, bob)
+	bs = incoming(t, bob)
 	if err := bs.Accept(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	nextEvent(t, as, jingle.ActionSessionAccept)
-	// Both sides ask for the stream at once: the broken method fails on
-	// both, alice (the initiator) replaces it, bob waits for that.
 	done := make(chan error, 1)
 	go func() {
 		c, err := bs.Conn(ctx, "f")
 		if err == nil {
-			buf := make([]byte, 2)
+			buf := make([]byte, len(msg))
 			_, err = io.ReadFull(c, buf)
-			if err == nil && string(buf) != "ok" {
+			if err == nil && string(buf) != msg {
 				err = errors.New("bad data " + string(buf))
 			}
 		}
@@ -331,17 +343,13 @@ func TestTransportFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Write([]byte("ok")); err != nil {
+	if _, err := c.Write([]byte(msg)); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []*jingle.Session{as, bs} {
-		if ns, _ := s.TransportNamespace("f"); ns != jingletest.PipeNS {
-			t.Fatalf("%s uses %s after fallback", s.Local(), ns)
-		}
-	}
+	return as, bs
 }
 
 func TestTransportFallbackExhausted(t *testing.T) {

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -15,9 +14,6 @@ import (
 	"github.com/jinglekit/jinglekit/internal/turntest"
 	"github.com/jinglekit/jinglekit/transports/ice"
 )
-
-// turnSecret is shared by the test coturn and Prosody's mod_turn_external.
-const turnSecret = "jinglekit-test-turn-secret"
 
 // turnTTL is the lifetime of the TURN credentials Prosody hands out.
 const turnTTL = 3600
@@ -35,15 +31,10 @@ var configureTURNProsody sync.Once
 // XEP-0215 (mod_turn_external), over UDP and TCP.
 func integration(t *testing.T) (*prosodytest.Server, *turntest.Server) {
 	t.Helper()
-	coturn.Options.Secret = turnSecret
 	turn := coturn.Get(t)
 	configureTURNProsody.Do(func() {
-		turnProsody.Options.Modules = []string{"turn_external"}
-		turnProsody.Options.HostConfig = fmt.Sprintf(`    turn_external_secret = %q
-    turn_external_host = %q
-    turn_external_port = %d
-    turn_external_tcp = true
-    turn_external_ttl = %d`, turnSecret, turn.Host, turn.Port, turnTTL)
+		module, conf := turn.ProsodyConfig(turnTTL)
+		turnProsody.Options.Modules, turnProsody.Options.HostConfig = []string{module}, conf
 	})
 	return turnProsody.Get(t), turn
 }

@@ -483,3 +483,16 @@ func (l *Lazy) Stop() error {
 	l.err = errors.New("turntest: shared server already stopped")
 	return srv.Stop()
 }
+
+// ProsodyConfig returns what a test Prosody needs to announce s through
+// XEP-0215 (mod_turn_external, which loads mod_external_services), over
+// UDP and TCP, with credentials valid for ttl seconds: the module to
+// enable and the lines of its VirtualHost section (prosodytest's Modules
+// and HostConfig).
+func (s *Server) ProsodyConfig(ttl int) (module, hostConfig string) {
+	return "turn_external", fmt.Sprintf(`    turn_external_secret = %q
+    turn_external_host = %q
+    turn_external_port = %d
+    turn_external_tcp = true
+    turn_external_ttl = %d`, s.Secret, s.Host, s.Port, ttl)
+}

@@ -36,12 +36,8 @@ func integration(t *testing.T) (*prosodytest.Server, *turntest.Server) {
 	coturn.Options.Secret = turnSecret
 	turn := coturn.Get(t)
 	configureProsody.Do(func() {
-		prosody.Options.Modules = []string{"turn_external"}
-		prosody.Options.HostConfig = fmt.Sprintf(`    turn_external_secret = %q
-    turn_external_host = %q
-    turn_external_port = %d
-    turn_external_tcp = true
-    turn_external_ttl = %d`, turnSecret, turn.Host, turn.Port, turnTTL)
+		module, conf := turn.ProsodyConfig(turnTTL)
+		prosody.Options.Modules, prosody.Options.HostConfig = []string{module}, conf
 	})
 	return prosody.Get(t), turn
 }

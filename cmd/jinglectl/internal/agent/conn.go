@@ -156,34 +156,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	c.presence.onGone = func(j jid.JID) { c.m.PeerGone(j) }
 	ft := &filetransfer.Handler{Logger: log, Progress: h.progress}
 	ft.Timeouts.Connect = cfg.ConnectTimeout
-	rcv := &receiver{h: ft, hub: h, emit: func(Event) {}, newID: func(sid, content string) string { return sid + "/" + content }}
-	rcv.allowed = func(jid.JID) bool { return false }
-	if o.OnEvent != nil {
-		rcv.emit = o.OnEvent
-	}
-	if ro := o.Receive; ro != nil {
-		ft.Dir = ro.Dir
-		rcv.dir = ro.Dir
-		ft.Limits.MaxFileSize = ro.MaxSize
-		rcv.onDone = ro.OnSession
-		if ro.NewID != nil {
-			rcv.newID = ro.NewID
-		}
-		allow := slices.Clone(ro.AcceptFrom)
-		rcv.allowed = func(from jid.JID) bool {
-			if len(allow) == 0 {
-				return c.roster.mutual(from)
-			}
-			for _, a := range allow {
-				if a.Resourcepart() == "" && a.Equal(from.Bare()) || a.Equal(from) {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	ft.Policy = rcv.policy
-	ft.Done = rcv.done
+	rcv := c.newReceiver(o, ft)
 	c.s5b = socks5.NewMethod(c.s5bSettings(log))
 	// One XMPP stream: its reader hands IBB payloads to the Method past
 	// the XML decoder (ibb.Payloads).
@@ -257,6 +230,42 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 		return nil, fmt.Errorf("sending presence: %w", err)
 	}
 	return c, nil
+}
+
+// newReceiver is the application registered on the Manager: ft, with the
+// hub told about each incoming session and o.Receive's policy (nobody
+// without it; mutual roster contacts by default).
+func (c *Conn) newReceiver(o Options, ft *filetransfer.Handler) *receiver {
+	h := c.hub
+	rcv := &receiver{h: ft, hub: h, emit: func(Event) {}, newID: func(sid, content string) string { return sid + "/" + content }}
+	rcv.allowed = func(jid.JID) bool { return false }
+	if o.OnEvent != nil {
+		rcv.emit = o.OnEvent
+	}
+	if ro := o.Receive; ro != nil {
+		ft.Dir = ro.Dir
+		rcv.dir = ro.Dir
+		ft.Limits.MaxFileSize = ro.MaxSize
+		rcv.onDone = ro.OnSession
+		if ro.NewID != nil {
+			rcv.newID = ro.NewID
+		}
+		allow := slices.Clone(ro.AcceptFrom)
+		rcv.allowed = func(from jid.JID) bool {
+			if len(allow) == 0 {
+				return c.roster.mutual(from)
+			}
+			for _, a := range allow {
+				if a.Resourcepart() == "" && a.Equal(from.Bare()) || a.Equal(from) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	ft.Policy = rcv.policy
+	ft.Done = rcv.done
+	return rcv
 }
 
 // register registers the file transfer application and the transport

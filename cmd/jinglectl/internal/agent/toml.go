@@ -94,7 +94,15 @@ func parseTOML(r io.Reader) (document, error) {
 	doc := document{}
 	flatten("", tree, func(key string, v any) {
 		val := toValue(v)
-		val.Line = lines[key]
+		// A key inside an inline table has the line of the table's key.
+		for k := key; val.Line == 0 && k != ""; {
+			val.Line = lines[k]
+			i := strings.LastIndexByte(k, '.')
+			if i < 0 {
+				break
+			}
+			k = k[:i]
+		}
 		doc[key] = val
 	})
 	return doc, nil

@@ -48,3 +48,22 @@ func TestParseTOML(t *testing.T) {
 		t.Errorf("oversized file: %v", err)
 	}
 }
+
+// FuzzParseTOML: no input makes parseTOML panic, and every value of a
+// document it accepts has a line.
+func FuzzParseTOML(f *testing.F) {
+	for _, s := range []string{"jid = \"a@b\"\n[agent]\nconcurrency = 3\n", "a = {b = {c = 1}}\n", "[x.y]\n'q' = [\"a\"]\n", "a.b.c = 1\n[d]\ne.f = true"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		doc, err := parseTOML(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for k, v := range doc {
+			if v.Line < 1 {
+				t.Errorf("%q: key %q without a line", in, k)
+			}
+		}
+	})
+}
