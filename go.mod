@@ -20,6 +20,7 @@ require (
 	github.com/pion/webrtc/v3 v3.3.6
 	github.com/prometheus/client_golang v1.23.2
 	github.com/prometheus/common v0.66.1
+	github.com/spf13/pflag v1.0.10
 	go.mau.fi/libsignal v0.2.1
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.48.0

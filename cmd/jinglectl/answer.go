@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sync"
@@ -60,7 +59,7 @@ func allowedJID(allow []jid.JID, from jid.JID) bool {
 }
 
 func runAnswer(args []string, e env) int {
-	fs := flag.NewFlagSet("answer", flag.ContinueOnError)
+	fs := newFlagSet("answer")
 	acct := addAccountFlags(fs)
 	cf := addCallFlags(fs)
 	var acceptFrom stringList
@@ -72,9 +71,7 @@ func runAnswer(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(e.stderr, "jinglectl: answer: no arguments expected")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "answer", "no arguments expected")
 	}
 	var allow []jid.JID
 	for _, s := range acceptFrom {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v3"
+	"github.com/spf13/pflag"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
@@ -203,7 +203,7 @@ type callFlags struct {
 	record        string
 }
 
-func addCallFlags(fs *flag.FlagSet) *callFlags {
+func addCallFlags(fs *pflag.FlagSet) *callFlags {
 	f := &callFlags{}
 	fs.BoolVar(&f.allowLoopback, "allow-loopback", false, "gather ICE candidates on loopback interfaces too (single-host testing)")
 	fs.Var(&f.stun, "stun", "use the STUN server `URL` (eg. stun:stun.example.org:3478; repeatable)")
@@ -305,7 +305,7 @@ func (c *callClient) close() {
 const callSetup = 60 * time.Second
 
 func runCall(args []string, e env) int {
-	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	fs := newFlagSet("call")
 	acct := addAccountFlags(fs)
 	cf := addCallFlags(fs)
 	audio := fs.String("audio", "", "send the Ogg/Opus `FILE` as audio (default: receive audio only)")
@@ -316,9 +316,7 @@ func runCall(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(e.stderr, "jinglectl: call: want one JID")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "call", "want one JID")
 	}
 	peer, err := jid.Parse(fs.Arg(0))
 	if err != nil || fs.Arg(0) == "" || peer.Localpart() == "" {

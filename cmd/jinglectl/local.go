@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
@@ -67,7 +67,7 @@ type localFlags struct {
 	resolveFor time.Duration
 }
 
-func addLocalFlags(fs *flag.FlagSet) *localFlags {
+func addLocalFlags(fs *pflag.FlagSet) *localFlags {
 	l := &localFlags{}
 	fs.BoolVar(&l.local, "local", false, "serverless mode (XEP-0174): no server, no account")
 	fs.StringVar(&l.name, "name", "", "one's own link-local `NAME`, user@host (default: from the OS user and host name)")
@@ -228,7 +228,7 @@ Example:
 `
 
 func runSendLocal(args []string, e env) int {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	fs := newFlagSet("send")
 	l := addLocalFlags(fs)
 	fs.StringVar(&l.transport, "transport", agent.TransportAuto, "`MODE`: auto, ibb, s5b or ice (auto: SOCKS5, then ICE with host candidates, then IBB, as the recipient supports)")
 	var limitRate int64
@@ -240,9 +240,7 @@ func runSendLocal(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() < 2 {
-		fmt.Fprintln(e.stderr, "jinglectl: send: want NAME and at least one FILE")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "send", "want NAME and at least one FILE")
 	}
 	to, err := linklocal.ParseName(fs.Arg(0))
 	if err != nil {
@@ -368,7 +366,7 @@ Example:
 `
 
 func runReceiveLocal(args []string, e env) int {
-	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
+	fs := newFlagSet("receive")
 	l := addLocalFlags(fs)
 	dir := fs.String("dir", ".", "receive into `DIR`")
 	var acceptFrom stringList
@@ -381,9 +379,7 @@ func runReceiveLocal(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(e.stderr, "jinglectl: receive: no arguments expected")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "receive", "no arguments expected")
 	}
 	if fi, err := os.Stat(*dir); err != nil {
 		return fail(e, "receive", usagef("directory %s: %v", *dir, unwrapPath(err)))
@@ -526,7 +522,7 @@ var localOnlyFlags = []string{"local", "name", "listen", "peer", "no-mdns", "int
 
 // addLocalOnlyFlags registers localOnlyFlags on a server-mode flag set and
 // returns the check to run after parsing.
-func addLocalOnlyFlags(fs *flag.FlagSet) func() error {
+func addLocalOnlyFlags(fs *pflag.FlagSet) func() error {
 	var l localFlags
 	fs.BoolVar(&l.local, "local", false, "serverless mode (XEP-0174), no server and no account: see --local -help")
 	fs.StringVar(&l.name, "name", "", "with --local: one's own link-local `NAME`")

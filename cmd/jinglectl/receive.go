@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -42,7 +41,7 @@ func runReceive(args []string, e env) int {
 	if hasLocalFlag(args) {
 		return runReceiveLocal(args, e)
 	}
-	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
+	fs := newFlagSet("receive")
 	acct := addAccountFlags(fs)
 	tf := addTransferFlags(fs, false)
 	dir := fs.String("dir", "", "receive into `DIR` (default: the configuration's, else the current directory)")
@@ -61,9 +60,7 @@ func runReceive(args []string, e env) int {
 		return fail(e, "receive", err)
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(e.stderr, "jinglectl: receive: no arguments expected")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "receive", "no arguments expected")
 	}
 	cfg, err := loadConfig(e, acct, tf)
 	if err != nil {

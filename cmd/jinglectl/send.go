@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -55,8 +54,8 @@ type optionalString struct {
 	value string
 }
 
-func (o *optionalString) String() string   { return o.value }
-func (o *optionalString) IsBoolFlag() bool { return true }
+func (o *optionalString) String() string { return o.value }
+func (o *optionalString) Type() string   { return "string" }
 func (o *optionalString) Set(s string) error {
 	o.set = true
 	if s != "true" {
@@ -72,12 +71,12 @@ func runSend(args []string, e env) int {
 	if hasLocalFlag(args) {
 		return runSendLocal(args, e)
 	}
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	fs := newFlagSet("send")
 	acct := addAccountFlags(fs)
 	tf := addTransferFlags(fs, true)
 	jsonOut := fs.Bool("json", false, "print one JSON event per line instead of text")
 	var agentSock optionalString
-	fs.Var(&agentSock, "agent", "queue the files in the running agent (--agent, or --agent=SOCKET for another socket)")
+	fs.VarPF(&agentSock, "agent", "", "queue the files in the running agent (--agent, or --agent=SOCKET for another socket)").NoOptDefVal = "true"
 	detach := fs.Bool("detach", false, "with --agent: queue the files and exit without waiting")
 	timeout := fs.Duration("timeout", 0, "give up after `DURATION` (default: no limit)")
 	encrypt := fs.String("encrypt", agent.EncryptAuto, "end-to-end encryption (XEP-0391 JET with OMEMO): `MODE` auto (when the recipient has OMEMO devices and JET), always (exit 6 when not possible) or never")
@@ -90,9 +89,7 @@ func runSend(args []string, e env) int {
 		return fail(e, "send", err)
 	}
 	if fs.NArg() < 2 {
-		fmt.Fprintln(e.stderr, "jinglectl: send: want RECIPIENT and at least one FILE")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "send", "want RECIPIENT and at least one FILE")
 	}
 	to, err := jid.Parse(fs.Arg(0))
 	if err != nil || fs.Arg(0) == "" {

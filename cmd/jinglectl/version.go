@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"runtime/debug"
@@ -12,7 +11,7 @@ import (
 // working tree, v1.2.3 for 'go install …@v1.2.3'), the module path and the
 // Go version.
 func runVersion(args []string, e env) int {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs := newFlagSet("version")
 	usage := func(w io.Writer) {
 		fmt.Fprint(w, "Usage: jinglectl version\n\nVersion prints the module version of jinglectl, its module path and the Go version it was built with.\n")
 	}
@@ -20,9 +19,7 @@ func runVersion(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(e.stderr, "jinglectl: version: no arguments expected")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "version", "no arguments expected")
 	}
 	version, path, goVersion := "unknown", "unknown", "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
