@@ -62,6 +62,63 @@ func TestEcho(t *testing.T) {
 	}
 }
 
+// TestEchoRecording: bob echoes and records at once (jinglectl answer
+// --echo --record): alice still gets her own packets back, and bob's
+// recording holds what alice sent.
+func TestEchoRecording(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := xmpptest.NewNetwork(t)
+	echo := rtp.NewEcho()
+	bobRec := rtp.NewRecorder(t.TempDir())
+	echo.Record(bobRec)
+	bob := newParty(t, n, xmpptest.Bob, func(p *party) {
+		p.h.OnCall = func(ctx context.Context, c *rtp.Call) {
+			if err := c.Accept(ctx, echo.Options()); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	alice := newParty(t, n, xmpptest.Alice, nil)
+	rec := rtp.NewRecorder(t.TempDir())
+	src, err := rtp.NewOggSource(bytes.NewReader(testmedia.AliceOgg()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := alice.h.Place(ctx, bob.addr, rtp.Options{Audio: src, OnTrack: rec.OnTrack})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, c, rtp.EventConnected)
+	time.Sleep(1500 * time.Millisecond)
+	if err := c.HangUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-c.Done()
+	sent := sourcePackets(t, testmedia.AliceOgg())
+	for who, r := range map[string]*rtp.Recorder{"alice (the echo)": rec, "bob (the recording)": bobRec} {
+		deadline := time.Now().Add(10 * time.Second)
+		var stats []rtp.TrackStats
+		for {
+			// bob's side ends when its call does, just after alice's.
+			stats, err = r.Wait()
+			if len(stats) > 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil || len(stats) != 1 {
+			t.Fatalf("%s recorded %+v (%v)", who, stats, err)
+		}
+		got := oggPackets(t, stats[0].Path)
+		m, _ := matchRun(t, got, sent)
+		t.Logf("%s: %d packets recorded, %d of alice's in order", who, len(got), m)
+		if m < 50 || m < len(got)*9/10 {
+			t.Errorf("%s: %d of %d recorded packets match what alice sent", who, m, len(got))
+		}
+	}
+}
+
 // BenchmarkCallSetup measures the set-up of a call over the in-memory
 // XMPP network and loopback UDP: from Place (the XEP-0353 propose) to the
 // first RTP packet alice receives from bob (proceed, session-initiate,

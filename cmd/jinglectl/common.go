@@ -331,6 +331,23 @@ func loadConfig(e env, a *accountFlags, t *transferFlags) (agent.Config, error) 
 	return cfg.WithDefaults(), nil
 }
 
+// accountSetup is what every command that logs in starts with: the
+// configuration (file, environment, flags), checked, the warning of
+// --insecure-skip-verify, and the logger.
+func accountSetup(e env, a *accountFlags, t *transferFlags) (agent.Config, *slog.Logger, error) {
+	cfg, err := loadConfig(e, a, t)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if err := checkAccount(cfg); err != nil {
+		return cfg, nil, err
+	}
+	if cfg.InsecureSkipVerify && !a.out.quiet {
+		fmt.Fprintln(e.stderr, "jinglectl: warning: --insecure-skip-verify: the server certificate is not verified (local testing only)")
+	}
+	return cfg, newLogger(e, cfg.LogLevel, "", "warn"), nil
+}
+
 // checkAccount validates the account settings before any connection.
 func checkAccount(cfg agent.Config) error {
 	if _, err := agent.AccountJID(cfg.JID); err != nil {

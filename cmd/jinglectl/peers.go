@@ -58,7 +58,7 @@ func runPeers(args []string, e env) int {
 	if err != nil {
 		return fail(e, "peers", err)
 	}
-	o.Logger = newLogger(e, l.logLevel, "", "warn")
+	o.Logger = newLogger(e, l.level(), "", "warn")
 	if !l.jsonOut {
 		fmt.Fprintln(e.stderr, unauthenticatedWarning)
 	}

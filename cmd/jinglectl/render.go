@@ -21,15 +21,23 @@ type renderer interface {
 	event(e agent.Event)
 	// finish draws the final state.
 	finish()
+	// declinedBecause sets what the lines about declined offers say of
+	// the policy ("mutual roster contacts", the --accept-from list).
+	declinedBecause(policy string)
 }
 
 // newRenderer picks the output: JSON lines, or text with progress bars on
-// a terminal (standard error), or plain text.
-func newRenderer(e env, cmd string, jsonOut bool) renderer {
+// a terminal (standard error), or plain text. Quiet text shows only the
+// errors.
+func newRenderer(e env, cmd string, jsonOut, quiet bool) renderer {
 	if jsonOut {
 		return &jsonRenderer{enc: json.NewEncoder(e.stdout)}
 	}
 	r := &textRenderer{out: e.stdout, errw: e.stderr, cmd: cmd, bars: map[string]*bar{}}
+	if quiet {
+		r.out = io.Discard
+		return r
+	}
 	if f, ok := e.stderr.(*os.File); ok && e.isTerminal(f) {
 		r.tty = f
 		r.width = terminalWidth(f)
@@ -52,6 +60,8 @@ func (r *jsonRenderer) event(e agent.Event) {
 
 func (r *jsonRenderer) finish() {}
 
+func (r *jsonRenderer) declinedBecause(string) {}
+
 // bar is the state of one file.
 type bar struct {
 	id, name, peer string
@@ -61,6 +71,7 @@ type bar struct {
 	state          string
 	final          bool
 	failed         bool
+	declined       string // why this side declined it
 }
 
 // textRenderer draws a progress bar per file on a terminal, or prints a
@@ -78,6 +89,13 @@ type textRenderer struct {
 	drawn    int    // lines of the region on screen
 	lastDraw time.Time
 	errors   []string
+	policy   string // who is allowed, for the lines about declined offers
+}
+
+func (r *textRenderer) declinedBecause(policy string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.policy = policy
 }
 
 func (r *textRenderer) event(e agent.Event) {
@@ -112,6 +130,10 @@ func (r *textRenderer) event(e agent.Event) {
 		b.state = "queued"
 	case agent.EventAccepted:
 		b.state = "accepted"
+	case agent.EventDeclined:
+		if e.Direction == agent.Receive {
+			b.declined = e.Error
+		}
 	case agent.EventTransport:
 		b.state = "via " + e.Transport
 	case agent.EventTransportFailed:
@@ -139,6 +161,17 @@ func (r *textRenderer) event(e agent.Event) {
 		b.final, b.failed = true, true
 		b.state = e.Outcome
 		line := fmt.Sprintf("jinglectl: %s: %s: %s", r.cmd, e.File, oneLine(e.Error))
+		if b.dir == agent.Receive {
+			// Say who sent it, and why it was declined.
+			why := oneLine(e.Error)
+			if b.declined != "" {
+				why = "declined: " + b.declined
+				if r.policy != "" {
+					why += " (allowed: " + r.policy + ")"
+				}
+			}
+			line = fmt.Sprintf("jinglectl: %s: %s from %s: %s", r.cmd, e.File, b.peer, why)
+		}
 		if r.tty == nil {
 			fmt.Fprintln(r.errw, line)
 		} else {
