@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/sasl"
@@ -132,11 +134,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	})
 
 	var (
-		mechanism string
-		failure   firstError
+		mechanism  string
+		failure    firstError
+		tlsOffered atomic.Bool
 	)
 	features := []xmpp.StreamFeature{
-		failure.watch(startTLS(tlsCfg, cfg.ReadFilter)),
+		failure.watch(startTLS(tlsCfg, cfg.ReadFilter, &tlsOffered)),
 		failure.watch(saslFeature(account.Localpart(), cfg.Password, mechs, &mechanism)),
 		failure.watch(bindFeature(account.Resourcepart(), account)),
 	}
@@ -164,9 +167,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			_ = session.Conn().Close() // the TLS connection, if any
 		}
 		_ = conn.Close()
+		if notXMPP(err) {
+			err = fmt.Errorf("%w: %w", ErrNotXMPP, err)
+		}
 		return nil, withCtx(ctx, fmt.Errorf("xmppclient: logging in as %s: %w", account, err))
 	}
-	logger.Debug("xmppclient: logged in", "jid", session.LocalAddr(), "mechanism", mechanism,
+	logger.Debug("xmppclient: logged in", "jid", session.LocalAddr().String(), "mechanism", mechanism,
 		"tls", tls.VersionName(session.ConnectionState().Version))
 
 	c := New(session, cfg.Handler, WithCaps(cfg.Caps), WithLogger(logger), WithCloseTimeout(cfg.CloseTimeout))
@@ -317,10 +323,23 @@ func connectSRV(ctx context.Context, domain string, nd net.Dialer, direct *tls.C
 // ErrTLS. mellium only wraps the connection in tls.Client and leaves the
 // handshake to the next write. filter, if not nil, wraps the reader of the
 // secured stream (Config.ReadFilter).
-func startTLS(cfg *tls.Config, filter func(io.Reader) io.Reader) xmpp.StreamFeature {
+//
+// offered records whether the server listed STARTTLS: mellium negotiates a
+// required feature the server did not offer (and Prosody 0.12 then answers
+// <starttls/> with unsupported-stanza-type), so without it the feature
+// fails at once with ErrNoTLS instead.
+func startTLS(cfg *tls.Config, filter func(io.Reader) io.Reader, offered *atomic.Bool) xmpp.StreamFeature {
 	f := xmpp.StartTLS(cfg)
+	parse := f.Parse
+	f.Parse = func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, any, error) {
+		offered.Store(true)
+		return parse(ctx, d, start)
+	}
 	negotiate := f.Negotiate
 	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+		if !offered.Load() {
+			return 0, nil, ErrNoTLS
+		}
 		mask, rw, err := negotiate(ctx, s, data)
 		if err != nil {
 			return mask, rw, fmt.Errorf("%w: STARTTLS: %w", ErrTLS, err)
@@ -347,6 +366,13 @@ type filteredConn struct {
 }
 
 func (c *filteredConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// notXMPP reports whether a negotiation error says the peer did not speak
+// XMPP at all: malformed XML, or text where the stream header belongs.
+func notXMPP(err error) bool {
+	var se *xml.SyntaxError
+	return errors.As(err, &se) || strings.Contains(err.Error(), "unexpected stream-level chardata")
+}
 
 // firstError remembers the first error returned by a stream feature.
 // Negotiation runs on one goroutine, but the mutex keeps it obviously safe.

@@ -82,7 +82,7 @@ func runAgent(args []string, e env) int {
 	a := agent.New(cfg, log)
 	if err := a.Run(ctx); err != nil {
 		var ce *agent.ConfigError
-		if !errors.As(err, &ce) && !errors.Is(err, agent.ErrControl) {
+		if !errors.As(err, &ce) && !errors.Is(err, agent.ErrControl) && !errors.Is(err, agent.ErrMetricsListen) {
 			err = connectError(cfg, err)
 		}
 		return fail(e, "agent", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/spf13/pflag"
+	"mellium.im/xmpp/jid"
 )
 
 // Exit statuses beyond exitOK, exitFailure and exitUsage. They are
@@ -367,11 +368,28 @@ func newLogger(e env, level, format, def string) *slog.Logger {
 	}
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: l}
+	opts := &slog.HandlerOptions{Level: l, ReplaceAttr: jidsAsStrings}
 	if format == "text" || (format == "" && e.isTerminal(e.stderr)) {
 		return slog.New(slog.NewTextHandler(e.stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(e.stderr, opts))
+}
+
+// jidsAsStrings writes JIDs as their string: a jid.JID has no exported
+// field, so a JSON log would show it as {}.
+func jidsAsStrings(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindAny {
+		return a
+	}
+	switch v := a.Value.Any().(type) {
+	case jid.JID:
+		a.Value = slog.StringValue(v.String())
+	case *jid.JID:
+		if v != nil {
+			a.Value = slog.StringValue(v.String())
+		}
+	}
+	return a
 }
 
 // signalContext is cancelled on SIGINT or SIGTERM.
@@ -393,12 +411,23 @@ func (e explained) Unwrap() error { return e.err }
 func connectError(cfg agent.Config, err error) error {
 	who := cfg.JID
 	detail := strings.ReplaceAll(err.Error(), "xmppclient: ", "")
+	where := cfg.Server
+	if where == "" {
+		if j, jerr := agent.AccountJID(cfg.JID); jerr == nil {
+			where = j.Domainpart()
+		}
+	}
 	var se *xmppclient.SASLError
 	switch {
 	case errors.As(err, &se) && errors.Is(err, xmppclient.ErrAuth):
 		return explained{fmt.Sprintf("login as %s refused: %s (check the JID and the password)", who, se.Condition), err}
 	case errors.Is(err, xmppclient.ErrAuth):
 		return explained{fmt.Sprintf("login as %s refused: %s (check the JID and the password)", who, detail), err}
+	case errors.Is(err, xmppclient.ErrNoTLS):
+		return explained{fmt.Sprintf("cannot log in as %s: the server at %s offers no TLS, and jinglectl never logs in without it (no flag allows that: enable TLS on the server)", who, where), err}
+	case errors.Is(err, xmppclient.ErrNotXMPP):
+		_, answered, _ := strings.Cut(detail, "not an XMPP server: ")
+		return explained{fmt.Sprintf("cannot log in as %s: %s is not an XMPP server (it answered: %s); check --server: give the client port, usually 5222", who, where, answered), err}
 	case errors.Is(err, xmppclient.ErrTLS):
 		return explained{fmt.Sprintf("cannot log in as %s: %s (use --ca-file for a private CA)", who, detail), err}
 	}

@@ -120,6 +120,12 @@ func run(args []string, e env) int {
 			break
 		}
 		lead = append(lead, args[i])
+		// A flag's value ("--config FILE send …"): the command is the
+		// next argument that names one.
+		if !strings.Contains(args[i], "=") && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") && !isCommand(args[i+1]) {
+			i++
+			lead = append(lead, args[i])
+		}
 	}
 	if i >= len(args) {
 		if len(lead) == 1 && lead[0] == "-v" {
@@ -144,6 +150,19 @@ func run(args []string, e env) int {
 	}
 	fmt.Fprintf(e.stderr, "jinglectl: unknown command %q; see `jinglectl --help`\n", name)
 	return exitUsage
+}
+
+// isCommand reports whether name is a command of jinglectl.
+func isCommand(name string) bool {
+	if name == "help" {
+		return true
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func usage(w io.Writer) {

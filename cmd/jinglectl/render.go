@@ -240,15 +240,22 @@ func (r *textRenderer) drawLocked() {
 // place from one redraw to the next:
 //
 //	NAME      [=====>      ]  45%  1.2 MiB / 2.7 MiB  800 KiB/s ETA 0:02  via s5b
+//
+// The bar takes what the name, the numbers and about 20 columns of speed
+// and state leave: at least 20 columns from 80 on, at most 40.
 func (r *textRenderer) line(b *bar) string {
-	// Besides the name and the bar: brackets, percent, sizes, rate and
-	// ETA, and a state of about 12 columns.
-	const tail = 64
-	nameW := min(28, max(10, r.width/4))
-	if r.width-1-nameW-tail < 5 {
-		nameW = max(10, r.width-1-tail-5)
+	// Around the bar: " [", "] 100%", "  12.3 MiB/45.6 MiB".
+	const numbers = 2 + 6 + 2 + 17
+	nameW, speedW := min(28, max(10, r.width/4)), 22
+	if r.width < 100 {
+		// no padding: the state follows the speed
+		nameW, speedW = max(10, r.width/6), 0
 	}
-	barW := min(40, max(5, r.width-1-nameW-tail))
+	barW := min(40, r.width-1-nameW-numbers-max(speedW, 18)-2)
+	if barW < 20 && r.width >= 80 {
+		barW = 20
+	}
+	barW = max(5, barW)
 	name := truncate(b.name, nameW)
 	name += strings.Repeat(" ", nameW-utf8.RuneCountInString(name))
 	pct := 0.0
@@ -265,7 +272,11 @@ func (r *textRenderer) line(b *bar) string {
 	}
 	speed := ""
 	if !b.final && b.rate > 0 && (b.size < 0 || b.bytes < b.size) {
-		speed = fmt.Sprintf("%s/s ETA %s", agent.FormatSize(int64(b.rate)), formatETA(b.eta))
+		eta := "ETA "
+		if speedW == 0 {
+			eta = "" // narrow: room for the numbers
+		}
+		speed = fmt.Sprintf("%s/s %s%s", agent.FormatSize(int64(b.rate)), eta, formatETA(b.eta))
 	}
 	mark := b.state
 	switch {
@@ -274,8 +285,12 @@ func (r *textRenderer) line(b *bar) string {
 	case b.final:
 		mark = "✓ " + b.state
 	}
-	s := fmt.Sprintf("%s [%s] %3.0f%%  %8s/%-8s  %-22s %s", name, bar, pct*100,
-		agent.FormatSize(b.bytes), agent.FormatSize(max(b.size, 0)), speed, mark)
+	s := fmt.Sprintf("%s [%s] %3.0f%%  %8s/%-8s  %-*s %s", name, bar, pct*100,
+		agent.FormatSize(b.bytes), agent.FormatSize(max(b.size, 0)), speedW, speed, mark)
+	if speedW == 0 && speed == "" {
+		s = fmt.Sprintf("%s [%s] %3.0f%%  %8s/%-8s  %s", name, bar, pct*100,
+			agent.FormatSize(b.bytes), agent.FormatSize(max(b.size, 0)), mark)
+	}
 	return truncate(strings.TrimRight(s, " "), r.width-1)
 }
 
