@@ -325,9 +325,9 @@ func connectSRV(ctx context.Context, domain string, nd net.Dialer, direct *tls.C
 // secured stream (Config.ReadFilter).
 //
 // offered records whether the server listed STARTTLS: mellium negotiates a
-// required feature the server did not offer (and Prosody 0.12 then answers
-// <starttls/> with unsupported-stanza-type), so without it the feature
-// fails at once with ErrNoTLS instead.
+// required feature the server did not offer (Prosody 0.12 without mod_tls
+// then answers <starttls/> with unsupported-stanza-type). It is still tried
+// (liberal in what we accept), but its failure is then ErrNoTLS.
 func startTLS(cfg *tls.Config, filter func(io.Reader) io.Reader, offered *atomic.Bool) xmpp.StreamFeature {
 	f := xmpp.StartTLS(cfg)
 	parse := f.Parse
@@ -337,10 +337,10 @@ func startTLS(cfg *tls.Config, filter func(io.Reader) io.Reader, offered *atomic
 	}
 	negotiate := f.Negotiate
 	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
-		if !offered.Load() {
-			return 0, nil, ErrNoTLS
-		}
 		mask, rw, err := negotiate(ctx, s, data)
+		if err != nil && !offered.Load() {
+			return mask, rw, fmt.Errorf("%w (STARTTLS not listed; trying it anyway: %w)", ErrNoTLS, err)
+		}
 		if err != nil {
 			return mask, rw, fmt.Errorf("%w: STARTTLS: %w", ErrTLS, err)
 		}
