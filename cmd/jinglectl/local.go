@@ -231,7 +231,8 @@ checks the name too) to reach it without multicast.
 
 The transports are direct SOCKS5 bytestreams, then in-band bytestreams
 over the link-local stream; --transport forces one. Progress, --json
-events and exit statuses are those of server mode.
+events, timeouts, FILE - (named by --stdin-name), directories and exit
+statuses are those of server mode.
 ` + localHelp + `
 Example:
   jinglectl send --local --peer 192.0.2.7:5298 bob@laptop report.pdf

@@ -140,8 +140,11 @@ func run(args []string, e env) int {
 		return exitUsage
 	}
 	name, rest := args[i], append(lead, args[i+1:]...)
-	if name == "help" {
+	switch name {
+	case "help":
 		return runHelp(rest, e)
+	case manCommand:
+		return runMan(rest, e)
 	}
 	for _, c := range commands() {
 		if c.name == name {

@@ -27,15 +27,21 @@ hash is verified; an existing file is never replaced ("NAME (1).ext" is
 used instead). An interrupted transfer leaves NAME.part, which a new offer
 of the same file by the same sender resumes.
 
+DIR must be writable: receive checks it at start (exit 2). Declined offers
+are reported on standard error with their sender and the reason.
+
 Receive runs until interrupted (exit status 0), or with --once until the
 first session from an allowed sender is over: then the exit status is that
-session's (0 when every file arrived verified).
+session's (0 when every file arrived verified). --output PATH (or - for
+standard output) receives one file, like --once, and writes it there once
+verified.
 
 With --local, receive works without a server (XEP-0174 serverless
-mode): see jinglectl receive --local -help.
+mode): see jinglectl receive --local --help.
 
 Example:
   JINGLECTL_PASSWORD=… jinglectl receive --jid bob@example.org --dir ~/Downloads --accept-from alice@example.org --once
+  jinglectl receive --accept-from alice@example.org --output - | tar x
 `
 
 // receiveFlags are receive's flags in server mode.

@@ -26,6 +26,14 @@ online resource of highest priority that advertises Jingle file transfer
 is picked, from the presence the server sends at login. The server sends it
 only for contacts whose presence you are subscribed to (roster
 subscription "to" or "both"); for anyone else give the full JID.
+RECIPIENT without '@' is the name of a roster contact ("Bob"): exactly one
+contact must have that name.
+
+FILE - sends standard input, under the name --name (default "stdin"). A
+directory sends each regular file under it, named by its path from the
+directory's parent ("photos/2024/a.jpg"; symbolic links are skipped). Each
+file is offered, hashed and verified on its own; receivers that keep flat
+names (jinglectl does) store the last path element.
 
 The transport is chosen among those the recipient advertises: SOCKS5
 bytestreams first (direct, or through a proxy of your server), then
@@ -41,11 +49,17 @@ through its control socket instead of logging in: --agent uses the
 socket of the configuration, --agent=PATH another one. Without --detach
 send follows the files until each is finished.
 
-With --local, send works without a server (XEP-0174 serverless mode):
-see jinglectl send --local -help.
+--timeout gives up when nothing moved for that long (a stall), --deadline
+after that long in all, --connect-timeout when logging in and finding the
+recipient take longer (exit 4). Interrupted (Ctrl-C), send exits 11: run
+the same command again to resume where the receiver stopped.
 
-Example:
+With --local, send works without a server (XEP-0174 serverless mode):
+see jinglectl send --local --help.
+
+Examples:
   JINGLECTL_PASSWORD=… jinglectl send --jid alice@example.org bob@example.org report.pdf
+  tar c photos | jinglectl send Bob - --name photos.tar
 `
 
 // optionalString is a flag that may be given alone (--agent) or with a
