@@ -100,7 +100,11 @@ func runReceive(args []string, e env) int {
 	ctx, stop := signalContext()
 	defer stop()
 	r := &receiver{e: e, f: f, cfg: cfg, allow: allow, sessions: make(chan agent.SessionSummary, 16)}
-	r.out = newRenderer(e, "receive", f.jsonOut, f.acct.out.quiet)
+	re := e
+	if f.output == "-" {
+		re.stdout = e.stderr // standard output carries the file
+	}
+	r.out = newRenderer(re, "receive", f.jsonOut, f.acct.out.quiet)
 	r.out.declinedBecause(f.policyText(allow))
 	conn, err := agent.Connect(ctx, agent.Options{
 		Config:  cfg,
