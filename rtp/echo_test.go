@@ -16,13 +16,13 @@ import (
 	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
-// TestEcho: bob is an echo bot; alice plays alice.ogg and records what
-// comes back, which must be her own Opus packets, in order.
-func TestEcho(t *testing.T) {
+// echoCall: bob answers with echo; alice plays alice.ogg for 1.5 s,
+// records what comes back, and hangs up. It returns alice's recorder.
+func echoCall(t *testing.T, echo *rtp.Echo) *rtp.Recorder {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n := xmpptest.NewNetwork(t)
-	echo := rtp.NewEcho()
 	bob := newParty(t, n, xmpptest.Bob, func(p *party) {
 		p.h.OnCall = func(ctx context.Context, c *rtp.Call) {
 			if err := c.Accept(ctx, echo.Options()); err != nil {
@@ -46,6 +46,14 @@ func TestEcho(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-c.Done()
+	return rec
+}
+
+// TestEcho: bob is an echo bot; alice plays alice.ogg and records what
+// comes back, which must be her own Opus packets, in order.
+func TestEcho(t *testing.T) {
+	echo := rtp.NewEcho()
+	rec := echoCall(t, echo)
 	stats, err := rec.Wait()
 	if err != nil {
 		t.Fatal(err)
@@ -66,39 +74,15 @@ func TestEcho(t *testing.T) {
 // --echo --record): alice still gets her own packets back, and bob's
 // recording holds what alice sent.
 func TestEchoRecording(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n := xmpptest.NewNetwork(t)
 	echo := rtp.NewEcho()
 	bobRec := rtp.NewRecorder(t.TempDir())
 	echo.Record(bobRec)
-	bob := newParty(t, n, xmpptest.Bob, func(p *party) {
-		p.h.OnCall = func(ctx context.Context, c *rtp.Call) {
-			if err := c.Accept(ctx, echo.Options()); err != nil {
-				t.Error(err)
-			}
-		}
-	})
-	alice := newParty(t, n, xmpptest.Alice, nil)
-	rec := rtp.NewRecorder(t.TempDir())
-	src, err := rtp.NewOggSource(bytes.NewReader(testmedia.AliceOgg()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := alice.h.Place(ctx, bob.addr, rtp.Options{Audio: src, OnTrack: rec.OnTrack})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitEvent(t, ctx, c, rtp.EventConnected)
-	time.Sleep(1500 * time.Millisecond)
-	if err := c.HangUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-c.Done()
+	rec := echoCall(t, echo)
 	sent := sourcePackets(t, testmedia.AliceOgg())
 	for who, r := range map[string]*rtp.Recorder{"alice (the echo)": rec, "bob (the recording)": bobRec} {
 		deadline := time.Now().Add(10 * time.Second)
 		var stats []rtp.TrackStats
+		var err error
 		for {
 			// bob's side ends when its call does, just after alice's.
 			stats, err = r.Wait()

@@ -181,17 +181,7 @@ func TestCallAnswerEcho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := oggPackets(t, data)
-	sent := map[string]bool{}
-	for _, p := range oggPackets(t, testmedia.AliceOgg()) {
-		sent[string(p)] = true
-	}
-	own := 0
-	for _, p := range got {
-		if sent[string(p)] {
-			own++
-		}
-	}
+	got, own := alicesPackets(t, data)
 	t.Logf("recorded %d packets, %d of them alice's own", len(got), own)
 	if len(got) < 50 || own < len(got)*9/10 {
 		t.Fatalf("recording has %d packets, %d of them from alice's file: want at least 50, nearly all hers", len(got), own)
@@ -207,12 +197,7 @@ func TestCallAnswerEcho(t *testing.T) {
 	if data, err = os.ReadFile(files[0]); err != nil {
 		t.Fatal(err)
 	}
-	got, own = oggPackets(t, data), 0
-	for _, p := range got {
-		if sent[string(p)] {
-			own++
-		}
-	}
+	got, own = alicesPackets(t, data)
 	t.Logf("bob recorded %d packets, %d of them alice's", len(got), own)
 	if len(got) < 50 || own < len(got)*9/10 {
 		t.Errorf("bob's recording has %d packets, %d of them from alice's file", len(got), own)
@@ -220,6 +205,23 @@ func TestCallAnswerEcho(t *testing.T) {
 	if _, ok := findEvent(aevs, "recorded"); !ok {
 		t.Errorf("answer: no recorded event: %v", eventNames(aevs))
 	}
+}
+
+// alicesPackets returns the packets of the Ogg recording data and how
+// many of them are packets of alice's test file.
+func alicesPackets(t *testing.T, data []byte) (got [][]byte, own int) {
+	t.Helper()
+	sent := map[string]bool{}
+	for _, p := range oggPackets(t, testmedia.AliceOgg()) {
+		sent[string(p)] = true
+	}
+	got = oggPackets(t, data)
+	for _, p := range got {
+		if sent[string(p)] {
+			own++
+		}
+	}
+	return got, own
 }
 
 // TestAnswerRosterDefault: with no --accept-from, answer takes calls from

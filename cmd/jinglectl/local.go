@@ -443,18 +443,7 @@ func runReceiveLocal(args []string, e env) int {
 				continue
 			}
 			closeConn()
-			if len(s.Results) == 0 {
-				return exitFailure
-			}
-			for _, r := range s.Results {
-				if r.Err != nil || !r.Verified {
-					if r.Err == nil {
-						return exitFailure
-					}
-					return outcomeStatus(agent.Outcome(r.Err))
-				}
-			}
-			return exitOK
+			return sessionStatus(s)
 		}
 	}
 }
