@@ -98,7 +98,7 @@ func TestMakeDist(t *testing.T) {
 			t.Errorf("%s is not a man page:\n%.200s", name, page)
 		}
 	}
-	if page, _ := os.ReadFile(filepath.Join(clone, "man", "jinglectl-receive.1")); !strings.Contains(string(page), `\-\-accept\-from`) {
+	if page, _ := os.ReadFile(filepath.Join(clone, "man", "jinglectl-receive.1")); !strings.Contains(string(page), `.SH OPTIONS`) || !strings.Contains(string(page), `--accept-from\fP`) {
 		t.Errorf("jinglectl-receive.1 lacks --accept-from:\n%s", page)
 	}
 }

@@ -236,24 +236,27 @@ func (r *textRenderer) drawLocked() {
 	r.lastDraw = time.Now()
 }
 
-// line renders one bar to the terminal width, with columns that stay in
-// place from one redraw to the next:
+// line renders one bar to the terminal width:
 //
 //	NAME      [=====>      ]  45%  1.2 MiB / 2.7 MiB  800 KiB/s ETA 0:02  via s5b
 //
-// The bar takes what the name, the numbers and about 20 columns of speed
-// and state leave: at least 20 columns from 80 on, at most 40.
+// The bar takes what the name, the numbers, the speed and the state leave:
+// at least 20 columns from 80 on, at most 40. From 140 columns the speed
+// has a column of its own, so that the state stays in place; narrower,
+// the state follows the speed (and is cut first at 80).
 func (r *textRenderer) line(b *bar) string {
-	// Around the bar: " [", "] 100%", "  12.3 MiB/45.6 MiB".
-	const numbers = 2 + 6 + 2 + 17
-	nameW, speedW := min(28, max(10, r.width/4)), 22
-	if r.width < 100 {
-		// no padding: the state follows the speed
-		nameW, speedW = max(10, r.width/6), 0
+	// " [", "] ", "100%", "  ", "12.3 MiB/45.6 MiB": around the bar.
+	const numbers, markW = 2 + 2 + 4 + 2 + 17, 14
+	nameW, speedW, eta := 22, 0, "ETA "
+	switch {
+	case r.width < 100:
+		nameW, eta = max(10, r.width/6), ""
+	case r.width >= 140:
+		nameW, speedW = min(28, r.width/4), 22
 	}
-	barW := min(40, r.width-1-nameW-numbers-max(speedW, 18)-2)
-	if barW < 20 && r.width >= 80 {
-		barW = 20
+	barW := min(40, r.width-1-nameW-numbers-max(speedW, 18)-2-markW)
+	if r.width >= 80 {
+		barW = max(20, barW)
 	}
 	barW = max(5, barW)
 	name := truncate(b.name, nameW)
@@ -270,13 +273,11 @@ func (r *textRenderer) line(b *bar) string {
 	if fill < barW {
 		bar += ">" + strings.Repeat(" ", barW-fill-1)
 	}
-	speed := ""
+	s := fmt.Sprintf("%s [%s] %3.0f%%  %8s/%-8s", name, bar, pct*100, agent.FormatSize(b.bytes), agent.FormatSize(max(b.size, 0)))
 	if !b.final && b.rate > 0 && (b.size < 0 || b.bytes < b.size) {
-		eta := "ETA "
-		if speedW == 0 {
-			eta = "" // narrow: room for the numbers
-		}
-		speed = fmt.Sprintf("%s/s %s%s", agent.FormatSize(int64(b.rate)), eta, formatETA(b.eta))
+		s += fmt.Sprintf("  %-*s", speedW, fmt.Sprintf("%s/s %s%s", agent.FormatSize(int64(b.rate)), eta, formatETA(b.eta)))
+	} else if speedW > 0 {
+		s += "  " + strings.Repeat(" ", speedW)
 	}
 	mark := b.state
 	switch {
@@ -285,12 +286,7 @@ func (r *textRenderer) line(b *bar) string {
 	case b.final:
 		mark = "✓ " + b.state
 	}
-	s := fmt.Sprintf("%s [%s] %3.0f%%  %8s/%-8s  %-*s %s", name, bar, pct*100,
-		agent.FormatSize(b.bytes), agent.FormatSize(max(b.size, 0)), speedW, speed, mark)
-	if speedW == 0 && speed == "" {
-		s = fmt.Sprintf("%s [%s] %3.0f%%  %8s/%-8s  %s", name, bar, pct*100,
-			agent.FormatSize(b.bytes), agent.FormatSize(max(b.size, 0)), mark)
-	}
+	s += "  " + mark
 	return truncate(strings.TrimRight(s, " "), r.width-1)
 }
 
