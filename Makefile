@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: test vet build demo
+.PHONY: test vet build demo man dist
 
 # The test command of the README: vet, then every test with the race
 # detector. Integration tests start their own Prosody on loopback; set
@@ -42,3 +42,27 @@ bench-smoke:
 # a message when node, npm or prosody is missing).
 bench-peers:
 	$(GO) run ./cmd/jinglebench -run '^peers/' $(BENCH_FLAGS)
+
+# Man pages of jinglectl and of each command, into man/ (cobra/doc over
+# the same usage texts and flags as --help).
+man:
+	$(GO) run ./cmd/jinglectl __man man
+
+# Release binaries: static (CGO_ENABLED=0), stripped, one per target, and
+# their SHA256SUMS, into dist/. The commit and its date come from the
+# build info (vcs.*) or, where the go command does not stamp them (a git
+# worktree, GOFLAGS=-buildvcs=false), from REVISION and REVISION_TIME.
+DIST_TARGETS ?= linux/amd64 linux/arm64 darwin/arm64 windows/amd64
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+REVISION_TIME ?= $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null)
+DIST_LDFLAGS = -s -w -X main.linkedRevision=$(REVISION) -X main.linkedTime=$(REVISION_TIME)
+
+dist:
+	rm -rf dist && mkdir -p dist
+	set -e; for t in $(DIST_TARGETS); do \
+		os=$${t%/*}; arch=$${t#*/}; ext=; [ "$$os" = windows ] && ext=.exe; \
+		echo "dist/jinglectl-$$os-$$arch$$ext"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(DIST_LDFLAGS)" \
+			-o dist/jinglectl-$$os-$$arch$$ext ./cmd/jinglectl; \
+	done
+	cd dist && sha256sum jinglectl-* > SHA256SUMS

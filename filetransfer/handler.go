@@ -325,7 +325,7 @@ func (h *Handler) considerOffer(e *engine, c jingle.Content, d Description, nRec
 	}
 	part, err := h.store().open(base, meta, resume, dec.Overwrite)
 	if err != nil {
-		h.logger().Warn("filetransfer: cannot store an offered file", "from", e.s.Peer(), "err", err)
+		h.logger().Warn("filetransfer: cannot store an offered file", "from", e.s.Peer().String(), "err", err)
 		return x, d, newErr(ErrIO, c.Name, nil, err)
 	}
 	x.part, x.overwrite = part, dec.Overwrite

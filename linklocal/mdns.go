@@ -9,14 +9,12 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pion/logging"
 	"github.com/pion/mdns/v2"
 	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
 )
 
 // ServiceType is the DNS-SD service type of link-local messaging.
@@ -155,22 +153,6 @@ func ifaceIPv4(ifi net.Interface) (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
-}
-
-// reuseControl lets several sockets (this node, another in the same
-// process, an mDNS daemon) share port 5353.
-func reuseControl(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		if serr == nil {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return serr
 }
 
 func startDNSSD(ctx context.Context, cfg dnssdConfig) (d *dnssd, err error) {

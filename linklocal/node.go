@@ -378,7 +378,7 @@ func (n *Node) closeStream(st *xstream) {
 	dl := time.Now().Add(n.lim.CloseTimeout)
 	_ = st.dc.SetWriteDeadline(dl)
 	if err := st.sess.Close(); err != nil {
-		n.log.Debug("linklocal: closing stream", "peer", st.peer, "error", err)
+		n.log.Debug("linklocal: closing stream", "peer", st.peer.String(), "error", err)
 	}
 	_ = st.dc.SetReadDeadline(dl)
 }
@@ -470,7 +470,7 @@ func (n *Node) serveIncoming(c net.Conn) {
 		n.release()
 		return
 	}
-	n.log.Info("linklocal: incoming stream", "peer", peer, "remote", c.RemoteAddr())
+	n.log.Info("linklocal: incoming stream", "peer", peer.String(), "remote", c.RemoteAddr())
 	n.serveStream(st)
 }
 
@@ -500,7 +500,7 @@ func (n *Node) checkVer(e *peerEntry) {
 		return
 	}
 	if ver, err := xmppclient.ComputeVer(*e.info); err != nil || ver != e.browsed.TXT.Ver {
-		n.log.Warn("linklocal: peer's disco#info does not match its advertised caps", "peer", e.name, "advertised", e.browsed.TXT.Ver, "computed", ver, "error", err)
+		n.log.Warn("linklocal: peer's disco#info does not match its advertised caps", "peer", e.name.String(), "advertised", e.browsed.TXT.Ver, "computed", ver, "error", err)
 	}
 }
 
@@ -532,9 +532,9 @@ func (n *Node) serveStream(st *xstream) {
 	n.nstreams--
 	n.mu.Unlock()
 	if err != nil && n.ctx.Err() == nil {
-		n.log.Info("linklocal: stream ended", "peer", st.peer, "error", err)
+		n.log.Info("linklocal: stream ended", "peer", st.peer.String(), "error", err)
 	} else {
-		n.log.Debug("linklocal: stream ended", "peer", st.peer, "error", err)
+		n.log.Debug("linklocal: stream ended", "peer", st.peer.String(), "error", err)
 	}
 }
 
@@ -567,7 +567,7 @@ func (n *Node) streamHandler(st *xstream) xmpp.Handler {
 			}
 			start.Attr[fromIdx].Value = st.peer.String()
 		} else if f, err := jid.Parse(start.Attr[fromIdx].Value); err != nil || !f.Bare().Equal(st.peer) {
-			n.log.Warn("linklocal: stanza with a foreign 'from': closing the stream", "peer", st.peer, "from", clip(start.Attr[fromIdx].Value))
+			n.log.Warn("linklocal: stanza with a foreign 'from': closing the stream", "peer", st.peer.String(), "from", clip(start.Attr[fromIdx].Value))
 			se := stream.InvalidFrom
 			se.Text = []struct{ Lang, Value string }{{Value: fmt.Sprintf("this stream is from %s", st.peer)}}
 			// mellium (v0.23.0) writes the stream error of a handler's error
@@ -587,7 +587,7 @@ func (n *Node) streamHandler(st *xstream) xmpp.Handler {
 			}
 			start.Attr[toIdx].Value = n.name.String()
 		} else if to, err := jid.Parse(start.Attr[toIdx].Value); err != nil || !to.Bare().Equal(n.name) {
-			n.log.Debug("linklocal: dropping a stanza for someone else", "peer", st.peer, "to", clip(start.Attr[toIdx].Value))
+			n.log.Debug("linklocal: dropping a stanza for someone else", "peer", st.peer.String(), "to", clip(start.Attr[toIdx].Value))
 			return nil
 		}
 		return n.handler.HandleXMPP(t, start)
@@ -1082,7 +1082,7 @@ func (n *Node) openOutgoing(ctx context.Context, c net.Conn, expect jid.JID) (*x
 		n.release()
 		return nil, err
 	}
-	n.log.Info("linklocal: outgoing stream", "peer", peer, "remote", c.RemoteAddr())
+	n.log.Info("linklocal: outgoing stream", "peer", peer.String(), "remote", c.RemoteAddr())
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -18,6 +18,16 @@ type Echo struct {
 	mu     sync.Mutex
 	tracks map[string]*webrtc.TrackLocalStaticRTP // by medium
 	counts map[string]int
+	rec    *Recorder
+}
+
+// Record makes the echo record what it sends back into r as well (a
+// track has one reader: r.OnTrack cannot be used beside the echo's).
+// Call it before Options.
+func (e *Echo) Record(r *Recorder) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rec = r
 }
 
 // NewEcho returns an Echo with an Opus audio and a VP8 video track.
@@ -68,12 +78,20 @@ func (e *Echo) Options() Options {
 				media = MediaVideo
 			}
 			e.mu.Lock()
-			local := e.tracks[media]
+			local, rec := e.tracks[media], e.rec
 			e.mu.Unlock()
+			var q *packetQueue
+			if rec != nil {
+				q = rec.tee(c, content, track.Codec())
+				defer q.end()
+			}
 			for {
 				p, _, err := track.ReadRTP()
 				if err != nil {
 					return
+				}
+				if q != nil {
+					q.put(p)
 				}
 				if local == nil {
 					continue

@@ -16,13 +16,13 @@ import (
 	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
-// TestEcho: bob is an echo bot; alice plays alice.ogg and records what
-// comes back, which must be her own Opus packets, in order.
-func TestEcho(t *testing.T) {
+// echoCall: bob answers with echo; alice plays alice.ogg for 1.5 s,
+// records what comes back, and hangs up. It returns alice's recorder.
+func echoCall(t *testing.T, echo *rtp.Echo) *rtp.Recorder {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n := xmpptest.NewNetwork(t)
-	echo := rtp.NewEcho()
 	bob := newParty(t, n, xmpptest.Bob, func(p *party) {
 		p.h.OnCall = func(ctx context.Context, c *rtp.Call) {
 			if err := c.Accept(ctx, echo.Options()); err != nil {
@@ -46,6 +46,14 @@ func TestEcho(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-c.Done()
+	return rec
+}
+
+// TestEcho: bob is an echo bot; alice plays alice.ogg and records what
+// comes back, which must be her own Opus packets, in order.
+func TestEcho(t *testing.T) {
+	echo := rtp.NewEcho()
+	rec := echoCall(t, echo)
 	stats, err := rec.Wait()
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +67,39 @@ func TestEcho(t *testing.T) {
 	t.Logf("echoed %d packets; alice recorded %d, %d of them her own in order (longest gap %d)", echo.Echoed(rtp.MediaAudio), len(got), m, gap)
 	if m < 50 || m < len(got)*9/10 {
 		t.Errorf("%d of %d recorded packets match what alice sent", m, len(got))
+	}
+}
+
+// TestEchoRecording: bob echoes and records at once (jinglectl answer
+// --echo --record): alice still gets her own packets back, and bob's
+// recording holds what alice sent.
+func TestEchoRecording(t *testing.T) {
+	echo := rtp.NewEcho()
+	bobRec := rtp.NewRecorder(t.TempDir())
+	echo.Record(bobRec)
+	rec := echoCall(t, echo)
+	sent := sourcePackets(t, testmedia.AliceOgg())
+	for who, r := range map[string]*rtp.Recorder{"alice (the echo)": rec, "bob (the recording)": bobRec} {
+		deadline := time.Now().Add(10 * time.Second)
+		var stats []rtp.TrackStats
+		var err error
+		for {
+			// bob's side ends when its call does, just after alice's.
+			stats, err = r.Wait()
+			if len(stats) > 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil || len(stats) != 1 {
+			t.Fatalf("%s recorded %+v (%v)", who, stats, err)
+		}
+		got := oggPackets(t, stats[0].Path)
+		m, _ := matchRun(t, got, sent)
+		t.Logf("%s: %d packets recorded, %d of alice's in order", who, len(got), m)
+		if m < 50 || m < len(got)*9/10 {
+			t.Errorf("%s: %d of %d recorded packets match what alice sent", who, m, len(got))
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	pionrtp "github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 	"github.com/pion/webrtc/v3/pkg/media"
@@ -379,7 +380,7 @@ func RecordOgg(track *webrtc.TrackRemote, w io.Writer) (packets int, bytes int64
 	return recordOgg(track, w, nil)
 }
 
-func recordOgg(track *webrtc.TrackRemote, w io.Writer, count *atomic.Int64) (packets int, bytes int64, err error) {
+func recordOgg(track packetSource, w io.Writer, count *atomic.Int64) (packets int, bytes int64, err error) {
 	ch := track.Codec().Channels
 	if ch == 0 {
 		ch = 2
@@ -396,7 +397,7 @@ func RecordIVF(track *webrtc.TrackRemote, w io.Writer) (packets int, bytes int64
 	return recordIVF(track, w, nil)
 }
 
-func recordIVF(track *webrtc.TrackRemote, w io.Writer, count *atomic.Int64) (packets int, bytes int64, err error) {
+func recordIVF(track packetSource, w io.Writer, count *atomic.Int64) (packets int, bytes int64, err error) {
 	iw, err := ivfwriter.NewWith(w, ivfwriter.WithCodec(webrtc.MimeTypeVP8))
 	if err != nil {
 		return 0, 0, fmt.Errorf("rtp: %w", err)
@@ -406,12 +407,54 @@ func recordIVF(track *webrtc.TrackRemote, w io.Writer, count *atomic.Int64) (pac
 
 type rtpPacket = pionrtp.Packet
 
+// packetSource is what a recording reads: a remote track, or the copy of
+// its packets an Echo hands on (packetQueue).
+type packetSource interface {
+	ReadRTP() (*rtpPacket, interceptor.Attributes, error)
+	Codec() webrtc.RTPCodecParameters
+}
+
+// packetQueue hands the packets of a track read elsewhere to a recording.
+type packetQueue struct {
+	ch    chan *rtpPacket
+	codec webrtc.RTPCodecParameters
+}
+
+// queueLen bounds the packets waiting to be recorded: a recording that
+// falls this far behind loses packets rather than delay the echo.
+const queueLen = 512
+
+func newPacketQueue(codec webrtc.RTPCodecParameters) *packetQueue {
+	return &packetQueue{ch: make(chan *rtpPacket, queueLen), codec: codec}
+}
+
+func (q *packetQueue) ReadRTP() (*rtpPacket, interceptor.Attributes, error) {
+	p, ok := <-q.ch
+	if !ok {
+		return nil, nil, io.EOF
+	}
+	return p, nil, nil
+}
+
+func (q *packetQueue) Codec() webrtc.RTPCodecParameters { return q.codec }
+
+// put queues a copy of p, or drops it when the recording is behind.
+func (q *packetQueue) put(p *rtpPacket) {
+	select {
+	case q.ch <- p.Clone():
+	default:
+	}
+}
+
+// end tells the recording the track is over.
+func (q *packetQueue) end() { close(q.ch) }
+
 type rtpWriter interface {
 	WriteRTP(*rtpPacket) error
 	Close() error
 }
 
-func record(track *webrtc.TrackRemote, w rtpWriter, count *atomic.Int64) (packets int, bytes int64, err error) {
+func record(track packetSource, w rtpWriter, count *atomic.Int64) (packets int, bytes int64, err error) {
 	for {
 		p, _, rerr := track.ReadRTP()
 		if rerr != nil {
@@ -461,6 +504,20 @@ func NewRecorder(dir string) *Recorder { return &Recorder{Dir: dir} }
 // OnTrack records one track until it ends; it fits Options.OnTrack.
 func (r *Recorder) OnTrack(c *Call, content string, track *webrtc.TrackRemote) {
 	r.wg.Add(1)
+	r.record(c, content, track)
+}
+
+// tee returns a queue whose packets are recorded as content's track (in a
+// goroutine that Wait waits for); end the queue when the track ends.
+func (r *Recorder) tee(c *Call, content string, codec webrtc.RTPCodecParameters) *packetQueue {
+	q := newPacketQueue(codec)
+	r.wg.Add(1)
+	go r.record(c, content, q)
+	return q
+}
+
+// record records track; the caller did r.wg.Add(1).
+func (r *Recorder) record(c *Call, content string, track packetSource) {
 	defer r.wg.Done()
 	ext, rec := "", recordOgg
 	switch strings.ToLower(track.Codec().MimeType) {
@@ -509,10 +566,9 @@ func (r *Recorder) Wait() ([]TrackStats, error) {
 	return append([]TrackStats(nil), r.stats...), errors.Join(r.errs...)
 }
 
-func drain(track *webrtc.TrackRemote) {
-	buf := make([]byte, 1500)
+func drain(track packetSource) {
 	for {
-		if _, _, err := track.Read(buf); err != nil {
+		if _, _, err := track.ReadRTP(); err != nil {
 			return
 		}
 	}

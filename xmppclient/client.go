@@ -95,7 +95,7 @@ func (c *Client) serve(h xmpp.Handler) {
 		// Close asked for it; whatever happened while shutting down is
 		// reported by Close.
 		if err != nil {
-			c.log.Debug("xmppclient: stream ended during close", "jid", c.session.LocalAddr(), "error", err)
+			c.log.Debug("xmppclient: stream ended during close", "jid", c.session.LocalAddr().String(), "error", err)
 		}
 	case err == nil:
 		c.err = ErrDisconnected
@@ -103,7 +103,7 @@ func (c *Client) serve(h xmpp.Handler) {
 		c.err = err
 	}
 	if c.err != nil {
-		c.log.Info("xmppclient: stream ended", "jid", c.session.LocalAddr(), "error", c.err)
+		c.log.Info("xmppclient: stream ended", "jid", c.session.LocalAddr().String(), "error", c.err)
 	}
 }
 

@@ -408,6 +408,45 @@ func TestDialRequiresTLS(t *testing.T) {
 	}
 }
 
+// TestDialNoTLSOffered: a server that does not list STARTTLS (and refuses
+// it) gives ErrNoTLS, which is an ErrTLS.
+func TestDialNoTLSOffered(t *testing.T) {
+	addr, _ := fakeServer(t, nil)
+	_, err := Dial(testCtx(t, 5*time.Second), Config{
+		JID: jid.MustParse("alice@localhost"), Password: "secret", Server: addr,
+	})
+	if !errors.Is(err, ErrNoTLS) || !errors.Is(err, ErrTLS) {
+		t.Errorf("err = %v, want ErrNoTLS", err)
+	}
+}
+
+// TestDialNotXMPP: what answers with something else than an XMPP stream
+// (a SOCKS5 proxy's refusal, an HTTP reply) gives ErrNotXMPP.
+func TestDialNotXMPP(t *testing.T) {
+	for name, reply := range map[string]string{"socks5": "\x05\xff", "http": "HTTP/1.1 400 Bad Request\r\n\r\n"} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 512))
+			c.Write([]byte(reply))
+			c.Close()
+		}()
+		_, err = Dial(testCtx(t, 5*time.Second), Config{
+			JID: jid.MustParse("alice@localhost"), Password: "secret", Server: l.Addr().String(),
+		})
+		l.Close()
+		if !errors.Is(err, ErrNotXMPP) || !errors.Is(err, ErrConnect) {
+			t.Errorf("%s: err = %v, want ErrNotXMPP", name, err)
+		}
+	}
+}
+
 func TestDialConfigErrors(t *testing.T) {
 	ctx := testCtx(t, 5*time.Second)
 	for name, cfg := range map[string]Config{

@@ -1,23 +1,29 @@
 package xmppclient
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/xml"
 	"errors"
 	"fmt"
-	"github.com/jinglekit/jinglekit/xmppclient/deadline"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/sasl"
 	"mellium.im/xmpp"
-	"mellium.im/xmpp/dial"
 	"mellium.im/xmpp/jid"
+
+	"github.com/jinglekit/jinglekit/xmppclient/deadline"
 )
 
 // Config configures Dial.
@@ -128,11 +134,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	})
 
 	var (
-		mechanism string
-		failure   firstError
+		mechanism  string
+		failure    firstError
+		tlsOffered atomic.Bool
 	)
 	features := []xmpp.StreamFeature{
-		failure.watch(startTLS(tlsCfg, cfg.ReadFilter)),
+		failure.watch(startTLS(tlsCfg, cfg.ReadFilter, &tlsOffered)),
 		failure.watch(saslFeature(account.Localpart(), cfg.Password, mechs, &mechanism)),
 		failure.watch(bindFeature(account.Resourcepart(), account)),
 	}
@@ -160,9 +167,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			_ = session.Conn().Close() // the TLS connection, if any
 		}
 		_ = conn.Close()
+		if notXMPP(err) {
+			err = fmt.Errorf("%w: %w", ErrNotXMPP, err)
+		}
 		return nil, withCtx(ctx, fmt.Errorf("xmppclient: logging in as %s: %w", account, err))
 	}
-	logger.Debug("xmppclient: logged in", "jid", session.LocalAddr(), "mechanism", mechanism,
+	logger.Debug("xmppclient: logged in", "jid", session.LocalAddr().String(), "mechanism", mechanism,
 		"tls", tls.VersionName(session.ConnectionState().Version))
 
 	c := New(session, cfg.Handler, WithCaps(cfg.Caps), WithLogger(logger), WithCloseTimeout(cfg.CloseTimeout))
@@ -209,8 +219,9 @@ func tlsConfig(cfg Config, logger *slog.Logger) (*tls.Config, error) {
 	return c, nil
 }
 
-// connect opens the transport: TCP to cfg.Server, or whatever mellium's
-// dialer finds through SRV (possibly already TLS for xmpps-client records).
+// connect opens the transport: TCP to cfg.Server, or the first address of
+// the domain's SRV records that answers (already TLS for xmpps-client
+// records).
 func connect(ctx context.Context, cfg Config, tlsCfg *tls.Config) (net.Conn, error) {
 	nd := net.Dialer{Resolver: cfg.Resolver}
 	if cfg.Server != "" {
@@ -222,15 +233,89 @@ func connect(ctx context.Context, cfg Config, tlsCfg *tls.Config) (net.Conn, err
 	}
 	direct := tlsCfg.Clone()
 	direct.NextProtos = []string{"xmpp-client"} // XEP-0368
-	d := dial.Dialer{Dialer: nd, TLSConfig: direct}
-	conn, err := d.Dial(ctx, "tcp", cfg.JID)
-	if err != nil {
-		if isTLSError(err) {
-			return nil, fmt.Errorf("%w: direct TLS to %s: %w", ErrTLS, cfg.JID.Domainpart(), err)
-		}
-		return nil, fmt.Errorf("%w: %s: %w", ErrConnect, cfg.JID.Domainpart(), err)
+	return connectSRV(ctx, cfg.JID.Domainpart(), nd, direct)
+}
+
+// srvTarget is one address to try: host:port, with direct TLS or not.
+type srvTarget struct {
+	addr      string
+	directTLS bool
+}
+
+// srvTargets looks up the XMPP client service of domain (RFC 6120 §3.2.1,
+// XEP-0368): the xmpps-client and xmpp-client SRV records by priority
+// (direct TLS first among equals), or else domain:5222 (RFC 6120 §3.2.2)
+// and domain:5223 with direct TLS.
+func srvTargets(ctx context.Context, r *net.Resolver, domain string) []srvTarget {
+	type rec struct {
+		srvTarget
+		prio uint16
 	}
-	return conn, nil
+	var recs []rec
+	for _, service := range []string{"xmpps-client", "xmpp-client"} {
+		_, srvs, err := r.LookupSRV(ctx, service, "tcp", domain)
+		if err != nil {
+			continue
+		}
+		for _, s := range srvs {
+			if s.Target == "." {
+				continue // the service is decidedly not available (RFC 2782)
+			}
+			host := strings.TrimSuffix(s.Target, ".")
+			recs = append(recs, rec{srvTarget{net.JoinHostPort(host, strconv.Itoa(int(s.Port))), service == "xmpps-client"}, s.Priority})
+		}
+	}
+	// LookupSRV sorts each service by priority and weight; merge them.
+	slices.SortStableFunc(recs, func(a, b rec) int { return cmp.Compare(a.prio, b.prio) })
+	targets := make([]srvTarget, len(recs))
+	for i, r := range recs {
+		targets[i] = r.srvTarget
+	}
+	if len(targets) == 0 {
+		targets = []srvTarget{{addr: net.JoinHostPort(domain, "5222")}, {addr: net.JoinHostPort(domain, "5223"), directTLS: true}}
+	}
+	return targets
+}
+
+// connectSRV tries each address of domain's XMPP service in turn. When
+// none answers, the error names every address tried with its error.
+func connectSRV(ctx context.Context, domain string, nd net.Dialer, direct *tls.Config) (net.Conn, error) {
+	r := nd.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	var errs []error
+	tlsFailed := false
+	for _, t := range srvTargets(ctx, r, domain) {
+		var conn net.Conn
+		var err error
+		if t.directTLS {
+			td := tls.Dialer{NetDialer: &nd, Config: direct}
+			conn, err = td.DialContext(ctx, "tcp", t.addr)
+		} else {
+			conn, err = nd.DialContext(ctx, "tcp", t.addr)
+		}
+		if err == nil {
+			return conn, nil
+		}
+		kind := ""
+		if t.directTLS {
+			kind = " (direct TLS)"
+		}
+		tlsFailed = tlsFailed || isTLSError(err)
+		errs = append(errs, fmt.Errorf("%s%s: %w", t.addr, kind, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	sentinel := ErrConnect
+	if tlsFailed {
+		sentinel = ErrTLS
+	}
+	if len(errs) == 1 {
+		return nil, fmt.Errorf("%w: %s: %w", sentinel, domain, errs[0])
+	}
+	return nil, fmt.Errorf("%w: %s: %d addresses tried: %w", sentinel, domain, len(errs), errors.Join(errs...))
 }
 
 // startTLS wraps mellium's STARTTLS feature so that the TLS handshake
@@ -238,11 +323,24 @@ func connect(ctx context.Context, cfg Config, tlsCfg *tls.Config) (net.Conn, err
 // ErrTLS. mellium only wraps the connection in tls.Client and leaves the
 // handshake to the next write. filter, if not nil, wraps the reader of the
 // secured stream (Config.ReadFilter).
-func startTLS(cfg *tls.Config, filter func(io.Reader) io.Reader) xmpp.StreamFeature {
+//
+// offered records whether the server listed STARTTLS: mellium negotiates a
+// required feature the server did not offer (Prosody 0.12 without mod_tls
+// then answers <starttls/> with unsupported-stanza-type). It is still tried
+// (liberal in what we accept), but its failure is then ErrNoTLS.
+func startTLS(cfg *tls.Config, filter func(io.Reader) io.Reader, offered *atomic.Bool) xmpp.StreamFeature {
 	f := xmpp.StartTLS(cfg)
+	parse := f.Parse
+	f.Parse = func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, any, error) {
+		offered.Store(true)
+		return parse(ctx, d, start)
+	}
 	negotiate := f.Negotiate
 	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
 		mask, rw, err := negotiate(ctx, s, data)
+		if err != nil && !offered.Load() {
+			return mask, rw, fmt.Errorf("%w (STARTTLS not listed; trying it anyway: %w)", ErrNoTLS, err)
+		}
 		if err != nil {
 			return mask, rw, fmt.Errorf("%w: STARTTLS: %w", ErrTLS, err)
 		}
@@ -268,6 +366,13 @@ type filteredConn struct {
 }
 
 func (c *filteredConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// notXMPP reports whether a negotiation error says the peer did not speak
+// XMPP at all: malformed XML, or text where the stream header belongs.
+func notXMPP(err error) bool {
+	var se *xml.SyntaxError
+	return errors.As(err, &se) || strings.Contains(err.Error(), "unexpected stream-level chardata")
+}
 
 // firstError remembers the first error returned by a stream feature.
 // Negotiation runs on one goroutine, but the mutex keeps it obviously safe.

@@ -178,7 +178,7 @@ func (d *Disco) Info(ctx context.Context, s *xmpp.Session, peer jid.JID) (Info, 
 	if errors.Is(err, stanza.Error{Condition: stanza.ItemNotFound}) {
 		// The peer does not serve its caps node: ask it plainly and do not
 		// cache.
-		d.log.Warn("xmppclient: peer does not answer for its caps node", "peer", peer, "node", pc.node+"#"+pc.ver)
+		d.log.Warn("xmppclient: peer does not answer for its caps node", "peer", peer.String(), "node", pc.node+"#"+pc.ver)
 		return GetInfo(ctx, s, peer, "")
 	}
 	if err != nil {
@@ -187,10 +187,10 @@ func (d *Disco) Info(ctx context.Context, s *xmpp.Session, peer jid.JID) (Info, 
 	ver, err := ComputeVer(info)
 	switch {
 	case err != nil:
-		d.log.Warn("xmppclient: disco#info of peer cannot be hashed; not cached", "peer", peer, "error", err)
+		d.log.Warn("xmppclient: disco#info of peer cannot be hashed; not cached", "peer", peer.String(), "error", err)
 	case ver != pc.ver:
 		d.log.Warn("xmppclient: disco#info of peer does not match its caps ver; not cached",
-			"peer", peer, "advertised", pc.ver, "computed", ver)
+			"peer", peer.String(), "advertised", pc.ver, "computed", ver)
 	default:
 		d.mu.Lock()
 		d.vers.put(ver, info.clone())
@@ -262,7 +262,7 @@ func (d *Disco) handleCaps(p stanza.Presence, r xmlstream.TokenReadEncoder) erro
 	}
 	var v capsPresence
 	if err := xml.NewTokenDecoder(r).Decode(&v); err != nil {
-		d.log.Warn("xmppclient: ignoring malformed caps presence", "from", p.From, "error", err)
+		d.log.Warn("xmppclient: ignoring malformed caps presence", "from", p.From.String(), "error", err)
 		return nil
 	}
 	if len(v.Caps) == 0 {

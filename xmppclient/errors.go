@@ -23,6 +23,16 @@ var (
 	// error stays in the chain.
 	ErrTLS = errors.New("xmppclient: TLS failed")
 
+	// ErrNoTLS reports that the server does not offer TLS (no STARTTLS in
+	// its stream features). It matches ErrTLS too. The client never logs in
+	// without TLS.
+	ErrNoTLS = fmt.Errorf("%w: the server offers no TLS", ErrTLS)
+
+	// ErrNotXMPP reports that what answered at the address is not an XMPP
+	// server: it sent no XMPP stream (binary data, an HTTP reply…). It
+	// matches ErrConnect too.
+	ErrNotXMPP = fmt.Errorf("%w: not an XMPP server", ErrConnect)
+
 	// ErrNoMechanism reports that the server offered none of the SASL
 	// mechanisms the client was configured to use.
 	ErrNoMechanism = errors.New("xmppclient: no mutually supported SASL mechanism")

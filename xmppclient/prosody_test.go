@@ -3,6 +3,7 @@ package xmppclient
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -378,6 +379,38 @@ func TestProsodySRV(t *testing.T) {
 	// SRV target (for which the server has no certificate).
 	if len(c.Session().ConnectionState().VerifiedChains) == 0 {
 		t.Error("certificate not verified")
+	}
+}
+
+// TestSRVEveryAddress: when no address of the SRV records answers, the
+// error names each address tried, with its error.
+func TestSRVEveryAddress(t *testing.T) {
+	var ports []uint16
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, uint16(l.Addr().(*net.TCPAddr).Port))
+		l.Close()
+	}
+	dns := newFakeDNS(t)
+	dns.setSRV(t, "_xmpp-client._tcp", "example.test", "one.example.test", ports[0])
+	dns.setSRV(t, "_xmpps-client._tcp", "example.test", "two.example.test", ports[1])
+	_, err := Dial(testCtx(t, 10*time.Second), Config{
+		JID: jid.MustParse("alice@example.test"), Password: "x", Resolver: dns.resolver(),
+	})
+	if !errors.Is(err, ErrConnect) {
+		t.Fatalf("err = %v, want ErrConnect", err)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("one.example.test:%d: dial tcp 127.0.0.1:%d: connect: connection refused", ports[0], ports[0]),
+		fmt.Sprintf("two.example.test:%d (direct TLS): dial tcp 127.0.0.1:%d: connect: connection refused", ports[1], ports[1]),
+		"2 addresses tried",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
 	}
 }
 

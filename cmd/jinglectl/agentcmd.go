@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -42,7 +41,7 @@ Example:
 `
 
 func runAgent(args []string, e env) int {
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs := newFlagSet("agent")
 	acct := addAccountFlags(fs)
 	tf := addTransferFlags(fs, false)
 	socket := fs.String("socket", "", "control socket `PATH` (default: agent.socket, else $XDG_RUNTIME_DIR/jinglectl/agent.sock)")
@@ -53,9 +52,7 @@ func runAgent(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(e.stderr, "jinglectl: agent: no arguments expected")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "agent", "no arguments expected")
 	}
 	cfg, err := loadConfig(e, acct, tf)
 	if err != nil {
@@ -85,7 +82,7 @@ func runAgent(args []string, e env) int {
 	a := agent.New(cfg, log)
 	if err := a.Run(ctx); err != nil {
 		var ce *agent.ConfigError
-		if !errors.As(err, &ce) && !errors.Is(err, agent.ErrControl) {
+		if !errors.As(err, &ce) && !errors.Is(err, agent.ErrControl) && !errors.Is(err, agent.ErrMetricsListen) {
 			err = connectError(cfg, err)
 		}
 		return fail(e, "agent", err)
@@ -114,7 +111,7 @@ func controlSocket(e env, config, socket string) (string, error) {
 }
 
 func runStatus(args []string, e env) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs := newFlagSet("status")
 	config := fs.String("config", "", "configuration `FILE` (for agent.socket)")
 	socket := fs.String("socket", "", "control socket `PATH` of the agent")
 	jsonOut := fs.Bool("json", false, "print the status as one JSON object")
@@ -123,8 +120,7 @@ func runStatus(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(e.stderr, "jinglectl: status: no arguments expected")
-		return exitUsage
+		return usageLine(e, "status", "no arguments expected")
 	}
 	path, err := controlSocket(e, *config, *socket)
 	if err != nil {
@@ -196,7 +192,7 @@ Example:
 `
 
 func runCancel(args []string, e env) int {
-	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
+	fs := newFlagSet("cancel")
 	config := fs.String("config", "", "configuration `FILE` (for agent.socket)")
 	socket := fs.String("socket", "", "control socket `PATH` of the agent")
 	usage := func(w io.Writer) { commandUsage(w, cancelUsage, fs, false) }
@@ -204,9 +200,7 @@ func runCancel(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(e.stderr, "jinglectl: cancel: want at least one transfer ID")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "cancel", "want at least one transfer ID")
 	}
 	path, err := controlSocket(e, *config, *socket)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sync"
@@ -60,169 +59,179 @@ func allowedJID(allow []jid.JID, from jid.JID) bool {
 }
 
 func runAnswer(args []string, e env) int {
-	fs := flag.NewFlagSet("answer", flag.ContinueOnError)
+	fs := newFlagSet("answer")
 	acct := addAccountFlags(fs)
 	cf := addCallFlags(fs)
-	var acceptFrom stringList
-	fs.Var(&acceptFrom, "accept-from", "answer calls from `JID` only (repeatable; default: mutual roster contacts)")
-	echo := fs.Bool("echo", false, "send the caller's audio and video back")
+	a := &answerer{results: make(chan int, 1)}
+	fs.Var(&a.acceptFrom, "accept-from", "answer calls from `JID` only (repeatable; default: mutual roster contacts)")
+	fs.BoolVar(&a.echo, "echo", false, "send the caller's audio and video back (with --record, recorded too)")
 	once := fs.Bool("once", false, "exit after the first call from an allowed caller, with its result")
 	usage := func(w io.Writer) { commandUsage(w, answerUsage, fs, true) }
 	if status, ok := parseFlags(fs, args, e, usage); !ok {
 		return status
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(e.stderr, "jinglectl: answer: no arguments expected")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "answer", "no arguments expected")
 	}
-	var allow []jid.JID
-	for _, s := range acceptFrom {
+	for _, s := range a.acceptFrom {
 		j, err := jid.Parse(s)
 		if err != nil || s == "" {
 			return fail(e, "answer", usagef("--accept-from %q: not a valid JID", s))
 		}
-		allow = append(allow, j)
+		a.allow = append(a.allow, j)
 	}
-	if err := checkRecordDir(cf.record); err != nil {
-		return fail(e, "answer", err)
-	}
-	cfg, err := loadConfig(e, acct, nil)
+	c, err := newCallCmd(e, "answer", acct, cf)
 	if err != nil {
 		return fail(e, "answer", err)
 	}
-	if err := checkAccount(cfg); err != nil {
-		return fail(e, "answer", err)
+	a.out = c.out
+	if cf.record != "" {
+		a.rec = rtp.NewRecorder(cf.record)
 	}
-	if cfg.InsecureSkipVerify {
-		fmt.Fprintln(e.stderr, "jinglectl: warning: --insecure-skip-verify: the server certificate is not verified (local testing only)")
-	}
-	log := newLogger(e, cfg.LogLevel, "", "warn")
-	out := &callPrinter{out: e.stdout, json: cf.jsonOut}
 	ctx, stop := signalContext()
 	defer stop()
-
-	var rec *rtp.Recorder
-	if cf.record != "" {
-		rec = rtp.NewRecorder(cf.record)
-	}
-	// results receives the exit status of each answered call.
-	results := make(chan int, 1)
-	// With no --accept-from, the mutual roster contacts are allowed once
-	// the roster is read after log-in; until then nobody is.
-	var allowMu sync.RWMutex
-	allowed := func(from jid.JID) bool {
-		allowMu.RLock()
-		defer allowMu.RUnlock()
-		return allowedJID(allow, from)
-	}
-	jmi := &jmi.Manager{Logger: log, OnPropose: func(ctx context.Context, in *jmi.Incoming) {
-		if !allowed(in.From) {
-			out.print(callEvent{Event: "declined", Peer: in.From.String(), SID: in.ID, Reason: string(jingle.ReasonDecline)})
-			_ = in.Reject(ctx, &jingle.Reason{Condition: jingle.ReasonDecline})
-			return
-		}
-		out.print(callEvent{Event: "proposed", Peer: in.From.String(), SID: in.ID})
-		_ = in.Proceed(ctx)
-	}}
-	h := &rtp.Handler{Config: cf.rtpConfig(log)}
-	h.OnCall = func(ctx context.Context, c *rtp.Call) {
-		if !allowed(c.Peer()) {
-			out.print(callEvent{Event: "declined", Peer: c.Peer().String(), SID: c.SID(), Reason: string(jingle.ReasonDecline)})
-			_ = c.Reject(ctx, nil)
-			return
-		}
-		out.print(callEvent{Event: "incoming", Peer: c.Peer().String(), SID: c.SID()})
-		var opts rtp.Options
-		if *echo {
-			opts = rtp.NewEcho().Options()
-		} else {
-			opts = rtp.Options{ReceiveAudio: true, ReceiveVideo: true}
-		}
-		if rec != nil {
-			opts.OnTrack = rec.OnTrack
-		}
-		if err := c.Accept(ctx, opts); err != nil {
-			out.print(callEvent{Event: "error", Peer: c.Peer().String(), SID: c.SID(), Outcome: statusOutcome(exitFailure), Error: err.Error()})
-			select {
-			case results <- exitFailure:
-			default:
-			}
-			return
-		}
-		// The call's goroutine follows it; an interrupt hangs up through
-		// Handler.Close.
-		status := followCall(context.WithoutCancel(ctx), c, out, 0)
-		select {
-		case results <- status:
-		default:
-		}
-	}
-	lctx, lcancel := context.WithTimeout(ctx, callSetup)
-	cc, err := dialCall(lctx, cfg, log, h, jmi)
-	lcancel()
+	h := &rtp.Handler{Config: cf.rtpConfig(c.log), OnCall: a.onCall}
+	cc, err := c.dial(ctx, h, &jmi.Manager{Logger: c.log, OnPropose: a.onPropose})
 	if err != nil {
-		var ue usageError
-		if errors.As(err, &ue) {
-			return fail(e, "answer", err)
-		}
 		if ctx.Err() != nil {
 			return exitCanceled
 		}
-		return fail(e, "answer", connectError(cfg, err))
+		return fail(e, "answer", err)
 	}
-	closed := false
-	closeAll := func() {
-		if closed {
-			return
-		}
-		closed = true
-		cc.close()
-	}
-	defer closeAll()
-	if len(acceptFrom) == 0 {
-		contacts, err := mutualContacts(ctx, cc.cl.Session())
-		if err != nil {
-			return fail(e, "answer", fmt.Errorf("reading the roster: %w", err))
-		}
-		allowMu.Lock()
-		allow = contacts
-		allowMu.Unlock()
-		acceptFrom = make(stringList, len(contacts))
-		for i, c := range contacts {
-			acceptFrom[i] = c.String()
+	a.cc = cc
+	defer a.closeAll()
+	if len(a.acceptFrom) == 0 {
+		if err := a.allowContacts(ctx); err != nil {
+			return fail(e, "answer", err)
 		}
 	}
 	if cf.jsonOut {
-		out.print(callEvent{Event: "ready", Peer: cc.cl.LocalAddr().String()})
-	} else {
-		fmt.Fprintf(e.stderr, "jinglectl: answer: waiting for calls as %s (from %v)\n", cc.cl.LocalAddr(), acceptFrom)
+		a.out.print(callEvent{Event: "ready", Peer: cc.cl.LocalAddr().String()})
+	} else if !acct.out.quiet {
+		fmt.Fprintf(e.stderr, "jinglectl: answer: waiting for calls as %s (from %v)\n", cc.cl.LocalAddr(), a.acceptFrom)
 	}
-	finish := func(status int) int {
-		closeAll()
-		if rec != nil {
-			status = reportRecording(rec, out, status)
+	return a.loop(ctx, e, *once)
+}
+
+// answerer answers the calls of allowed callers.
+type answerer struct {
+	acceptFrom stringList
+	echo       bool
+	out        *callPrinter
+	rec        *rtp.Recorder
+	cc         *callClient
+	closed     bool
+	// results receives the exit status of each answered call.
+	results chan int
+
+	// With no --accept-from, the mutual roster contacts are allowed once
+	// the roster is read after log-in; until then nobody is.
+	mu    sync.RWMutex
+	allow []jid.JID
+}
+
+func (a *answerer) allowed(from jid.JID) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return allowedJID(a.allow, from)
+}
+
+// allowContacts allows the mutual roster contacts.
+func (a *answerer) allowContacts(ctx context.Context) error {
+	contacts, err := mutualContacts(ctx, a.cc.cl.Session())
+	if err != nil {
+		return fmt.Errorf("reading the roster: %w", err)
+	}
+	a.mu.Lock()
+	a.allow = contacts
+	a.mu.Unlock()
+	a.acceptFrom = make(stringList, len(contacts))
+	for i, c := range contacts {
+		a.acceptFrom[i] = c.String()
+	}
+	return nil
+}
+
+func (a *answerer) onPropose(ctx context.Context, in *jmi.Incoming) {
+	if !a.allowed(in.From) {
+		a.out.print(callEvent{Event: "declined", Peer: in.From.String(), SID: in.ID, Reason: string(jingle.ReasonDecline)})
+		_ = in.Reject(ctx, &jingle.Reason{Condition: jingle.ReasonDecline})
+		return
+	}
+	a.out.print(callEvent{Event: "proposed", Peer: in.From.String(), SID: in.ID})
+	_ = in.Proceed(ctx)
+}
+
+func (a *answerer) onCall(ctx context.Context, c *rtp.Call) {
+	if !a.allowed(c.Peer()) {
+		a.out.print(callEvent{Event: "declined", Peer: c.Peer().String(), SID: c.SID(), Reason: string(jingle.ReasonDecline)})
+		_ = c.Reject(ctx, nil)
+		return
+	}
+	a.out.print(callEvent{Event: "incoming", Peer: c.Peer().String(), SID: c.SID()})
+	opts := rtp.Options{ReceiveAudio: true, ReceiveVideo: true}
+	switch {
+	case a.echo:
+		// The echo reads the caller's tracks; it hands the packets to the
+		// recorder too.
+		echo := rtp.NewEcho()
+		if a.rec != nil {
+			echo.Record(a.rec)
 		}
-		return status
+		opts = echo.Options()
+	case a.rec != nil:
+		opts.OnTrack = a.rec.OnTrack
 	}
+	status := exitFailure
+	if err := c.Accept(ctx, opts); err != nil {
+		a.out.print(callEvent{Event: "error", Peer: c.Peer().String(), SID: c.SID(), Outcome: statusOutcome(exitFailure), Error: err.Error()})
+	} else {
+		// The call's goroutine follows it; an interrupt hangs up through
+		// Handler.Close.
+		status = followCall(context.WithoutCancel(ctx), c, a.out, 0)
+	}
+	select {
+	case a.results <- status:
+	default:
+	}
+}
+
+func (a *answerer) closeAll() {
+	if !a.closed {
+		a.closed = true
+		a.cc.close()
+	}
+}
+
+// finish hangs up, logs out and reports the recordings.
+func (a *answerer) finish(status int) int {
+	a.closeAll()
+	if a.rec != nil {
+		status = reportRecording(a.rec, a.out, status)
+	}
+	return status
+}
+
+// loop answers until interrupted, or the first call with once.
+func (a *answerer) loop(ctx context.Context, e env, once bool) int {
 	for {
 		select {
 		case <-ctx.Done():
 			status := exitOK
-			if *once {
+			if once {
 				status = exitCanceled
 			}
-			return finish(status)
-		case <-cc.cl.Done():
-			err := cc.cl.Err()
-			finish(exitConnect)
+			return a.finish(status)
+		case <-a.cc.cl.Done():
+			err := a.cc.cl.Err()
+			a.finish(exitConnect)
 			if err == nil || errors.Is(err, xmppclient.ErrDisconnected) {
 				return fail(e, "answer", fmt.Errorf("connection lost: %w", xmppclient.ErrDisconnected))
 			}
 			return fail(e, "answer", fmt.Errorf("connection lost (%v): %w", err, xmppclient.ErrDisconnected))
-		case status := <-results:
-			if *once {
-				return finish(status)
+		case status := <-a.results:
+			if once {
+				return a.finish(status)
 			}
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v3"
+	"github.com/spf13/pflag"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
@@ -203,7 +203,7 @@ type callFlags struct {
 	record        string
 }
 
-func addCallFlags(fs *flag.FlagSet) *callFlags {
+func addCallFlags(fs *pflag.FlagSet) *callFlags {
 	f := &callFlags{}
 	fs.BoolVar(&f.allowLoopback, "allow-loopback", false, "gather ICE candidates on loopback interfaces too (single-host testing)")
 	fs.Var(&f.stun, "stun", "use the STUN server `URL` (eg. stun:stun.example.org:3478; repeatable)")
@@ -290,6 +290,45 @@ func dialCall(ctx context.Context, cfg agent.Config, log *slog.Logger, h *rtp.Ha
 	return c, nil
 }
 
+// callCmd is what call and answer start with: the configuration, the
+// logger and the event printer.
+type callCmd struct {
+	e   env
+	cmd string
+	cfg agent.Config
+	log *slog.Logger
+	out *callPrinter
+}
+
+func newCallCmd(e env, cmd string, acct *accountFlags, cf *callFlags) (*callCmd, error) {
+	if err := checkRecordDir(cf.record); err != nil {
+		return nil, err
+	}
+	cfg, log, err := accountSetup(e, acct, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &callCmd{e: e, cmd: cmd, cfg: cfg, log: log, out: &callPrinter{out: e.stdout, json: cf.jsonOut}}, nil
+}
+
+// dial logs in with h and jmi within callSetup. Its error is a
+// usageError, the cause of ctx's end, or the login failure explained.
+func (c *callCmd) dial(ctx context.Context, h *rtp.Handler, jm *jmi.Manager) (*callClient, error) {
+	lctx, lcancel := context.WithTimeout(ctx, callSetup)
+	defer lcancel()
+	cc, err := dialCall(lctx, c.cfg, c.log, h, jm)
+	var ue usageError
+	switch {
+	case err == nil:
+		return cc, nil
+	case errors.As(err, &ue):
+		return nil, err
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%w: while logging in", context.Cause(ctx))
+	}
+	return nil, connectError(c.cfg, err)
+}
+
 // close hangs up every call and logs out.
 func (c *callClient) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -305,7 +344,7 @@ func (c *callClient) close() {
 const callSetup = 60 * time.Second
 
 func runCall(args []string, e env) int {
-	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	fs := newFlagSet("call")
 	acct := addAccountFlags(fs)
 	cf := addCallFlags(fs)
 	audio := fs.String("audio", "", "send the Ogg/Opus `FILE` as audio (default: receive audio only)")
@@ -316,9 +355,7 @@ func runCall(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(e.stderr, "jinglectl: call: want one JID")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "call", "want one JID")
 	}
 	peer, err := jid.Parse(fs.Arg(0))
 	if err != nil || fs.Arg(0) == "" || peer.Localpart() == "" {
@@ -327,17 +364,88 @@ func runCall(args []string, e env) int {
 	if *seconds < 0 {
 		return fail(e, "call", usagef("--seconds %v: want a positive number", *seconds))
 	}
-	if err := checkRecordDir(cf.record); err != nil {
+	opts, closeMedia, err := callMedia(*audio, *video)
+	defer closeMedia()
+	if err != nil {
 		return fail(e, "call", err)
 	}
+	var rec *rtp.Recorder
+	if cf.record != "" {
+		rec = rtp.NewRecorder(cf.record)
+		opts.OnTrack = rec.OnTrack
+	}
+	c, err := newCallCmd(e, "call", acct, cf)
+	if err != nil {
+		return fail(e, "call", err)
+	}
+	failEv := func(status int, err error) int {
+		if cf.jsonOut {
+			c.out.print(callEvent{Event: "error", Peer: peer.String(), Outcome: statusOutcome(status), Error: err.Error()})
+		}
+		fail(e, "call", err)
+		return status
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	h := &rtp.Handler{Config: cf.rtpConfig(c.log)} // OnCall nil: incoming calls are declined (busy)
+	cc, err := c.dial(ctx, h, &jmi.Manager{Logger: c.log})
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			return fail(e, "call", err)
+		}
+		return failEv(errStatus(err), err)
+	}
+	defer cc.close()
+	if !cf.jsonOut && !acct.out.quiet {
+		fmt.Fprintf(e.stderr, "jinglectl: call: calling %s as %s\n", safeText(peer.String()), cc.cl.LocalAddr())
+	}
+	pctx, pcancel := context.WithTimeout(ctx, callSetup)
+	defer pcancel()
+	wait := c.cfg.PresenceWait
+	if wait <= 0 {
+		wait = agent.DefaultPresenceWait
+	}
+	to, err := cc.resolveCallee(pctx, peer, wait)
+	if err != nil {
+		status := calleeStatus(err)
+		if ctx.Err() != nil {
+			status = exitCanceled
+		}
+		return failEv(status, fmt.Errorf("calling %s: %w", peer, err))
+	}
+	if !to.Equal(peer) {
+		c.log.Info("call: calling a resource of the callee directly: none advertises XEP-0353", "peer", to.String())
+	}
+	call, err := h.Place(pctx, to, opts)
+	pcancel()
+	if err != nil {
+		status := placeStatus(err)
+		if ctx.Err() != nil {
+			status = exitCanceled
+		}
+		return failEv(status, fmt.Errorf("calling %s: %w", peer, err))
+	}
+	status := followCall(ctx, call, c.out, *seconds)
+	if rec != nil {
+		status = reportRecording(rec, c.out, status)
+	}
+	if status != exitOK && !cf.jsonOut {
+		fmt.Fprintf(e.stderr, "jinglectl: call: call with %s ended: %s\n", safeText(call.Peer().String()), reasonText(call.Reason()))
+	}
+	return status
+}
+
+// callMedia opens the --audio and --video files as the call's sources.
+func callMedia(audio, video string) (rtp.Options, func(), error) {
 	opts := rtp.Options{ReceiveAudio: true}
 	var files []*os.File
-	defer func() {
+	closeAll := func() {
 		for _, f := range files {
 			f.Close()
 		}
-	}()
-	openMedia := func(path string, mk func(io.Reader) (*rtp.FileSource, error)) (*rtp.FileSource, error) {
+	}
+	open := func(path string, mk func(io.Reader) (*rtp.FileSource, error)) (*rtp.FileSource, error) {
 		if err := checkSendable(path); err != nil {
 			return nil, err
 		}
@@ -352,102 +460,21 @@ func runCall(args []string, e env) int {
 		}
 		return src, nil
 	}
-	if *audio != "" {
-		src, err := openMedia(*audio, rtp.NewOggSource)
+	if audio != "" {
+		src, err := open(audio, rtp.NewOggSource)
 		if err != nil {
-			return fail(e, "call", err)
+			return opts, closeAll, err
 		}
 		opts.Audio = src
 	}
-	if *video != "" {
-		src, err := openMedia(*video, rtp.NewIVFSource)
+	if video != "" {
+		src, err := open(video, rtp.NewIVFSource)
 		if err != nil {
-			return fail(e, "call", err)
+			return opts, closeAll, err
 		}
 		opts.Video = src
 	}
-	var rec *rtp.Recorder
-	if cf.record != "" {
-		rec = rtp.NewRecorder(cf.record)
-		opts.OnTrack = rec.OnTrack
-	}
-	cfg, err := loadConfig(e, acct, nil)
-	if err != nil {
-		return fail(e, "call", err)
-	}
-	if err := checkAccount(cfg); err != nil {
-		return fail(e, "call", err)
-	}
-	if cfg.InsecureSkipVerify {
-		fmt.Fprintln(e.stderr, "jinglectl: warning: --insecure-skip-verify: the server certificate is not verified (local testing only)")
-	}
-	log := newLogger(e, cfg.LogLevel, "", "warn")
-	out := &callPrinter{out: e.stdout, json: cf.jsonOut}
-	failEv := func(status int, err error) int {
-		if cf.jsonOut {
-			out.print(callEvent{Event: "error", Peer: peer.String(), Outcome: statusOutcome(status), Error: err.Error()})
-		}
-		fail(e, "call", err)
-		return status
-	}
-	ctx, stop := signalContext()
-	defer stop()
-
-	h := &rtp.Handler{Config: cf.rtpConfig(log)} // OnCall nil: incoming calls are declined (busy)
-	jmi := &jmi.Manager{Logger: log}
-	lctx, lcancel := context.WithTimeout(ctx, callSetup)
-	cc, err := dialCall(lctx, cfg, log, h, jmi)
-	lcancel()
-	if err != nil {
-		var ue usageError
-		if errors.As(err, &ue) {
-			return fail(e, "call", err)
-		}
-		if ctx.Err() != nil {
-			return failEv(exitCanceled, fmt.Errorf("%w: while logging in", context.Cause(ctx)))
-		}
-		err = connectError(cfg, err)
-		return failEv(errStatus(err), err)
-	}
-	defer cc.close()
-
-	if !cf.jsonOut {
-		fmt.Fprintf(e.stderr, "jinglectl: call: calling %s as %s\n", safeText(peer.String()), cc.cl.LocalAddr())
-	}
-	pctx, pcancel := context.WithTimeout(ctx, callSetup)
-	defer pcancel()
-	wait := cfg.PresenceWait
-	if wait <= 0 {
-		wait = agent.DefaultPresenceWait
-	}
-	to, err := cc.resolveCallee(pctx, peer, wait)
-	if err != nil {
-		status := calleeStatus(err)
-		if ctx.Err() != nil {
-			status = exitCanceled
-		}
-		return failEv(status, fmt.Errorf("calling %s: %w", peer, err))
-	}
-	if !to.Equal(peer) {
-		log.Info("call: calling a resource of the callee directly: none advertises XEP-0353", "peer", to.String())
-	}
-	call, err := h.Place(pctx, to, opts)
-	pcancel()
-	if err != nil {
-		status := placeStatus(err)
-		if ctx.Err() != nil {
-			status = exitCanceled
-		}
-		return failEv(status, fmt.Errorf("calling %s: %w", peer, err))
-	}
-	status := followCall(ctx, call, out, *seconds)
-	if rec != nil {
-		status = reportRecording(rec, out, status)
-	}
-	if status != exitOK && !cf.jsonOut {
-		fmt.Fprintf(e.stderr, "jinglectl: call: call with %s ended: %s\n", safeText(call.Peer().String()), reasonText(call.Reason()))
-	}
-	return status
+	return opts, closeAll, nil
 }
 
 // followCall prints the events of a call until it ends, hanging up after

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"io"
 	"os"
 	"os/exec"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 )
@@ -173,8 +174,8 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
-func newTestFlagSet() *flag.FlagSet {
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+func newTestFlagSet() *pflag.FlagSet {
+	fs := newFlagSet("test")
 	fs.SetOutput(io.Discard)
 	return fs
 }

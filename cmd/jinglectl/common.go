@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
 	"github.com/jinglekit/jinglekit/xmppclient"
+	"github.com/spf13/pflag"
+	"mellium.im/xmpp/jid"
 )
 
 // Exit statuses beyond exitOK, exitFailure and exitUsage. They are
@@ -92,8 +93,11 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // fail prints "jinglectl: CMD: err" on one line and returns the status.
 func fail(e env, cmd string, err error) int {
 	msg := safeText(strings.ReplaceAll(err.Error(), "\n", "; "))
-	fmt.Fprintf(e.stderr, "jinglectl: %s: %s\n", cmd, msg)
 	var ue usageError
+	if errors.As(err, &ue) {
+		msg += fmt.Sprintf("; see `jinglectl %s --help`", cmd)
+	}
+	fmt.Fprintf(e.stderr, "jinglectl: %s: %s\n", cmd, msg)
 	var ce *agent.ConfigError
 	switch {
 	case errors.As(err, &ue), errors.As(err, &ce):
@@ -110,6 +114,7 @@ func fail(e env, cmd string, err error) int {
 type stringList []string
 
 func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *stringList) Type() string   { return "strings" }
 func (l *stringList) Set(s string) error {
 	*l = append(*l, s)
 	return nil
@@ -124,6 +129,7 @@ func (f sizeFlag) String() string {
 	}
 	return agent.FormatSize(*f.n)
 }
+func (f sizeFlag) Type() string { return "size" }
 func (f sizeFlag) Set(s string) error {
 	n, err := agent.ParseSize(s)
 	if err != nil {
@@ -135,7 +141,7 @@ func (f sizeFlag) Set(s string) error {
 
 // accountFlags are the flags every command that logs in takes.
 type accountFlags struct {
-	fs                 *flag.FlagSet
+	fs                 *pflag.FlagSet
 	config             string
 	jid                string
 	passwordFile       string
@@ -143,9 +149,40 @@ type accountFlags struct {
 	caFile             string
 	insecureSkipVerify bool
 	logLevel           string
+	out                outputFlags
 }
 
-func addAccountFlags(fs *flag.FlagSet) *accountFlags {
+// outputFlags are -q and -v.
+type outputFlags struct {
+	quiet   bool
+	verbose int
+}
+
+func addOutputFlags(fs *pflag.FlagSet) *outputFlags {
+	o := &outputFlags{}
+	o.register(fs)
+	return o
+}
+
+func (o *outputFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only errors: no progress, no informational lines")
+	fs.CountVarP(&o.verbose, "verbose", "v", "log more: -v info, -vv debug (as --log-level)")
+}
+
+// level is the log level -q or -v ask for, "" for neither.
+func (o *outputFlags) level() string {
+	switch {
+	case o.verbose >= 2:
+		return "debug"
+	case o.verbose == 1:
+		return "info"
+	case o.quiet:
+		return "error"
+	}
+	return ""
+}
+
+func addAccountFlags(fs *pflag.FlagSet) *accountFlags {
 	a := &accountFlags{fs: fs}
 	fs.StringVar(&a.config, "config", "", "configuration `FILE` (default $XDG_CONFIG_HOME/jinglectl/config.toml)")
 	fs.StringVar(&a.jid, "jid", "", "account `JID`; a full JID fixes the resource (default: config, $"+agent.EnvJID+")")
@@ -154,6 +191,7 @@ func addAccountFlags(fs *flag.FlagSet) *accountFlags {
 	fs.StringVar(&a.caFile, "ca-file", "", "trust the CA certificates in `PEM` besides the system ones")
 	fs.BoolVar(&a.insecureSkipVerify, "insecure-skip-verify", false, "do not verify the server certificate (local testing only)")
 	fs.StringVar(&a.logLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (default warn; agent: info)")
+	a.out.register(fs)
 	return a
 }
 
@@ -169,7 +207,7 @@ type transferFlags struct {
 	connectTimeout time.Duration
 }
 
-func addTransferFlags(fs *flag.FlagSet, sending bool) *transferFlags {
+func addTransferFlags(fs *pflag.FlagSet, sending bool) *transferFlags {
 	t := &transferFlags{}
 	if sending {
 		fs.StringVar(&t.transport, "transport", "", "`MODE`: auto, ibb, s5b or ice (default auto: SOCKS5, then ICE, then IBB, as the recipient supports)")
@@ -185,14 +223,56 @@ func addTransferFlags(fs *flag.FlagSet, sending bool) *transferFlags {
 }
 
 // flagSet reports whether the flag name was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			set = true
+func flagSet(fs *pflag.FlagSet, name string) bool { return fs.Changed(name) }
+
+// override is a flag that, when given, replaces a configuration setting.
+type override struct {
+	flag  string
+	apply func(*agent.Config)
+}
+
+// accountOverrides are the account flags over the configuration.
+func (a *accountFlags) overrides() []override {
+	return []override{
+		{"jid", func(c *agent.Config) { c.JID = a.jid }},
+		{"server", func(c *agent.Config) { c.Server = a.server }},
+		{"ca-file", func(c *agent.Config) { c.CAFile = a.caFile }},
+		{"insecure-skip-verify", func(c *agent.Config) { c.InsecureSkipVerify = a.insecureSkipVerify }},
+		{"log-level", func(c *agent.Config) { c.LogLevel = a.logLevel }},
+		{"password-file", func(c *agent.Config) { c.PasswordFile, c.Password = a.passwordFile, "" }},
+	}
+}
+
+// overrides are the transfer flags over the configuration.
+func (t *transferFlags) overrides() []override {
+	return []override{
+		{"transport", func(c *agent.Config) { c.Transport = t.transport }},
+		{"proxy", func(c *agent.Config) { c.Proxies = t.proxies }},
+		{"no-proxy", func(c *agent.Config) { c.NoProxy = t.noProxy }},
+		{"no-direct", func(c *agent.Config) { c.NoDirect = t.noDirect }},
+		{"allow-loopback", func(c *agent.Config) { c.AllowLoopback = t.allowLoopback }},
+		{"limit-rate", func(c *agent.Config) { c.LimitRate = t.limitRate }},
+		{"presence-wait", func(c *agent.Config) { c.PresenceWait = t.presenceWait }},
+		{"connect-timeout", func(c *agent.Config) { c.ConnectTimeout = t.connectTimeout }},
+	}
+}
+
+// applyOverrides applies the overrides whose flag was given.
+func applyOverrides(fs *pflag.FlagSet, cfg *agent.Config, table []override) {
+	for _, o := range table {
+		if fs.Changed(o.flag) {
+			o.apply(cfg)
 		}
-	})
-	return set
+	}
+}
+
+// checkLogLevel checks a --log-level value.
+func checkLogLevel(level string) error {
+	switch level {
+	case "", "debug", "info", "warn", "error":
+		return nil
+	}
+	return usagef("--log-level %q: want debug, info, warn or error", level)
 }
 
 // loadConfig reads the configuration file, then applies the environment,
@@ -217,29 +297,12 @@ func loadConfig(e env, a *accountFlags, t *transferFlags) (agent.Config, error) 
 		cfg.PasswordFile = ""
 	}
 	fs := a.fs
-	if flagSet(fs, "jid") {
-		cfg.JID = a.jid
+	if err := checkLogLevel(a.logLevel); err != nil {
+		return cfg, err
 	}
-	if flagSet(fs, "server") {
-		cfg.Server = a.server
-	}
-	if flagSet(fs, "ca-file") {
-		cfg.CAFile = a.caFile
-	}
-	if flagSet(fs, "insecure-skip-verify") {
-		cfg.InsecureSkipVerify = a.insecureSkipVerify
-	}
-	if flagSet(fs, "log-level") {
-		switch a.logLevel {
-		case "debug", "info", "warn", "error":
-		default:
-			return cfg, usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
-		}
-		cfg.LogLevel = a.logLevel
-	}
-	if flagSet(fs, "password-file") {
-		cfg.PasswordFile = a.passwordFile
-		cfg.Password = ""
+	applyOverrides(fs, &cfg, a.overrides())
+	if l := a.out.level(); l != "" && !fs.Changed("log-level") {
+		cfg.LogLevel = l
 	}
 	if cfg.Password == "" && cfg.PasswordFile != "" {
 		pw, err := agent.ReadPasswordFile(cfg.PasswordFile)
@@ -249,37 +312,14 @@ func loadConfig(e env, a *accountFlags, t *transferFlags) (agent.Config, error) 
 		cfg.Password = pw
 	}
 	if t != nil {
-		if flagSet(fs, "transport") {
-			cfg.Transport = t.transport
-		}
-		if flagSet(fs, "proxy") {
-			cfg.Proxies = t.proxies
-		}
-		if flagSet(fs, "no-proxy") {
-			cfg.NoProxy = t.noProxy
-		}
-		if flagSet(fs, "no-direct") {
-			cfg.NoDirect = t.noDirect
-		}
-		if flagSet(fs, "allow-loopback") {
-			cfg.AllowLoopback = t.allowLoopback
-		}
-		if flagSet(fs, "limit-rate") {
-			cfg.LimitRate = t.limitRate
-		}
-		if flagSet(fs, "presence-wait") {
-			cfg.PresenceWait = t.presenceWait
-		}
-		if flagSet(fs, "connect-timeout") {
-			cfg.ConnectTimeout = t.connectTimeout
-		}
+		applyOverrides(fs, &cfg, t.overrides())
 		if cfg.NoProxy && len(cfg.Proxies) > 0 {
 			return cfg, usagef("--proxy and --no-proxy exclude each other")
 		}
-		switch cfg.Transport {
-		case "", agent.TransportAuto, agent.TransportIBB, agent.TransportS5B, agent.TransportICE:
-		default:
-			return cfg, usagef("--transport %q: want auto, ibb, s5b or ice", cfg.Transport)
+		if cfg.Transport != "" {
+			if err := checkTransportMode(cfg.Transport); err != nil {
+				return cfg, err
+			}
 		}
 	}
 	if cfg.CAFile != "" {
@@ -290,6 +330,23 @@ func loadConfig(e env, a *accountFlags, t *transferFlags) (agent.Config, error) 
 		}
 	}
 	return cfg.WithDefaults(), nil
+}
+
+// accountSetup is what every command that logs in starts with: the
+// configuration (file, environment, flags), checked, the warning of
+// --insecure-skip-verify, and the logger.
+func accountSetup(e env, a *accountFlags, t *transferFlags) (agent.Config, *slog.Logger, error) {
+	cfg, err := loadConfig(e, a, t)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if err := checkAccount(cfg); err != nil {
+		return cfg, nil, err
+	}
+	if cfg.InsecureSkipVerify && !a.out.quiet {
+		fmt.Fprintln(e.stderr, "jinglectl: warning: --insecure-skip-verify: the server certificate is not verified (local testing only)")
+	}
+	return cfg, newLogger(e, cfg.LogLevel, "", "warn"), nil
 }
 
 // checkAccount validates the account settings before any connection.
@@ -311,11 +368,28 @@ func newLogger(e env, level, format, def string) *slog.Logger {
 	}
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: l}
+	opts := &slog.HandlerOptions{Level: l, ReplaceAttr: jidsAsStrings}
 	if format == "text" || (format == "" && e.isTerminal(e.stderr)) {
 		return slog.New(slog.NewTextHandler(e.stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(e.stderr, opts))
+}
+
+// jidsAsStrings writes JIDs as their string: a jid.JID has no exported
+// field, so a JSON log would show it as {}.
+func jidsAsStrings(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindAny {
+		return a
+	}
+	switch v := a.Value.Any().(type) {
+	case jid.JID:
+		a.Value = slog.StringValue(v.String())
+	case *jid.JID:
+		if v != nil {
+			a.Value = slog.StringValue(v.String())
+		}
+	}
+	return a
 }
 
 // signalContext is cancelled on SIGINT or SIGTERM.
@@ -337,12 +411,23 @@ func (e explained) Unwrap() error { return e.err }
 func connectError(cfg agent.Config, err error) error {
 	who := cfg.JID
 	detail := strings.ReplaceAll(err.Error(), "xmppclient: ", "")
+	where := cfg.Server
+	if where == "" {
+		if j, jerr := agent.AccountJID(cfg.JID); jerr == nil {
+			where = j.Domainpart()
+		}
+	}
 	var se *xmppclient.SASLError
 	switch {
 	case errors.As(err, &se) && errors.Is(err, xmppclient.ErrAuth):
 		return explained{fmt.Sprintf("login as %s refused: %s (check the JID and the password)", who, se.Condition), err}
 	case errors.Is(err, xmppclient.ErrAuth):
 		return explained{fmt.Sprintf("login as %s refused: %s (check the JID and the password)", who, detail), err}
+	case errors.Is(err, xmppclient.ErrNoTLS):
+		return explained{fmt.Sprintf("cannot log in as %s: the server at %s offers no TLS, and jinglectl never logs in without it (no flag allows that: enable TLS on the server)", who, where), err}
+	case errors.Is(err, xmppclient.ErrNotXMPP):
+		_, answered, _ := strings.Cut(detail, "not an XMPP server: ")
+		return explained{fmt.Sprintf("cannot log in as %s: %s is not an XMPP server (it answered: %s); check --server: give the client port, usually 5222", who, where, answered), err}
 	case errors.Is(err, xmppclient.ErrTLS):
 		return explained{fmt.Sprintf("cannot log in as %s: %s (use --ca-file for a private CA)", who, detail), err}
 	}
@@ -387,7 +472,7 @@ func absPath(path string) string {
 
 // commandUsage writes a command's usage: the synopsis and description,
 // the flags and the exit statuses.
-func commandUsage(w io.Writer, text string, fs *flag.FlagSet, statuses bool) {
+func commandUsage(w io.Writer, text string, fs *pflag.FlagSet, statuses bool) {
 	io.WriteString(w, text)
 	io.WriteString(w, "\nFlags:\n")
 	io.WriteString(w, flagDefaults(fs))

@@ -2,12 +2,13 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 const completionUsage = `Usage: jinglectl completion bash|zsh|fish
@@ -26,45 +27,46 @@ type flagInfo struct {
 	value      bool // takes a value
 }
 
-var (
-	defaultsFlag = regexp.MustCompile(`^  -([A-Za-z0-9][A-Za-z0-9-]*)(?: (\S+))?$`)
-	textFlag     = regexp.MustCompile(`^\s+--([a-z][a-z0-9-]*)\s{2,}(.*)$`)
-)
+// textFlag matches a flag listed in a usage text written by hand.
+var textFlag = regexp.MustCompile(`^\s+--([a-z][a-z0-9-]*)\s{2,}(.*)$`)
 
-// commandFlags lists a command's flags by running it with -help.
+// commandHelp runs a command with --help and returns its usage text and
+// its flags (nil for a command without a flag set).
+func commandHelp(name string) (string, *pflag.FlagSet) {
+	var out bytes.Buffer
+	var fs *pflag.FlagSet
+	for _, c := range commands() {
+		if c.name == name {
+			c.run([]string{"--help"}, env{stdin: strings.NewReader(""), stdout: &out, stderr: io.Discard,
+				lookupEnv: func(string) string { return "" }, onHelp: func(f *pflag.FlagSet) { fs = f }})
+		}
+	}
+	return out.String(), fs
+}
+
+// commandFlags lists a command's flags, from its flag set and from the
+// flags its usage text lists by hand.
 func commandFlags(name string) []flagInfo {
 	if name == "completion" || name == "help" {
 		return nil
 	}
-	var out bytes.Buffer
-	for _, c := range commands() {
-		if c.name == name {
-			c.run([]string{"-help"}, env{stdin: strings.NewReader(""), stdout: &out, stderr: io.Discard, lookupEnv: func(string) string { return "" }})
-		}
-	}
+	text, fs := commandHelp(name)
 	var flags []flagInfo
-	lines := strings.Split(out.String(), "\n")
-	for i := 0; i < len(lines); i++ {
-		if m := defaultsFlag.FindStringSubmatch(lines[i]); m != nil {
-			f := flagInfo{name: m[1], value: m[2] != ""}
-			var desc []string
-			for i+1 < len(lines) && strings.HasPrefix(lines[i+1], "    \t") {
-				i++
-				desc = append(desc, strings.TrimSpace(lines[i]))
-			}
-			f.desc = strings.Join(desc, " ")
-			if f.name == "agent" {
-				f.value = false // --agent or --agent=PATH
-			}
-			flags = append(flags, f)
-			continue
-		}
-		if m := textFlag.FindStringSubmatch(lines[i]); m != nil {
+	seen := map[string]bool{}
+	if fs != nil {
+		fs.VisitAll(func(f *pflag.Flag) {
+			_, desc := pflag.UnquoteUsage(f)
+			seen[f.Name] = true
+			flags = append(flags, flagInfo{name: f.Name, desc: desc, value: f.NoOptDefVal == ""})
+		})
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if m := textFlag.FindStringSubmatch(line); m != nil && !seen[m[1]] {
+			seen[m[1]] = true
 			flags = append(flags, flagInfo{name: m[1], desc: m[2]})
 		}
 	}
-	flags = append(flags, flagInfo{name: "help", desc: "show the usage"})
-	return flags
+	return append(flags, flagInfo{name: "help", desc: "show the usage"})
 }
 
 // flagValues are the values offered for a flag ("" entries: files).
@@ -90,15 +92,13 @@ func commandNames() []string {
 }
 
 func runCompletion(args []string, e env) int {
-	fs := flag.NewFlagSet("completion", flag.ContinueOnError)
+	fs := newFlagSet("completion")
 	usage := func(w io.Writer) { io.WriteString(w, completionUsage) }
 	if status, ok := parseFlags(fs, args, e, usage); !ok {
 		return status
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(e.stderr, "jinglectl: completion: want one shell: bash, zsh or fish")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "completion", "want one shell: bash, zsh or fish")
 	}
 	var script string
 	switch fs.Arg(0) {
@@ -109,8 +109,7 @@ func runCompletion(args []string, e env) int {
 	case "fish":
 		script = fishCompletion()
 	default:
-		fmt.Fprintf(e.stderr, "jinglectl: completion: unknown shell %q: want bash, zsh or fish\n", fs.Arg(0))
-		return exitUsage
+		return usageLine(e, "completion", fmt.Sprintf("unknown shell %q: want bash, zsh or fish", fs.Arg(0)))
 	}
 	if _, err := io.WriteString(e.stdout, script); err != nil {
 		fmt.Fprintf(e.stderr, "jinglectl: completion: %v\n", err)

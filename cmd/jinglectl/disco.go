@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -93,7 +92,7 @@ type discoReport struct {
 }
 
 func runDisco(args []string, e env) int {
-	fs := flag.NewFlagSet("disco", flag.ContinueOnError)
+	fs := newFlagSet("disco")
 	acct := addAccountFlags(fs)
 	jsonOut := fs.Bool("json", false, "print one JSON object per entity")
 	wait := fs.Duration("presence-wait", 0, "how long to wait for a bare JID's presence: `DURATION` (default 5s)")
@@ -102,9 +101,7 @@ func runDisco(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(e.stderr, "jinglectl: disco: want one JID")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "disco", "want one JID")
 	}
 	target, err := jid.Parse(fs.Arg(0))
 	if err != nil || fs.Arg(0) == "" {

@@ -78,17 +78,18 @@ func oggPackets(t *testing.T, data []byte) [][]byte {
 	}
 }
 
-// TestCallAnswerEcho: bob answers with --echo --once; carol, not in
-// --accept-from, is declined (exit 7); alice calls bob's bare JID (XEP-0353)
-// with an Ogg file, records for 3 s and finds her own audio in the
-// recording.
+// TestCallAnswerEcho: bob answers with --echo --record --once; carol, not
+// in --accept-from, is declined (exit 7); alice calls bob's bare JID
+// (XEP-0353) with an Ogg file, records for 3 s and finds her own audio in
+// the recording, and so does bob's.
 func TestCallAnswerEcho(t *testing.T) {
 	srv := prosody.Get(t)
 	c := newCLI(t, srv)
 	alice, bob, carol := newAccount(t, srv, "alice"), newAccount(t, srv, "bob"), newAccount(t, srv, "carol")
 
+	bobRec := t.TempDir()
 	ans := c.start(bob, append([]string{"answer"}, append(c.accountArgs(bob, "phone"),
-		"--accept-from", alice.jid, "--echo", "--once", "--json", "--allow-loopback")...)...)
+		"--accept-from", alice.jid, "--echo", "--record", bobRec, "--once", "--json", "--allow-loopback")...)...)
 	waitFor(t, 30*time.Second, "answer to be ready", func() bool {
 		return strings.Contains(ans.stdout.String(), `"event":"ready"`)
 	})
@@ -180,17 +181,7 @@ func TestCallAnswerEcho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := oggPackets(t, data)
-	sent := map[string]bool{}
-	for _, p := range oggPackets(t, testmedia.AliceOgg()) {
-		sent[string(p)] = true
-	}
-	own := 0
-	for _, p := range got {
-		if sent[string(p)] {
-			own++
-		}
-	}
+	got, own := alicesPackets(t, data)
 	t.Logf("recorded %d packets, %d of them alice's own", len(got), own)
 	if len(got) < 50 || own < len(got)*9/10 {
 		t.Fatalf("recording has %d packets, %d of them from alice's file: want at least 50, nearly all hers", len(got), own)
@@ -198,6 +189,39 @@ func TestCallAnswerEcho(t *testing.T) {
 	if e, _ := findEvent(evs, "recorded"); e.Packets != len(got) || e.Path != files[0] {
 		t.Errorf("recorded event %+v, file %s has %d packets", e, files[0], len(got))
 	}
+	// bob echoed and recorded at once: his recording is alice's audio.
+	files, err = filepath.Glob(filepath.Join(bobRec, "*.ogg"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("bob's recordings: %v, %v", files, err)
+	}
+	if data, err = os.ReadFile(files[0]); err != nil {
+		t.Fatal(err)
+	}
+	got, own = alicesPackets(t, data)
+	t.Logf("bob recorded %d packets, %d of them alice's", len(got), own)
+	if len(got) < 50 || own < len(got)*9/10 {
+		t.Errorf("bob's recording has %d packets, %d of them from alice's file", len(got), own)
+	}
+	if _, ok := findEvent(aevs, "recorded"); !ok {
+		t.Errorf("answer: no recorded event: %v", eventNames(aevs))
+	}
+}
+
+// alicesPackets returns the packets of the Ogg recording data and how
+// many of them are packets of alice's test file.
+func alicesPackets(t *testing.T, data []byte) (got [][]byte, own int) {
+	t.Helper()
+	sent := map[string]bool{}
+	for _, p := range oggPackets(t, testmedia.AliceOgg()) {
+		sent[string(p)] = true
+	}
+	got = oggPackets(t, data)
+	for _, p := range got {
+		if sent[string(p)] {
+			own++
+		}
+	}
+	return got, own
 }
 
 // TestAnswerRosterDefault: with no --accept-from, answer takes calls from

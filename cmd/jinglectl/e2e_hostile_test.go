@@ -59,7 +59,7 @@ func TestCarelessUse(t *testing.T) {
 		{"unreachable server", alice, []string{"send", "--jid", alice.jid, "--server", "127.0.0.1:1", "--ca-file", srv.CAFile, bob.jid, file}, exitConnect, "send", "cannot connect"},
 		{"unknown CA", alice, []string{"send", "--jid", alice.jid, "--server", srv.C2SAddr, bob.jid, file}, exitConnect, "send", "--ca-file"},
 		{"missing file", alice, send(alice, bob.jid, filepath.Join(tmp, "nope.bin")), exitUsage, "send", "no such file"},
-		{"directory as file", alice, send(alice, bob.jid, tmp), exitUsage, "send", "is a directory"},
+		{"empty directory", alice, send(alice, bob.jid, t.TempDir()), exitUsage, "send", "no regular file to send"},
 		{"recipient offline (bare)", alice, send(alice, "--presence-wait", "1s", bob.jid, file), exitOffline, "send", "recipient offline"},
 		{"recipient offline (full)", alice, send(alice, bob.jid+"/nowhere", file), exitOffline, "send", "recipient offline"},
 		{"recipient without Jingle (bare)", alice, send(alice, carol.jid, file), exitUnsupported, "send", "does not support Jingle file transfer"},

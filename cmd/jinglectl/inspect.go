@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -61,7 +60,7 @@ Exit status: 0 on success, 1 on malformed input or a read or write error,
 
 // runInspect is 'jinglectl inspect'.
 func runInspect(args []string, e env) int {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	fs := newFlagSet("inspect")
 	onlyXML := fs.Bool("xml", false, "print only the XML")
 	onlyJSON := fs.Bool("json", false, "print only the models, one JSON document per line")
 	usage := func(w io.Writer) { io.WriteString(w, inspectUsage) }
@@ -69,12 +68,10 @@ func runInspect(args []string, e env) int {
 		return status
 	}
 	if *onlyXML && *onlyJSON {
-		fmt.Fprintln(e.stderr, "jinglectl: inspect: --xml and --json exclude each other")
-		return exitUsage
+		return usageLine(e, "inspect", "--xml and --json exclude each other")
 	}
 	if fs.NArg() > 1 {
-		fmt.Fprintln(e.stderr, "jinglectl: inspect: at most one FILE")
-		return exitUsage
+		return usageLine(e, "inspect", "at most one FILE")
 	}
 	format := formatBoth
 	switch {

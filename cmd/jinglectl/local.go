@@ -4,17 +4,18 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
@@ -63,11 +64,11 @@ type localFlags struct {
 	logLevel   string
 	jsonOut    bool
 	transport  string
-	timeout    time.Duration
 	resolveFor time.Duration
+	out        outputFlags
 }
 
-func addLocalFlags(fs *flag.FlagSet) *localFlags {
+func addLocalFlags(fs *pflag.FlagSet) *localFlags {
 	l := &localFlags{}
 	fs.BoolVar(&l.local, "local", false, "serverless mode (XEP-0174): no server, no account")
 	fs.StringVar(&l.name, "name", "", "one's own link-local `NAME`, user@host (default: from the OS user and host name)")
@@ -78,7 +79,16 @@ func addLocalFlags(fs *flag.FlagSet) *localFlags {
 	fs.BoolVar(&l.allowLoop, "allow-loopback", false, "offer and use loopback SOCKS5 candidates (default: when a --peer or --listen is on loopback)")
 	fs.StringVar(&l.logLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (default warn)")
 	fs.BoolVar(&l.jsonOut, "json", false, "print one JSON event per line instead of text")
+	l.out.register(fs)
 	return l
+}
+
+// level is the log level of --log-level, -q and -v.
+func (l *localFlags) level() string {
+	if l.logLevel == "" {
+		return l.out.level()
+	}
+	return l.logLevel
 }
 
 // defaultLocalName is user@host from the OS, made a valid link-local
@@ -221,40 +231,34 @@ checks the name too) to reach it without multicast.
 
 The transports are direct SOCKS5 bytestreams, then in-band bytestreams
 over the link-local stream; --transport forces one. Progress, --json
-events and exit statuses are those of server mode.
+events, timeouts, FILE - (named by --stdin-name), directories and exit
+statuses are those of server mode.
 ` + localHelp + `
 Example:
   jinglectl send --local --peer 192.0.2.7:5298 bob@laptop report.pdf
 `
 
 func runSendLocal(args []string, e env) int {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	fs := newFlagSet("send")
 	l := addLocalFlags(fs)
 	fs.StringVar(&l.transport, "transport", agent.TransportAuto, "`MODE`: auto, ibb, s5b or ice (auto: SOCKS5, then ICE with host candidates, then IBB, as the recipient supports)")
 	var limitRate int64
 	fs.Var(sizeFlag{&limitRate}, "limit-rate", "send each file at most `RATE` bytes per second (eg. 500K)")
-	fs.DurationVar(&l.timeout, "timeout", 0, "give up after `DURATION` (default: no limit)")
+	times := addTimeFlags(fs)
 	fs.DurationVar(&l.resolveFor, "resolve-wait", 5*time.Second, "how long to wait for NAME's mDNS advertisement: `DURATION`")
+	stdinName := fs.String("stdin-name", "", "the file `NAME` to offer standard input (FILE -) as (default \"stdin\")")
 	usage := func(w io.Writer) { commandUsage(w, sendLocalUsage, fs, true) }
 	if status, ok := parseFlags(fs, args, e, usage); !ok {
 		return status
 	}
 	if fs.NArg() < 2 {
-		fmt.Fprintln(e.stderr, "jinglectl: send: want NAME and at least one FILE")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "send", "want NAME and at least one FILE")
 	}
 	to, err := linklocal.ParseName(fs.Arg(0))
 	if err != nil {
 		return fail(e, "send", usagef("invalid link-local name %q: want user@host", fs.Arg(0)))
 	}
-	files := fs.Args()[1:]
-	for _, f := range files {
-		if err := checkSendable(f); err != nil {
-			return fail(e, "send", err)
-		}
-	}
-	if err := checkTransportMode(l.transport); err != nil {
+	if err := errors.Join(times.check(), checkTransportMode(l.transport)); err != nil {
 		return fail(e, "send", err)
 	}
 	o, err := l.options(e)
@@ -264,36 +268,34 @@ func runSendLocal(args []string, e env) int {
 	if to.Equal(mustName(o.Name)) {
 		return fail(e, "send", usagef("%s is one's own name (--name)", to))
 	}
-	log := newLogger(e, l.logLevel, "", "warn")
-	o.Logger = log
-	fmt.Fprintln(e.stderr, unauthenticatedWarning)
-	ctx, stop := signalContext()
-	defer stop()
-	if l.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, l.timeout)
-		defer cancel()
-	}
-	out := newRenderer(e, "send", l.jsonOut)
-	failAll := func(err error) int {
-		if l.jsonOut {
-			out.event(agent.Event{Event: agent.EventError, Time: time.Now().UTC(), Peer: to.String(), Outcome: agent.Outcome(err), Error: err.Error()})
-		}
+	items, cleanup, err := collectFiles(e, fs.Args()[1:], *stdinName)
+	defer cleanup()
+	if err != nil {
 		return fail(e, "send", err)
 	}
-	conn, err := agent.ConnectLocal(ctx, o)
-	if err != nil {
-		if ctx.Err() != nil {
-			return failAll(fmt.Errorf("%w: while reaching the peers", context.Cause(ctx)))
-		}
-		return failAll(localConnectError(err))
+	log := newLogger(e, l.level(), "", "warn")
+	o.Logger = log
+	if !l.out.quiet {
+		fmt.Fprintln(e.stderr, unauthenticatedWarning)
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sig, stop := signalContext()
+	defer stop()
+	ctx := sig
+	if times.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, times.deadline)
 		defer cancel()
-		_ = conn.Close(cctx)
-	}()
-	rctx, rcancel := context.WithTimeout(ctx, l.resolveFor)
+	}
+	t := &transfer{e: e, cmd: "send", jsonOut: l.jsonOut, sig: sig, peer: to, out: newRenderer(e, "send", l.jsonOut, l.out.quiet),
+		hasStdin: slices.ContainsFunc(items, func(it sendItem) bool { return it.stdin })}
+	cctx, ccancel := context.WithTimeout(ctx, times.login)
+	defer ccancel()
+	conn, err := agent.ConnectLocal(cctx, o)
+	if err != nil {
+		return t.connectFailed(ctx, cctx, times.login, err, localConnectError)
+	}
+	defer closeConn(conn)
+	rctx, rcancel := context.WithTimeout(cctx, l.resolveFor)
 	peer, info, err := conn.ResolveLocal(rctx, to)
 	rcancel()
 	if err != nil {
@@ -304,33 +306,12 @@ func runSendLocal(args []string, e env) int {
 				err = fmt.Errorf("%w (around: %s)", err, strings.Join(names, ", "))
 			}
 		}
-		return failAll(err)
+		return t.failAll(err)
 	}
-	transports, err := agent.ChooseTransports(l.transport, info)
-	if err != nil {
-		return failAll(err)
-	}
-	log.Debug("jinglectl: sending", "peer", peer.String(), "transports", transports)
-	outgoing := make([]agent.Outgoing, len(files))
-	for i, f := range files {
-		src, err := filetransfer.FileSource(f)
-		if err != nil {
-			return failAll(usageError{err.Error()})
-		}
-		outgoing[i] = agent.Outgoing{ID: strconv.Itoa(i + 1), Path: absPath(f), Source: src}
-	}
-	status := exitOK
-	_, err = conn.Send(ctx, peer, outgoing, agent.SendOptions{Transports: transports, LimitRate: limitRate}, func(ev agent.Event) {
-		out.event(ev)
-		if ev.Event == agent.EventError && status == exitOK {
-			status = outcomeStatus(ev.Outcome)
-		}
-	})
-	out.finish()
-	if status == exitOK && err != nil {
-		return fail(e, "send", err)
-	}
-	return status
+	ccancel()
+	log.Debug("jinglectl: sending", "peer", peer.String())
+	ctx, t.watch = watchStall(ctx, times.stall)
+	return t.send(ctx, conn, peer, info, l.transport, items, agent.SendOptions{LimitRate: limitRate})
 }
 
 // mustName parses a name already checked.
@@ -368,7 +349,7 @@ Example:
 `
 
 func runReceiveLocal(args []string, e env) int {
-	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
+	fs := newFlagSet("receive")
 	l := addLocalFlags(fs)
 	dir := fs.String("dir", ".", "receive into `DIR`")
 	var acceptFrom stringList
@@ -381,9 +362,7 @@ func runReceiveLocal(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(e.stderr, "jinglectl: receive: no arguments expected")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "receive", "no arguments expected")
 	}
 	if fi, err := os.Stat(*dir); err != nil {
 		return fail(e, "receive", usagef("directory %s: %v", *dir, unwrapPath(err)))
@@ -402,12 +381,12 @@ func runReceiveLocal(args []string, e env) int {
 	if err != nil {
 		return fail(e, "receive", err)
 	}
-	log := newLogger(e, l.logLevel, "", "warn")
+	log := newLogger(e, l.level(), "", "warn")
 	o.Logger = log
 	ctx, stop := signalContext()
 	defer stop()
 
-	out := newRenderer(e, "receive", l.jsonOut)
+	out := newRenderer(e, "receive", l.jsonOut, l.out.quiet)
 	sessions := make(chan agent.SessionSummary, 16)
 	o.OnEvent = out.event
 	o.Receive = &agent.ReceiveOptions{
@@ -464,18 +443,7 @@ func runReceiveLocal(args []string, e env) int {
 				continue
 			}
 			closeConn()
-			if len(s.Results) == 0 {
-				return exitFailure
-			}
-			for _, r := range s.Results {
-				if r.Err != nil || !r.Verified {
-					if r.Err == nil {
-						return exitFailure
-					}
-					return outcomeStatus(agent.Outcome(r.Err))
-				}
-			}
-			return exitOK
+			return sessionStatus(s)
 		}
 	}
 }
@@ -521,22 +489,25 @@ func newAsker(ctx context.Context, e env, in *os.File) func(filetransfer.Offer) 
 
 // localOnlyFlags are the serverless flags as server mode's send and
 // receive list them (for -help and completion): given without --local
-// they are a usage error.
+// they are a usage error. (send's --name, in server mode, names standard
+// input.)
 var localOnlyFlags = []string{"local", "name", "listen", "peer", "no-mdns", "interface"}
 
 // addLocalOnlyFlags registers localOnlyFlags on a server-mode flag set and
-// returns the check to run after parsing.
-func addLocalOnlyFlags(fs *flag.FlagSet) func() error {
+// returns the check to run after parsing. withName registers --name too.
+func addLocalOnlyFlags(fs *pflag.FlagSet, withName bool) func() error {
 	var l localFlags
-	fs.BoolVar(&l.local, "local", false, "serverless mode (XEP-0174), no server and no account: see --local -help")
-	fs.StringVar(&l.name, "name", "", "with --local: one's own link-local `NAME`")
+	fs.BoolVar(&l.local, "local", false, "serverless mode (XEP-0174), no server and no account: see --local --help")
+	if withName {
+		fs.StringVar(&l.name, "name", "", "with --local: one's own link-local `NAME`")
+	}
 	fs.StringVar(&l.listen, "listen", "", "with --local: accept streams on `HOST:PORT`")
 	fs.Var(&l.peers, "peer", "with --local: reach a peer at `HOST:PORT` or NAME=HOST:PORT without multicast")
 	fs.BoolVar(&l.noMDNS, "no-mdns", false, "with --local: do not use multicast DNS")
 	fs.Var(&l.ifaces, "interface", "with --local: run mDNS on `IFACE` only")
 	return func() error {
 		for _, name := range localOnlyFlags[1:] {
-			if flagSet(fs, name) {
+			if withName && flagSet(fs, name) || name != "name" && flagSet(fs, name) {
 				return usagef("--%s needs --local (serverless mode)", name)
 			}
 		}

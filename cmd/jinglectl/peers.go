@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -42,7 +41,7 @@ type peerReport struct {
 }
 
 func runPeers(args []string, e env) int {
-	fs := flag.NewFlagSet("peers", flag.ContinueOnError)
+	fs := newFlagSet("peers")
 	l := addLocalFlags(fs)
 	wait := fs.Duration("wait", 2*time.Second, "with mDNS, listen for advertisements for `DURATION`")
 	usage := func(w io.Writer) { commandUsage(w, peersUsage, fs, true) }
@@ -50,9 +49,7 @@ func runPeers(args []string, e env) int {
 		return status
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(e.stderr, "jinglectl: peers: no arguments expected")
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "peers", "no arguments expected")
 	}
 	if !l.local {
 		return fail(e, "peers", usagef("peers lists link-local peers: give --local (serverless mode)"))
@@ -61,7 +58,7 @@ func runPeers(args []string, e env) int {
 	if err != nil {
 		return fail(e, "peers", err)
 	}
-	o.Logger = newLogger(e, l.logLevel, "", "warn")
+	o.Logger = newLogger(e, l.level(), "", "warn")
 	if !l.jsonOut {
 		fmt.Fprintln(e.stderr, unauthenticatedWarning)
 	}

@@ -21,15 +21,23 @@ type renderer interface {
 	event(e agent.Event)
 	// finish draws the final state.
 	finish()
+	// declinedBecause sets what the lines about declined offers say of
+	// the policy ("mutual roster contacts", the --accept-from list).
+	declinedBecause(policy string)
 }
 
 // newRenderer picks the output: JSON lines, or text with progress bars on
-// a terminal (standard error), or plain text.
-func newRenderer(e env, cmd string, jsonOut bool) renderer {
+// a terminal (standard error), or plain text. Quiet text shows only the
+// errors.
+func newRenderer(e env, cmd string, jsonOut, quiet bool) renderer {
 	if jsonOut {
 		return &jsonRenderer{enc: json.NewEncoder(e.stdout)}
 	}
 	r := &textRenderer{out: e.stdout, errw: e.stderr, cmd: cmd, bars: map[string]*bar{}}
+	if quiet {
+		r.out = io.Discard
+		return r
+	}
 	if f, ok := e.stderr.(*os.File); ok && e.isTerminal(f) {
 		r.tty = f
 		r.width = terminalWidth(f)
@@ -52,6 +60,8 @@ func (r *jsonRenderer) event(e agent.Event) {
 
 func (r *jsonRenderer) finish() {}
 
+func (r *jsonRenderer) declinedBecause(string) {}
+
 // bar is the state of one file.
 type bar struct {
 	id, name, peer string
@@ -61,6 +71,7 @@ type bar struct {
 	state          string
 	final          bool
 	failed         bool
+	declined       string // why this side declined it
 }
 
 // textRenderer draws a progress bar per file on a terminal, or prints a
@@ -78,6 +89,13 @@ type textRenderer struct {
 	drawn    int    // lines of the region on screen
 	lastDraw time.Time
 	errors   []string
+	policy   string // who is allowed, for the lines about declined offers
+}
+
+func (r *textRenderer) declinedBecause(policy string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.policy = policy
 }
 
 func (r *textRenderer) event(e agent.Event) {
@@ -112,6 +130,10 @@ func (r *textRenderer) event(e agent.Event) {
 		b.state = "queued"
 	case agent.EventAccepted:
 		b.state = "accepted"
+	case agent.EventDeclined:
+		if e.Direction == agent.Receive {
+			b.declined = e.Error
+		}
 	case agent.EventTransport:
 		b.state = "via " + e.Transport
 	case agent.EventTransportFailed:
@@ -139,6 +161,17 @@ func (r *textRenderer) event(e agent.Event) {
 		b.final, b.failed = true, true
 		b.state = e.Outcome
 		line := fmt.Sprintf("jinglectl: %s: %s: %s", r.cmd, e.File, oneLine(e.Error))
+		if b.dir == agent.Receive {
+			// Say who sent it, and why it was declined.
+			why := oneLine(e.Error)
+			if b.declined != "" {
+				why = "declined: " + b.declined
+				if r.policy != "" {
+					why += " (allowed: " + r.policy + ")"
+				}
+			}
+			line = fmt.Sprintf("jinglectl: %s: %s from %s: %s", r.cmd, e.File, b.peer, why)
+		}
 		if r.tty == nil {
 			fmt.Fprintln(r.errw, line)
 		} else {
@@ -203,19 +236,29 @@ func (r *textRenderer) drawLocked() {
 	r.lastDraw = time.Now()
 }
 
-// line renders one bar to the terminal width, with columns that stay in
-// place from one redraw to the next:
+// line renders one bar to the terminal width:
 //
 //	NAME      [=====>      ]  45%  1.2 MiB / 2.7 MiB  800 KiB/s ETA 0:02  via s5b
+//
+// The bar takes what the name, the numbers, the speed and the state leave:
+// at least 20 columns from 80 on, at most 40. From 140 columns the speed
+// has a column of its own, so that the state stays in place; narrower,
+// the state follows the speed (and is cut first at 80).
 func (r *textRenderer) line(b *bar) string {
-	// Besides the name and the bar: brackets, percent, sizes, rate and
-	// ETA, and a state of about 12 columns.
-	const tail = 64
-	nameW := min(28, max(10, r.width/4))
-	if r.width-1-nameW-tail < 5 {
-		nameW = max(10, r.width-1-tail-5)
+	// " [", "] ", "100%", "  ", "12.3 MiB/45.6 MiB": around the bar.
+	const numbers, markW = 2 + 2 + 4 + 2 + 17, 14
+	nameW, speedW, eta := 22, 0, "ETA "
+	switch {
+	case r.width < 100:
+		nameW, eta = max(10, r.width/6), ""
+	case r.width >= 140:
+		nameW, speedW = min(28, r.width/4), 22
 	}
-	barW := min(40, max(5, r.width-1-nameW-tail))
+	barW := min(40, r.width-1-nameW-numbers-max(speedW, 18)-2-markW)
+	if r.width >= 80 {
+		barW = max(20, barW)
+	}
+	barW = max(5, barW)
 	name := truncate(b.name, nameW)
 	name += strings.Repeat(" ", nameW-utf8.RuneCountInString(name))
 	pct := 0.0
@@ -230,9 +273,11 @@ func (r *textRenderer) line(b *bar) string {
 	if fill < barW {
 		bar += ">" + strings.Repeat(" ", barW-fill-1)
 	}
-	speed := ""
+	s := fmt.Sprintf("%s [%s] %3.0f%%  %8s/%-8s", name, bar, pct*100, agent.FormatSize(b.bytes), agent.FormatSize(max(b.size, 0)))
 	if !b.final && b.rate > 0 && (b.size < 0 || b.bytes < b.size) {
-		speed = fmt.Sprintf("%s/s ETA %s", agent.FormatSize(int64(b.rate)), formatETA(b.eta))
+		s += fmt.Sprintf("  %-*s", speedW, fmt.Sprintf("%s/s %s%s", agent.FormatSize(int64(b.rate)), eta, formatETA(b.eta)))
+	} else if speedW > 0 {
+		s += "  " + strings.Repeat(" ", speedW)
 	}
 	mark := b.state
 	switch {
@@ -241,8 +286,7 @@ func (r *textRenderer) line(b *bar) string {
 	case b.final:
 		mark = "✓ " + b.state
 	}
-	s := fmt.Sprintf("%s [%s] %3.0f%%  %8s/%-8s  %-22s %s", name, bar, pct*100,
-		agent.FormatSize(b.bytes), agent.FormatSize(max(b.size, 0)), speed, mark)
+	s += "  " + mark
 	return truncate(strings.TrimRight(s, " "), r.width-1)
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 
@@ -54,11 +53,10 @@ func runTrust(args []string, e env) int {
 		return exitOK
 	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "add" && args[0] != "remove") {
-		fmt.Fprint(e.stderr, trustUsage)
-		return exitUsage
+		return usageLine(e, "trust", "want list, add or remove first")
 	}
 	op := args[0]
-	fs := flag.NewFlagSet("trust "+op, flag.ContinueOnError)
+	fs := newFlagSet("trust")
 	acct := addAccountFlags(fs)
 	jsonOut := fs.Bool("json", false, "list: one JSON object per device")
 	usage := func(w io.Writer) { commandUsage(w, trustUsage, fs, false) }
@@ -67,8 +65,7 @@ func runTrust(args []string, e env) int {
 	}
 	want := map[string]int{"list": 0, "add": 2, "remove": 2}[op]
 	if fs.NArg() != want && !(op == "list" && fs.NArg() == 1) {
-		usage(e.stderr)
-		return exitUsage
+		return usageLine(e, "trust", map[string]string{"list": "list takes at most one PEER", "add": "add takes PEER and FINGERPRINT", "remove": "remove takes PEER and FINGERPRINT"}[op])
 	}
 	cfg, err := loadConfig(e, acct, nil)
 	if err != nil {

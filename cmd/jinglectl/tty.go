@@ -3,20 +3,17 @@ package main
 import (
 	"os"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // isTerminalFile reports whether f is a terminal.
-func isTerminalFile(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), ioctlGetTermios)
-	return err == nil
-}
+func isTerminalFile(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 // terminalWidth returns the width of the terminal f, or 80.
 func terminalWidth(f *os.File) int {
-	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
-	if err != nil || ws.Col < 20 {
+	w, _, err := term.GetSize(int(f.Fd()))
+	if err != nil || w < 20 {
 		return 80
 	}
-	return int(ws.Col)
+	return w
 }

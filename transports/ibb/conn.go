@@ -222,7 +222,7 @@ func (c *Conn) fail(err error, notify bool) {
 	}
 	c.mu.Unlock()
 	c.m.unregister(c)
-	c.cfg.log.Debug("ibb: bytestream broken", "peer", c.peer, "sid", c.sid, "err", err)
+	c.cfg.log.Debug("ibb: bytestream broken", "peer", c.peer.String(), "sid", c.sid, "err", err)
 	if sendClose {
 		go func() {
 			defer c.bg.Done()

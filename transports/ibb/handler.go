@@ -48,7 +48,7 @@ func (m *Method) HandleIQ(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml
 		e = refusal(stanza.Cancel, stanza.FeatureNotImplemented, "")
 	}
 	if e != nil {
-		m.settings().log.Debug("ibb: refused", "from", iq.From, "element", start.Name.Local,
+		m.settings().log.Debug("ibb: refused", "from", iq.From.String(), "element", start.Name.Local,
 			"sid", attrValue(start, "sid"), "condition", e.Condition, "text", e.Text[""])
 	}
 	resp := stanza.IQ{ID: iq.ID, To: iq.From, Type: stanza.ResultIQ}
@@ -179,17 +179,17 @@ func (m *Method) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder)
 	}
 	log := m.settings().log
 	if err := xml.NewTokenDecoder(t).Decode(&v); err != nil {
-		log.Debug("ibb: malformed data message", "from", msg.From, "err", err)
+		log.Debug("ibb: malformed data message", "from", msg.From.String(), "err", err)
 		return nil
 	}
 	if len(v.Data) != 1 {
-		log.Debug("ibb: message with several data elements ignored", "from", msg.From)
+		log.Debug("ibb: message with several data elements ignored", "from", msg.From.String())
 		return nil
 	}
 	d := v.Data[0]
 	c := m.lookup(msg.From, d.SID)
 	if c == nil {
-		log.Debug("ibb: data message for an unknown bytestream", "from", msg.From, "sid", d.SID)
+		log.Debug("ibb: data message for an unknown bytestream", "from", msg.From.String(), "sid", d.SID)
 		return nil
 	}
 	bs, open := c.openBlockSize()
@@ -205,7 +205,7 @@ func (m *Method) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder)
 	default:
 		b64, tooBig := m.claim(d.Payload, len(d.Payload) > payloadLimit(bs), payloadLimit(bs))
 		if e := c.deliver(seq, b64, tooBig); e != nil {
-			log.Debug("ibb: data message refused", "from", msg.From, "sid", d.SID, "condition", e.Condition, "text", e.Text[""])
+			log.Debug("ibb: data message refused", "from", msg.From.String(), "sid", d.SID, "condition", e.Condition, "text", e.Text[""])
 		}
 	}
 	return nil

@@ -124,7 +124,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		mln, err = net.Listen("tcp", a.cfg.Metrics)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("metrics: %w", err)
+			return fmt.Errorf("%w on %s: %w", ErrMetricsListen, a.cfg.Metrics, err)
 		}
 		srv = &http.Server{Handler: a.met.handler(a.gauges), ReadHeaderTimeout: 10 * time.Second}
 	}

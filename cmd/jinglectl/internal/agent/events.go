@@ -154,6 +154,10 @@ func Retryable(outcome string) bool {
 	return false
 }
 
+// ErrMetricsListen reports that the metrics address could not be listened
+// on (in use, not local…).
+var ErrMetricsListen = errors.New("cannot serve metrics")
+
 // Errors of peer resolution and transport choice.
 var (
 	// ErrRecipientOffline: no online resource of the recipient is visible,

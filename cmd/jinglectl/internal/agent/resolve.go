@@ -46,6 +46,10 @@ func (c *Conn) PeerInfo(ctx context.Context, full jid.JID) (xmppclient.Info, err
 	return info, nil
 }
 
+// ContactsNamed returns the bare JIDs of the roster contacts whose name
+// (the one the user gave them in the roster) is exactly name.
+func (c *Conn) ContactsNamed(name string) []jid.JID { return c.roster.named(name) }
+
 // Resolve finds the resource to send files to. A full JID is used as it
 // is, once it answers service discovery and advertises Jingle file
 // transfer. For a bare JID, Resolve waits up to wait for the available

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"mellium.im/xmlstream"
@@ -23,6 +25,7 @@ const maxRosterItems = 100000
 type rosterItem struct {
 	JID          string `xml:"jid,attr"`
 	Subscription string `xml:"subscription,attr"`
+	Name         string `xml:"name,attr"`
 }
 
 type rosterQuery struct {
@@ -37,9 +40,26 @@ type roster struct {
 
 	mu    sync.Mutex
 	items map[string]string // bare JID → subscription
+	names map[string]string // bare JID → the name the user gave the contact
 }
 
-func newRoster() *roster { return &roster{items: map[string]string{}} }
+func newRoster() *roster { return &roster{items: map[string]string{}, names: map[string]string{}} }
+
+// named returns the bare JIDs of the contacts named name exactly, sorted.
+func (r *roster) named(name string) []jid.JID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []jid.JID
+	for k, n := range r.names {
+		if n == name {
+			if j, err := jid.Parse(k); err == nil {
+				out = append(out, j)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b jid.JID) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
 
 // subscription returns the subscription of bare ("" when not a contact).
 func (r *roster) subscription(j jid.JID) string {
@@ -56,6 +76,7 @@ func (r *roster) set(items []rosterItem, replace bool) {
 	defer r.mu.Unlock()
 	if replace {
 		r.items = map[string]string{}
+		r.names = map[string]string{}
 	}
 	for _, it := range items {
 		j, err := jid.Parse(it.JID)
@@ -65,12 +86,18 @@ func (r *roster) set(items []rosterItem, replace bool) {
 		key := j.Bare().String()
 		if it.Subscription == "remove" {
 			delete(r.items, key)
+			delete(r.names, key)
 			continue
 		}
 		if _, ok := r.items[key]; !ok && len(r.items) >= maxRosterItems {
 			continue
 		}
 		r.items[key] = it.Subscription
+		if it.Name != "" {
+			r.names[key] = it.Name
+		} else {
+			delete(r.names, key)
+		}
 	}
 }
 

@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package agent
 
@@ -7,6 +7,13 @@ import (
 	"net"
 	"syscall"
 )
+
+// listenPrivate listens on the unix socket path, created with mode 0600.
+func listenPrivate(path string) (*net.UnixListener, error) {
+	old := syscall.Umask(0o177)
+	defer syscall.Umask(old)
+	return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+}
 
 func fileOwner(fi fs.FileInfo) (int, bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)

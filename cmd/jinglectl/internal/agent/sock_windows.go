@@ -1,0 +1,20 @@
+//go:build windows
+
+package agent
+
+import (
+	"io/fs"
+	"net"
+)
+
+// listenPrivate listens on the unix socket path. Windows has no umask: the
+// socket lives in the user's own runtime directory.
+func listenPrivate(path string) (*net.UnixListener, error) {
+	return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+}
+
+// fileOwner is not known on Windows.
+func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
+
+// peerUID is not known on Windows.
+func peerUID(*net.UnixConn) (int, bool) { return 0, false }
