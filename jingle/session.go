@@ -104,9 +104,13 @@ type Session struct {
 	changed    chan struct{} // closed and replaced on every change
 	done       chan struct{}
 	queue      []func()
-	wake       chan struct{}
-	finished   bool
-	events     Queue[Event]
+	// started is set once the session holds its count on m.wg; running
+	// while a goroutine drains queue. The goroutine exists only while
+	// there is work: an idle session (a pending offer, a transfer whose
+	// data flows elsewhere) costs no goroutine of its own.
+	started, running bool
+	finished         bool
+	events           Queue[Event]
 }
 
 func newSession(m *Manager, local, peer jid.JID, sid string, initiator bool) *Session {
@@ -118,7 +122,6 @@ func newSession(m *Manager, local, peer jid.JID, sid string, initiator bool) *Se
 		contents: map[ContentKey]*content{},
 		changed:  make(chan struct{}),
 		done:     make(chan struct{}),
-		wake:     make(chan struct{}, 1),
 	}
 }
 
@@ -242,7 +245,8 @@ func (s *Session) pushEvent(ev Event) {
 	s.broadcast()
 }
 
-// start launches the session's goroutine.
+// start makes the session run its queued work: from now on a goroutine
+// drains the queue whenever it has work (see kick).
 func (s *Session) start() {
 	s.m.mu.Lock()
 	closed := s.m.closed
@@ -254,27 +258,41 @@ func (s *Session) start() {
 		s.end(&Reason{Condition: ReasonGone}, false)
 		return
 	}
-	go s.run()
+	s.mu.Lock()
+	s.started = true
+	s.kick()
+	s.mu.Unlock()
 }
 
-// run executes the session's queued work in order until the session ended
-// and its clean-up ran.
+// kick starts the goroutine that drains the queue, unless it runs or
+// there is nothing to do; s.mu is held.
+func (s *Session) kick() {
+	if s.started && !s.running && len(s.queue) > 0 {
+		s.running = true
+		go s.run()
+	}
+}
+
+// run executes the session's queued work in order until the queue is
+// empty. The goroutine that finds it empty after the clean-up ran (the
+// session finished) releases the session's count on m.wg.
 func (s *Session) run() {
-	defer s.m.wg.Done()
 	for {
 		s.mu.Lock()
 		q := s.queue
 		s.queue = nil
-		fin := s.finished
+		if len(q) == 0 {
+			s.running = false
+			fin := s.finished
+			s.mu.Unlock()
+			if fin {
+				s.m.wg.Done()
+			}
+			return
+		}
 		s.mu.Unlock()
 		for _, f := range q {
 			f()
-		}
-		if len(q) == 0 {
-			if fin {
-				return
-			}
-			<-s.wake
 		}
 	}
 }
@@ -286,10 +304,7 @@ func (s *Session) enqueue(f func()) bool {
 		return false
 	}
 	s.queue = append(s.queue, f)
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.kick()
 	return true
 }
 
@@ -349,10 +364,7 @@ func (s *Session) endLocked(r *Reason, event bool, j *Jingle, hold <-chan struct
 	}
 	// The clean-up must run even when the queue is full.
 	s.queue = append(s.queue, cleanup)
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.kick()
 	s.broadcast()
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -674,5 +675,33 @@ func TestPeerGone(t *testing.T) {
 	}
 	if got := len(bob.m.Sessions()); got != 0 {
 		t.Fatalf("bob keeps %d sessions", got)
+	}
+}
+
+// TestIdleSessionCostsNoGoroutine (issue 17): a session whose queue is
+// empty, such as a pending offer, has no goroutine of its own on either
+// side; one runs only while there is queued work.
+func TestIdleSessionCostsNoGoroutine(t *testing.T) {
+	_, alice, bob := newPair(t, jingle.Limits{})
+	ctx := tctx(t)
+	const n = 10
+	for i := range n {
+		if _, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer(fmt.Sprintf("f%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(bob.m.Sessions()); got != n {
+		t.Fatalf("bob has %d sessions, want %d", got, n)
+	}
+	runners := func() int {
+		buf := make([]byte, 1<<22)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "jingle.(*Session).run(")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runners() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := runners(); got > 0 {
+		t.Fatalf("%d session goroutines for %d idle sessions on each side, want 0", got, n)
 	}
 }

@@ -169,6 +169,15 @@ func resetPeak() {
 	_ = ResetPeak()
 }
 
+// rssMB reads VmRSS in MB, 0 when unknown.
+func rssMB() float64 {
+	m, err := SelfMemory()
+	if err != nil {
+		return 0
+	}
+	return float64(m.RSS) / 1e6
+}
+
 // peakMB reads VmHWM in MB.
 func peakMB() *float64 {
 	m, err := SelfMemory()

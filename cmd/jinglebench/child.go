@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/jinglekit/jinglekit/jingle"
@@ -76,6 +75,9 @@ func (h *harness) spawn(ctx context.Context, kind string) ([]Case, error) {
 	if h.o.cpuprofile != "" {
 		args = append(args, "-cpuprofile", h.o.cpuprofile+"."+kind)
 	}
+	if h.o.goroutineProfile != "" {
+		args = append(args, "-goroutine-profile", h.o.goroutineProfile+"."+kind)
+	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = append(os.Environ(), envChild+"="+string(envJSON))
 	var out bytes.Buffer
@@ -137,7 +139,7 @@ func (h *harness) concurrency(ctx context.Context, c *Case) error {
 	defer cancel()
 	n, size := h.o.concurrent, h.o.concurrentSize
 	c.Count, c.Bytes = n, int64(n)*size
-	lim := jingle.Limits{MaxSessions: 2*n + 64, MaxSessionsPerPeer: 2*n + 64}
+	lim := jingle.Limits{MaxSessions: 2*n + 64, MaxSessionsPerPeer: 2*n + 64, MaxSessionsPerAccount: 2*n + 64}
 	alice, bob, err := loginPair(ctx, h.env, s5bDirect("conc", lim), h.log)
 	if err != nil {
 		return err
@@ -147,27 +149,10 @@ func (h *harness) concurrency(ctx context.Context, c *Case) error {
 	if _, err := sendFile(ctx, alice, bob, socks5.NS, h.pattern.Source("warmup.bin", size), false); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	before, ok := settleGoroutines(-1, 2*time.Second)
-	_ = ok
+	before, _ := settleGoroutines(-1, 2*time.Second)
 	resetPeak()
-
-	peak := before
-	stopSampling := make(chan struct{})
-	var sampler sync.WaitGroup
-	sampler.Add(1)
-	go func() {
-		defer sampler.Done()
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-t.C:
-				peak = max(peak, runtime.NumGoroutine())
-			}
-		}
-	}()
+	beforeBytes, beforeRSS := goMem(newSamples()), rssMB()
+	sm := startSampler(h.o.goroutineProfile)
 	start := time.Now()
 	errs := make(chan error, n)
 	for i := range n {
@@ -184,18 +169,18 @@ func (h *harness) concurrency(ctx context.Context, c *Case) error {
 		}
 	}
 	wall := time.Since(start)
-	close(stopSampling)
-	sampler.Wait()
+	perr := sm.stopSampling()
 	c.PeakRSSMB = peakMB()
+	sm.perSession(c, n, before, beforeBytes, beforeRSS)
 	c.MS = f64(ms(wall))
 	c.MBPerS = f64(MBPerS(c.Bytes, wall))
 	c.Note = fmt.Sprintf("%d filetransfer sessions of %s at once over S5B direct, one receiving Handler: %.2f s wall", n, FormatSize(size), wall.Seconds())
 	after, back := settleGoroutines(before, 10*time.Second)
-	c.Goroutines = &Goroutines{Before: before, Peak: peak, After: after, Back: back}
+	c.Goroutines = &Goroutines{Before: before, Peak: sm.peakG, After: after, Back: back}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d transfers failed, first: %w", len(failed), n, failed[0])
 	}
-	return nil
+	return perr
 }
 
 // settleGoroutines waits until the number of goroutines is at most want

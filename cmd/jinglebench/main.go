@@ -49,13 +49,16 @@ type options struct {
 	run            *regexp.Regexp
 	jsonPath       string
 	cpuprofile     string
-	dir            string
-	verbose        bool
-	timeout        time.Duration
-	child          string
-	caseName       string
-	resource       string
-	network        string
+	// goroutineProfile is where the concurrency cases write the
+	// goroutine profile taken at their goroutine peak.
+	goroutineProfile string
+	dir              string
+	verbose          bool
+	timeout          time.Duration
+	child            string
+	caseName         string
+	resource         string
+	network          string
 }
 
 func (o *options) match(name string) bool { return o.run == nil || o.run.MatchString(name) }
@@ -93,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	runRe := fs.String("run", "", "run only the cases whose name matches this regular expression")
 	fs.StringVar(&o.jsonPath, "json", os.Getenv("BENCH_JSON"), "also write the results as JSON to this file (default $BENCH_JSON)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the bench process to this file (children: FILE.KIND)")
+	fs.StringVar(&o.goroutineProfile, "goroutine-profile", "", "concurrency cases: write the goroutine profile at the goroutine peak to FILE.KIND (debug=1 text)")
 	fs.StringVar(&o.dir, "dir", "", "directory for the receivers' files (default: a new one under $TMPDIR)")
 	fs.StringVar(&o.network, "prosody-network", defaultNetwork, "fields of Prosody's network_settings (Lua); \"\" keeps Prosody's defaults (min_wait = 0.001, nagle = true)")
 	fs.BoolVar(&o.verbose, "v", false, "log debug messages")

@@ -84,6 +84,7 @@ type Case struct {
 	Process    string      `json:"process,omitempty"`
 	CPU        *CPUUse     `json:"cpu,omitempty"`
 	Goroutines *Goroutines `json:"goroutines,omitempty"`
+	PerSession *PerSession `json:"per_session,omitempty"`
 	Target     *Target     `json:"target,omitempty"`
 	Note       string      `json:"note,omitempty"`
 	Error      string      `json:"error,omitempty"`
@@ -128,6 +129,18 @@ type Goroutines struct {
 	Peak   int  `json:"peak"`
 	After  int  `json:"after"`
 	Back   bool `json:"back_to_baseline"`
+}
+
+// PerSession is what one session of a concurrency case costs at the
+// peak: the growth over the counts before the sessions started, divided
+// by the number of sessions (both ends of each session when the two
+// peers are in the same process).
+type PerSession struct {
+	Goroutines float64 `json:"goroutines"`
+	// GoKB is heap objects + goroutine stacks (runtime/metrics), in kB
+	// (10^3 bytes); RSSKB is resident memory (VmHWM against VmRSS before).
+	GoKB  float64 `json:"go_kb"`
+	RSSKB float64 `json:"rss_kb"`
 }
 
 // Target is an acceptance target and whether this run met it.
