@@ -307,6 +307,8 @@ func setTarget(c *Case) {
 		c.Target = &Target{Want: "≥ 0.9× " + c.Baseline, Met: *c.Ratio >= 0.9}
 	case c.Name == caseJET && c.Ratio != nil:
 		c.Target = &Target{Want: "≥ 0.8× unencrypted s5b-direct", Met: *c.Ratio >= 0.8}
+	case c.Name == peersJinglekit && c.Ratio != nil:
+		c.Target = &Target{Want: "≥ 2× " + c.Baseline, Met: *c.Ratio >= 2}
 	case c.Name == "latency/s5b-direct" && c.MS != nil:
 		c.Target = &Target{Want: "p50 ≤ 10 ms", Met: *c.MS <= 10}
 	case c.Name == caseCall && c.MS != nil:

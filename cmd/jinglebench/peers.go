@@ -21,6 +21,10 @@ const (
 	peersStanzaStanza = "peers/stanza-to-stanza"
 	peersToStanza     = "peers/jinglekit-to-stanza"
 	peersFromStanza   = "peers/stanza-to-jinglekit"
+	// peersJinglekit is jinglekit to jinglekit over the same ICE dialect
+	// (XEP-0343 data channel), through the same Prosody, receiver in its
+	// own process: the figure issue 17 wants at ≥ 2× peersStanzaStanza.
+	peersJinglekit = "peers/jinglekit-to-jinglekit"
 )
 
 // runPeers times one file over ICE data channels between StanzaJS 12.22.1
@@ -31,7 +35,8 @@ const (
 // received. Without node, npm or prosody the step is skipped, unless
 // JINGLEKIT_REQUIRE_STANZA=1 makes that a failed case.
 func (h *harness) runPeers(ctx context.Context) {
-	if !h.o.match(peersStanzaStanza) && !h.o.match(peersToStanza) && !h.o.match(peersFromStanza) {
+	if !h.o.match(peersStanzaStanza) && !h.o.match(peersToStanza) && !h.o.match(peersFromStanza) &&
+		!h.o.match(peersJinglekit) {
 		return
 	}
 	src, err := stanzatest.Source()
@@ -60,11 +65,15 @@ func (h *harness) runPeers(ctx context.Context) {
 		return
 	}
 	note := "StanzaJS 12.22.1 + @roamhq/wrtc 0.10.0 (libwebrtc), ICE data channel over loopback, through the harness's Prosody; the sender's Jingle session time"
-	run := func(name, baseline string, f func(ctx context.Context) (float64, error)) {
+	jkNote := "jinglekit (default ice.Config, XEP-0343 data channel) to jinglekit in a child process, over loopback, through the same Prosody; the sender's Send (session-initiate to the verified <received/>)"
+	run := func(name, baseline, note string, f func(ctx context.Context) (float64, error)) {
 		if !h.o.match(name) {
 			return
 		}
 		c := Case{Name: name, Bytes: size, Baseline: baseline, Note: note, Process: "node peer.js processes and the bench (jinglekit side)"}
+		if name == peersJinglekit {
+			c.Process = "the bench (sender) and a receiver child"
+		}
 		cctx, cancel := h.caseContext(ctx)
 		secs, err := f(cctx)
 		cancel()
@@ -76,7 +85,7 @@ func (h *harness) runPeers(ctx context.Context) {
 		}
 		h.add(c)
 	}
-	run(peersStanzaStanza, "", func(ctx context.Context) (float64, error) {
+	run(peersStanzaStanza, "", note, func(ctx context.Context) (float64, error) {
 		return stanzaToStanza(ctx, st, path)
 	})
 	cfg := peerConfig{ice: true, resource: "peers"}
@@ -87,12 +96,41 @@ func (h *harness) runPeers(ctx context.Context) {
 		return
 	}
 	defer carol.close()
-	run(peersToStanza, peersStanzaStanza, func(ctx context.Context) (float64, error) {
+	run(peersToStanza, peersStanzaStanza, note, func(ctx context.Context) (float64, error) {
 		return toStanza(ctx, st, carol, h.pattern, size)
 	})
-	run(peersFromStanza, peersStanzaStanza, func(ctx context.Context) (float64, error) {
+	run(peersFromStanza, peersStanzaStanza, note, func(ctx context.Context) (float64, error) {
 		return fromStanza(ctx, st, carol, path, size)
 	})
+	run(peersJinglekit, peersStanzaStanza, jkNote, func(ctx context.Context) (float64, error) {
+		return h.jinglekitToJinglekit(ctx, env, carol, size)
+	})
+}
+
+// jinglekitToJinglekit sends size bytes from carol to a jinglekit receiver
+// logged in as bob in a child process (like the StanzaJS peers, each end
+// has its own process), over ICE in the dialect StanzaJS speaks, and
+// returns the sender's Send time (session-initiate to the receiver's
+// verified <received/> and the session's end).
+func (h *harness) jinglekitToJinglekit(ctx context.Context, env *Env, carol *peer, size int64) (float64, error) {
+	var tc transportCase
+	for _, c := range transportCases() {
+		if c.name == "ice" {
+			tc = c
+		}
+	}
+	renv := *env
+	renv.Bob = Account{"bob@" + stanzatest.Domain, stanzatest.Password}
+	bob, err := h.startReceiverOn(ctx, &renv, tc, "bench-jk")
+	if err != nil {
+		return 0, err
+	}
+	defer bob.close()
+	t, err := sendFile(ctx, carol, bob, ice.NSICEUDP, h.pattern.Source("to-jinglekit.bin", size), false)
+	if err != nil {
+		return 0, err
+	}
+	return t.Elapsed.Seconds(), nil
 }
 
 // stanzaReceiver starts a StanzaJS receiver as bob/res and waits until it

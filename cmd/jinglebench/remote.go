@@ -49,15 +49,21 @@ type remotePeer struct {
 // startReceiver starts a child receiving as bob with the configuration of
 // transport case tc, and waits until it is logged in.
 func (h *harness) startReceiver(ctx context.Context, tc transportCase, resource string) (*remotePeer, error) {
+	return h.startReceiverOn(ctx, h.env, tc, resource)
+}
+
+// startReceiverOn is startReceiver on the server and accounts of env
+// (env.Bob receives).
+func (h *harness) startReceiverOn(ctx context.Context, env *Env, tc transportCase, resource string) (*remotePeer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	envJSON, err := json.Marshal(h.env)
+	envJSON, err := json.Marshal(env)
 	if err != nil {
 		return nil, err
 	}
-	addr, err := jid.Parse(h.env.Bob.JID + "/" + resource)
+	addr, err := jid.Parse(env.Bob.JID + "/" + resource)
 	if err != nil {
 		return nil, err
 	}
