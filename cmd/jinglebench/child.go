@@ -137,7 +137,7 @@ func (h *harness) concurrency(ctx context.Context, c *Case) error {
 	defer cancel()
 	n, size := h.o.concurrent, h.o.concurrentSize
 	c.Count, c.Bytes = n, int64(n)*size
-	lim := jingle.Limits{MaxSessions: 2*n + 64, MaxSessionsPerPeer: 2*n + 64}
+	lim := jingle.Limits{MaxSessions: 2*n + 64, MaxSessionsPerPeer: 2*n + 64, MaxSessionsPerAccount: 2*n + 64}
 	alice, bob, err := loginPair(ctx, h.env, s5bDirect("conc", lim), h.log)
 	if err != nil {
 		return err
