@@ -41,50 +41,83 @@ func BenchmarkDataEncode(b *testing.B) {
 
 // BenchmarkDataDecode measures what receiving one chunk costs: the
 // stanza's tokens from an xml.Decoder, as mellium reads them, the
-// handler's payload reading and the base64 decoding.
+// handler's payload reading and the base64 decoding. path=xml is
+// encoding/xml's text path; path=payloads takes the text out before the
+// decoder (Payloads.Filter), as a stream with Method.Payloads does.
 func BenchmarkDataDecode(b *testing.B) {
 	for _, size := range []int{4096, 65535} {
-		b.Run(fmt.Sprintf("block=%d", size), func(b *testing.B) {
-			var buf bytes.Buffer
-			e := xml.NewEncoder(&buf)
-			r := &dataReader{sid: "sid0123456789", seq: 7, enc: []byte(base64.StdEncoding.EncodeToString(make([]byte, size))), eof: func() {}}
-			iq := stanza.IQ{ID: "0123456789abcdef", To: jidBench, Type: stanza.SetIQ}
-			if _, err := xmlstream.Copy(e, iq.Wrap(r)); err != nil {
+		for _, path := range []string{"xml", "payloads"} {
+			b.Run(fmt.Sprintf("block=%d/path=%s", size, path), func(b *testing.B) {
+				benchDecode(b, size, path == "payloads")
+			})
+		}
+	}
+}
+
+func benchDecode(b *testing.B, size int, payloads bool) {
+	var buf bytes.Buffer
+	e := xml.NewEncoder(&buf)
+	r := &dataReader{sid: "sid0123456789", seq: 7, enc: []byte(base64.StdEncoding.EncodeToString(make([]byte, size))), eof: func() {}}
+	iq := stanza.IQ{ID: "0123456789abcdef", To: jidBench, Type: stanza.SetIQ}
+	if _, err := xmlstream.Copy(e, iq.Wrap(r)); err != nil {
+		b.Fatal(err)
+	}
+	e.Flush()
+	// One decoder over an endless stream of the same stanza, as a
+	// session reads its stream.
+	var in io.Reader = &cycleReader{raw: buf.Bytes()}
+	p := NewPayloads()
+	if payloads {
+		in = p.Filter(in)
+	}
+	d := xml.NewDecoder(in)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		var start xml.StartElement
+		for depth := 0; depth < 2; {
+			tok, err := d.Token()
+			if err != nil {
 				b.Fatal(err)
 			}
-			e.Flush()
-			raw := buf.Bytes()
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			rd := bytes.NewReader(raw)
-			for i := 0; i < b.N; i++ {
-				rd.Reset(raw)
-				d := xml.NewDecoder(rd)
-				var start xml.StartElement
-				for depth := 0; depth < 2; {
-					tok, err := d.Token()
-					if err != nil {
-						b.Fatal(err)
-					}
-					if s, ok := tok.(xml.StartElement); ok {
-						start = s
-						depth++
-					}
-				}
-				if _, ok := parseSeq(attrValue(&start, "seq")); !ok {
-					b.Fatal("seq")
-				}
-				b64, tooBig, err := readPayload(d, payloadLimit(size))
-				if err != nil || tooBig {
-					b.Fatal(err, tooBig)
-				}
-				out, err := DecodeBase64(nil, b64)
-				if err != nil || len(out) != size {
-					b.Fatal(err, len(out))
-				}
+			if s, ok := tok.(xml.StartElement); ok {
+				start = s
+				depth++
 			}
-		})
+		}
+		if _, ok := parseSeq(attrValue(&start, "seq")); !ok {
+			b.Fatal("seq")
+		}
+		b64, tooBig, err := readPayload(d, payloadLimit(size))
+		if _, err := d.Token(); err != nil { // </iq>
+			b.Fatal(err)
+		}
+		if err != nil || tooBig {
+			b.Fatal(err, tooBig)
+		}
+		if payloads {
+			var ok bool
+			if b64, ok = p.take(b64); !ok {
+				b.Fatal("no reference")
+			}
+		}
+		out, err := DecodeBase64(nil, b64)
+		if err != nil || len(out) != size {
+			b.Fatal(err, len(out))
+		}
 	}
+}
+
+// cycleReader reads raw again and again.
+type cycleReader struct {
+	raw []byte
+	off int
+}
+
+func (c *cycleReader) Read(p []byte) (int, error) {
+	n := copy(p, c.raw[c.off:])
+	c.off = (c.off + n) % len(c.raw)
+	return n, nil
 }
 
 var jidBench = mustJID("juliet@capulet.lit/balcony")
