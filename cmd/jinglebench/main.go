@@ -96,7 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	runRe := fs.String("run", "", "run only the cases whose name matches this regular expression")
 	fs.StringVar(&o.jsonPath, "json", os.Getenv("BENCH_JSON"), "also write the results as JSON to this file (default $BENCH_JSON)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the bench process to this file (children: FILE.KIND)")
-	fs.StringVar(&o.goroutineProfile, "goroutine-profile", "", "concurrency cases: write the goroutine profile at the goroutine peak to FILE.KIND (debug=1 text)")
+	fs.StringVar(&o.goroutineProfile, "goroutine-profile", "", "concurrency cases: write the goroutine profile at the goroutine peak to FILE.KIND (debug=1 text), and the heap profile to FILE.KIND.heap")
 	fs.StringVar(&o.dir, "dir", "", "directory for the receivers' files (default: a new one under $TMPDIR)")
 	fs.StringVar(&o.network, "prosody-network", defaultNetwork, "fields of Prosody's network_settings (Lua); \"\" keeps Prosody's defaults (min_wait = 0.001, nagle = true)")
 	fs.BoolVar(&o.verbose, "v", false, "log debug messages")
