@@ -26,6 +26,7 @@ const (
 	childConcurrency  = "concurrency"
 	childMemoryStream = "memory-stream"
 	childMemoryFile   = "memory-file"
+	childIdle         = "idle"
 )
 
 // childCase names the case each child kind measures.
@@ -33,11 +34,15 @@ var childCase = map[string]string{
 	childConcurrency:  "concurrency/s5b-direct",
 	childMemoryStream: "memory/stream-s5b-direct",
 	childMemoryFile:   "memory/file-s5b-direct",
+	childIdle:         caseIdle,
 }
+
+// caseIdle is the case of many established, idle sessions in one Manager.
+const caseIdle = "concurrency/idle-ibb"
 
 // runChildren runs the child cases selected by -run, one process each.
 func (h *harness) runChildren(ctx context.Context) {
-	for _, kind := range []string{childConcurrency, childMemoryStream, childMemoryFile} {
+	for _, kind := range []string{childConcurrency, childIdle, childMemoryStream, childMemoryFile} {
 		if !h.o.match(childCase[kind]) {
 			continue
 		}
@@ -66,6 +71,7 @@ func (h *harness) spawn(ctx context.Context, kind string) ([]Case, error) {
 	args := []string{"-child", kind,
 		"-concurrent", fmt.Sprint(h.o.concurrent),
 		"-concurrent-size", fmt.Sprint(h.o.concurrentSize),
+		"-idle", fmt.Sprint(h.o.idle),
 		"-stream-size", fmt.Sprint(h.o.streamSize),
 		"-timeout", h.o.timeout.String(),
 	}
@@ -113,6 +119,8 @@ func childMain(ctx context.Context, h *harness, kind string) error {
 	switch kind {
 	case childConcurrency:
 		err = h.concurrency(ctx, &c)
+	case childIdle:
+		err = h.idle(ctx, &c)
 	case childMemoryStream:
 		err = h.memory(ctx, &c, false)
 	case childMemoryFile:

@@ -43,6 +43,7 @@ type options struct {
 	ibbRounds      int
 	sessions       int
 	concurrent     int
+	idle           int
 	concurrentSize int64
 	streamSize     int64
 	peersSize      int64
@@ -73,9 +74,9 @@ const defaultNetwork = "min_wait = 0.00001; nagle = false"
 
 // Defaults of the full run and of -smoke.
 var (
-	fullDefaults = options{size: 1 << 30, rounds: 3, ibbRounds: 1, sessions: 100, concurrent: 1000,
+	fullDefaults = options{size: 1 << 30, rounds: 3, ibbRounds: 1, sessions: 100, concurrent: 1000, idle: 10000,
 		concurrentSize: 1 << 20, streamSize: 10 << 30, peersSize: 100 << 20}
-	smokeDefaults = options{size: 32 << 20, ibbSize: 8 << 20, rounds: 1, ibbRounds: 1, sessions: 10, concurrent: 50,
+	smokeDefaults = options{size: 32 << 20, ibbSize: 8 << 20, rounds: 1, ibbRounds: 1, sessions: 10, concurrent: 50, idle: 200,
 		concurrentSize: 1 << 20, streamSize: 256 << 20, peersSize: 10 << 20}
 )
 
@@ -90,13 +91,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.ibbRounds, "ibb-rounds", 0, "rounds of each IBB throughput case (default 1: a 1 GiB round takes minutes)")
 	fs.IntVar(&o.sessions, "sessions", 0, "sessions per setup-latency case (default 100; smoke 10)")
 	fs.IntVar(&o.concurrent, "concurrent", 0, "concurrent transfers (default 1000; smoke 50)")
+	fs.IntVar(&o.idle, "idle", 0, "sessions of the idle case, slow senders over IBB in one Manager (default 10000; smoke 200)")
 	fs.Var(sizeFlag{&o.concurrentSize}, "concurrent-size", "size of each concurrent transfer (default 1MiB)")
 	fs.Var(sizeFlag{&o.streamSize}, "stream-size", "size of the memory cases' stream (default 10GiB; smoke 256MiB)")
 	fs.Var(sizeFlag{&o.peersSize}, "peers-size", "file size of the StanzaJS interop cases, peers/… (default 100MiB; smoke 10MiB)")
 	runRe := fs.String("run", "", "run only the cases whose name matches this regular expression")
 	fs.StringVar(&o.jsonPath, "json", os.Getenv("BENCH_JSON"), "also write the results as JSON to this file (default $BENCH_JSON)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the bench process to this file (children: FILE.KIND)")
-	fs.StringVar(&o.goroutineProfile, "goroutine-profile", "", "concurrency cases: write the goroutine profile at the goroutine peak to FILE.KIND (debug=1 text)")
+	fs.StringVar(&o.goroutineProfile, "goroutine-profile", "", "concurrency cases: write the goroutine profile at the goroutine peak to FILE.KIND (debug=1 text), and the heap profile to FILE.KIND.heap")
 	fs.StringVar(&o.dir, "dir", "", "directory for the receivers' files (default: a new one under $TMPDIR)")
 	fs.StringVar(&o.network, "prosody-network", defaultNetwork, "fields of Prosody's network_settings (Lua); \"\" keeps Prosody's defaults (min_wait = 0.001, nagle = true)")
 	fs.BoolVar(&o.verbose, "v", false, "log debug messages")
@@ -137,7 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	for _, p := range []struct {
 		v   *int
 		def int
-	}{{&o.rounds, d.rounds}, {&o.ibbRounds, d.ibbRounds}, {&o.sessions, d.sessions}, {&o.concurrent, d.concurrent}} {
+	}{{&o.rounds, d.rounds}, {&o.ibbRounds, d.ibbRounds}, {&o.sessions, d.sessions}, {&o.concurrent, d.concurrent}, {&o.idle, d.idle}} {
 		if *p.v <= 0 {
 			*p.v = p.def
 		}
@@ -235,7 +237,7 @@ func (h *harness) runAll(ctx context.Context) (*Report, error) {
 	o := h.o
 	rep := &Report{Schema: SchemaVersion, Started: time.Now().UTC(), Smoke: o.smoke, Machine: machine(),
 		Params: Params{Size: o.size, IBBSize: o.ibbSize, Rounds: o.rounds, IBBRounds: o.ibbRounds, Sessions: o.sessions,
-			Concurrent: o.concurrent, ConcurrentSize: o.concurrentSize, StreamSize: o.streamSize}}
+			Concurrent: o.concurrent, ConcurrentSize: o.concurrentSize, Idle: o.idle, StreamSize: o.streamSize}}
 	dir := o.dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "jinglekit-bench-")
@@ -318,6 +320,8 @@ func setTarget(c *Case) {
 		ours, pr := max(c.CPU.SelfCore(), c.CPU.ReceiverCore()), c.CPU.ProsodyCore()
 		c.Target = &Target{Want: "each peer < 30% of a core, Prosody busier",
 			Met: ours < 0.30 && !math.IsNaN(pr) && pr > ours}
+	case c.Name == caseIdle && c.PeakRSSMB != nil && c.Goroutines != nil:
+		c.Target = &Target{Want: "peak RSS ≤ 1 GiB, goroutines back to baseline", Met: *c.PeakRSSMB <= 1<<30/1e6 && c.Goroutines.Back}
 	case strings.HasPrefix(c.Name, "concurrency/") && c.PeakRSSMB != nil && c.Goroutines != nil:
 		c.Target = &Target{Want: "peak RSS ≤ 300 MB, goroutines back to baseline", Met: *c.PeakRSSMB <= 300 && c.Goroutines.Back}
 	case strings.HasPrefix(c.Name, "memory/") && c.PeakRSSMB != nil:

@@ -44,6 +44,7 @@ type Params struct {
 	Sessions       int   `json:"sessions"`
 	Concurrent     int   `json:"concurrent"`
 	ConcurrentSize int64 `json:"concurrent_size"`
+	Idle           int   `json:"idle,omitempty"`
 	StreamSize     int64 `json:"stream_size"`
 }
 

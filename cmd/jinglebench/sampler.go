@@ -19,7 +19,8 @@ var goMemMetrics = []string{"/memory/classes/heap/objects:bytes", "/memory/class
 // and the peak of heap objects + stacks while a concurrency case runs.
 // With profile set, it also writes the goroutine profile (debug=1, one
 // line per distinct stack) taken at the goroutine peak to that file: the
-// stacks say where each session's goroutines are created.
+// stacks say where each session's goroutines are created; and the heap
+// profile taken at the same moment to FILE.heap (go tool pprof).
 type sampler struct {
 	profile string
 
@@ -30,6 +31,7 @@ type sampler struct {
 	peakG     int
 	peakBytes uint64
 	prof      []byte
+	heap      []byte
 }
 
 // goMem returns heap objects + goroutine stacks in bytes.
@@ -79,6 +81,10 @@ func startSampler(profile string) *sampler {
 				if pprof.Lookup("goroutine").WriteTo(&b, 1) == nil {
 					sm.prof, profiledAt = b.Bytes(), g
 				}
+				var hb bytes.Buffer
+				if pprof.Lookup("heap").WriteTo(&hb, 0) == nil {
+					sm.heap = hb.Bytes()
+				}
 			}
 		}
 	}()
@@ -89,10 +95,13 @@ func startSampler(profile string) *sampler {
 func (sm *sampler) stopSampling() error {
 	close(sm.stop)
 	sm.wg.Wait()
-	if sm.profile != "" && sm.prof != nil {
-		return os.WriteFile(sm.profile, sm.prof, 0o644)
+	if sm.profile == "" || sm.prof == nil {
+		return nil
 	}
-	return nil
+	if err := os.WriteFile(sm.profile+".heap", sm.heap, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(sm.profile, sm.prof, 0o644)
 }
 
 // perSession fills the per-session figures of c from the sampler's peaks
