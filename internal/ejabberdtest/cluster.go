@@ -2,10 +2,12 @@ package ejabberdtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,4 +166,55 @@ func (c *Cluster) WaitSession(ctx context.Context, full string) error {
 		}
 	}
 	return nil
+}
+
+// WaitAvailable waits until every running node knows the session of full
+// (a full JID) as available, i.e. with the priority of its initial
+// presence: a message to the bare JID routed through any node then reaches
+// it (before that, ejabberd routes it as to an offline user).
+func (c *Cluster) WaitAvailable(ctx context.Context, full string) error {
+	user, rest, _ := strings.Cut(full, "@")
+	_, resource, _ := strings.Cut(rest, "/")
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		for {
+			out, err := n.API(ctx, "user_sessions_info", map[string]any{"user": user, "host": n.Domain})
+			if err == nil && availableIn(out, resource) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("ejabberdtest: %s does not know %s as available: %w (last answer %q, %v)", n.Node, full, ctx.Err(), out, err)
+			case <-time.After(probeInterval):
+			}
+		}
+	}
+	return nil
+}
+
+// availableIn reports whether the answer of user_sessions_info lists
+// resource with a numeric priority.
+func availableIn(answer, resource string) bool {
+	var sessions []struct {
+		Resource string `json:"resource"`
+		Priority any    `json:"priority"`
+	}
+	if json.Unmarshal([]byte(answer), &sessions) != nil {
+		return false
+	}
+	for _, s := range sessions {
+		if s.Resource != resource {
+			continue
+		}
+		switch p := s.Priority.(type) {
+		case float64:
+			return true
+		case string:
+			_, err := strconv.Atoi(p)
+			return err == nil
+		}
+	}
+	return false
 }
