@@ -88,7 +88,11 @@ type Config struct {
 // for wrong credentials), and ctx.Err() when ctx ended.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	endpoints := cfg.endpoints()
-	if len(endpoints) <= 1 {
+	switch len(endpoints) {
+	case 0:
+		return dialOne(ctx, cfg) // SRV
+	case 1:
+		cfg.Server, cfg.Servers = endpoints[0], nil
 		return dialOne(ctx, cfg)
 	}
 	var errs []error

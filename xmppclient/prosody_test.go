@@ -431,6 +431,12 @@ func TestProsodyServers(t *testing.T) {
 		t.Errorf("Server() = %q, want %q", c.Server(), srv.C2SAddr)
 	}
 
+	// One endpoint, in Servers only.
+	cfg.Server, cfg.Servers = "", []string{srv.C2SAddr}
+	if c := mustDial(t, cfg); c.Server() != srv.C2SAddr {
+		t.Errorf("Server() = %q, want %q", c.Server(), srv.C2SAddr)
+	}
+
 	cfg.Password = password + "-wrong"
 	cfg.Server, cfg.Servers = srv.C2SAddr, []string{srv.C2SAddr + "0", dead}
 	var logs bytes.Buffer

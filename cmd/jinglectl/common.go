@@ -139,7 +139,7 @@ type accountFlags struct {
 	config             string
 	jid                string
 	passwordFile       string
-	server             string
+	servers            stringList
 	caFile             string
 	insecureSkipVerify bool
 	logLevel           string
@@ -150,7 +150,7 @@ func addAccountFlags(fs *flag.FlagSet) *accountFlags {
 	fs.StringVar(&a.config, "config", "", "configuration `FILE` (default $XDG_CONFIG_HOME/jinglectl/config.toml)")
 	fs.StringVar(&a.jid, "jid", "", "account `JID`; a full JID fixes the resource (default: config, $"+agent.EnvJID+")")
 	fs.StringVar(&a.passwordFile, "password-file", "", "read the password from the first line of `FILE` (default: $"+agent.EnvPassword+")")
-	fs.StringVar(&a.server, "server", "", "connect to `HOST:PORT` instead of looking up SRV records")
+	fs.Var(&a.servers, "server", "connect to `HOST:PORT` instead of looking up SRV records (repeatable: tried in order, and in turn when the connection drops)")
 	fs.StringVar(&a.caFile, "ca-file", "", "trust the CA certificates in `PEM` besides the system ones")
 	fs.BoolVar(&a.insecureSkipVerify, "insecure-skip-verify", false, "do not verify the server certificate (local testing only)")
 	fs.StringVar(&a.logLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (default warn; agent: info)")
@@ -210,7 +210,7 @@ func loadConfig(e env, a *accountFlags, t *transferFlags) (agent.Config, error) 
 		cfg.JID = v
 	}
 	if v := e.getenv(agent.EnvServer); v != "" {
-		cfg.Server = v
+		cfg.Servers = agent.SplitServers(v)
 	}
 	if v := e.getenv(agent.EnvPassword); v != "" {
 		cfg.Password = v
@@ -221,7 +221,7 @@ func loadConfig(e env, a *accountFlags, t *transferFlags) (agent.Config, error) 
 		cfg.JID = a.jid
 	}
 	if flagSet(fs, "server") {
-		cfg.Server = a.server
+		cfg.Servers = a.servers
 	}
 	if flagSet(fs, "ca-file") {
 		cfg.CAFile = a.caFile

@@ -52,13 +52,18 @@ func StartCluster(ctx context.Context, opts Options) (*Cluster, error) {
 		removeRoot(root, opts, c.log)
 		return nil, err
 	}
+	certs, err := writeCerts(root)
+	if err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
 	cookie, seq := newCookie(), new(atomic.Uint64)
 	nodes := make([]*Server, 2)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for i := range nodes {
 		wg.Go(func() {
-			nodes[i], errs[i] = startNode(ctx, opts, progs, c.epmd, root, fmt.Sprintf("n%d", i+1), cookie, seq)
+			nodes[i], errs[i] = startNode(ctx, opts, progs, c.epmd, root, fmt.Sprintf("n%d", i+1), cookie, seq, certs)
 		})
 	}
 	wg.Wait()

@@ -99,7 +99,7 @@ func (s *Server) config(p ports) string {
 }
 
 // pemBundle is the certfile ejabberd loads: certificate, key and CA.
-func (s *Server) pemBundle() string { return s.Dir + "/certs/server.pem" }
+func (s *Server) pemBundle() string { return s.Dir + "/server.pem" }
 
 // writePEMBundle concatenates the server certificate, its key and the CA
 // into one file, the form ejabberd's certfiles takes most simply.

@@ -166,7 +166,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		removeRoot(root, opts, logger(opts))
 		return nil, err
 	}
-	s, err := startNode(ctx, opts, progs, e, root, "n1", newCookie(), new(atomic.Uint64))
+	certs, err := writeCerts(root)
+	if err != nil {
+		e.stop()
+		removeRoot(root, opts, logger(opts))
+		return nil, err
+	}
+	s, err := startNode(ctx, opts, progs, e, root, "n1", newCookie(), new(atomic.Uint64), certs)
 	if err != nil {
 		e.stop()
 		removeRoot(root, opts, logger(opts))
@@ -237,16 +243,12 @@ func removeRoot(dir string, opts Options, log *slog.Logger) {
 
 // startNode writes the configuration of one node under root/name and
 // starts it, retrying with other ports when one was taken meanwhile.
-func startNode(ctx context.Context, opts Options, progs programs, e *epmd, root, name, cookie string, seq *atomic.Uint64) (*Server, error) {
+func startNode(ctx context.Context, opts Options, progs programs, e *epmd, root, name, cookie string, seq *atomic.Uint64, files testcert.Files) (*Server, error) {
 	dir := filepath.Join(root, name)
 	for _, d := range []string{dir, filepath.Join(dir, "spool"), filepath.Join(dir, "logs")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("ejabberdtest: create directory: %w", err)
 		}
-	}
-	files, err := testcert.Write(filepath.Join(dir, "certs"), Domain, []string{ProxyJID})
-	if err != nil {
-		return nil, fmt.Errorf("ejabberdtest: certificates: %w", err)
 	}
 	s := &Server{
 		Domain:     Domain,
@@ -266,7 +268,7 @@ func startNode(ctx context.Context, opts Options, progs programs, e *epmd, root,
 		keep:       opts.Keep || os.Getenv(EnvKeep) == "1",
 		userSeq:    seq,
 	}
-	if err := writePEMBundle(filepath.Join(dir, "certs", "server.pem"), files); err != nil {
+	if err := writePEMBundle(s.pemBundle(), files); err != nil {
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
@@ -300,6 +302,17 @@ func (s *Server) configureAndLaunch(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.launchLocked(ctx)
+}
+
+// writeCerts writes the CA and the server certificate of a run, shared by
+// the nodes of a cluster (one domain, one certificate, one CA for the
+// clients).
+func writeCerts(root string) (testcert.Files, error) {
+	files, err := testcert.Write(filepath.Join(root, "certs"), Domain, []string{ProxyJID})
+	if err != nil {
+		return files, fmt.Errorf("ejabberdtest: certificates: %w", err)
+	}
+	return files, nil
 }
 
 func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }

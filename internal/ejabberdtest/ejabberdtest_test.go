@@ -148,10 +148,13 @@ func TestCluster(t *testing.T) {
 		}
 	})
 	n1, n2 := c.Nodes[0], c.Nodes[1]
+	if n1.CAFile != n2.CAFile {
+		t.Errorf("the nodes have different CAs: %s, %s", n1.CAFile, n2.CAFile)
+	}
 	alice, apass := c.NewUser(t, "alice")
 	bob, bpass := c.NewUser(t, "bob")
 	a := login(t, alice+"/n1", n1.C2SAddr, n1.CAFile, apass)
-	b := login(t, bob+"/n2", n2.C2SAddr, n2.CAFile, bpass)
+	b := login(t, bob+"/n2", n2.C2SAddr, n1.CAFile, bpass)
 	ctx := testContext(t)
 	// A disco#info from alice (node 1) to bob's full JID (node 2) is
 	// answered by bob's client library across the cluster.

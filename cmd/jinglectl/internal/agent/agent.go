@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -232,9 +233,12 @@ func (a *Agent) connectOptions() Options {
 func (a *Agent) connLoop(ctx context.Context) error {
 	backoff := a.cfg.ReconnectMin
 	first := true
+	last := "" // the server of the connection that dropped
 	for {
 		lctx, cancel := context.WithTimeout(ctx, loginTimeout)
-		conn, err := Connect(lctx, a.connectOptions())
+		opts := a.connectOptions()
+		opts.Config.Servers = rotateAfter(opts.Config.Servers, last)
+		conn, err := Connect(lctx, opts)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -264,7 +268,8 @@ func (a *Agent) connLoop(ctx context.Context) error {
 		a.mu.Unlock()
 		first = false
 		backoff = a.cfg.ReconnectMin
-		a.log.Info("jinglectl agent: logged in", "jid", conn.LocalAddr().String())
+		last = conn.Server()
+		a.log.Info("jinglectl agent: logged in", "jid", conn.LocalAddr().String(), "server", last)
 		select {
 		case <-conn.Done():
 		case <-ctx.Done():
@@ -275,7 +280,7 @@ func (a *Agent) connLoop(ctx context.Context) error {
 		close(a.connChanged)
 		a.connChanged = make(chan struct{})
 		a.mu.Unlock()
-		a.log.Warn("jinglectl agent: connection lost", "error", conn.Err())
+		a.log.Warn("jinglectl agent: connection lost", "error", conn.Err(), "server", last)
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = conn.Close(cctx)
 		cancel()
@@ -283,6 +288,17 @@ func (a *Agent) connLoop(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// rotateAfter returns servers starting with the one after last: after a
+// drop, the agent logs in through the next server first and tries the one
+// that dropped it last. Without last in the list the order is unchanged.
+func rotateAfter(servers []string, last string) []string {
+	i := slices.Index(servers, last)
+	if i < 0 {
+		return servers
+	}
+	return append(slices.Clone(servers[i+1:]), servers[:i+1]...)
 }
 
 // jitter spreads d by ±20%.
@@ -640,6 +656,7 @@ func (a *Agent) status() Status {
 	if a.conn != nil {
 		s.Since = a.since.UTC()
 		s.Sessions = a.conn.ActiveSessions()
+		s.Server = a.conn.Server()
 	}
 	for _, id := range a.order {
 		if t := a.transfers[id]; t != nil {
@@ -655,6 +672,7 @@ func (a *Agent) gauges() gauges {
 	g := gauges{connected: a.conn != nil, queued: len(a.queue)}
 	if a.conn != nil {
 		g.sessions = a.conn.ActiveSessions()
+		g.server = a.conn.Server()
 	}
 	for _, t := range a.transfers {
 		if t.State == StateActive {

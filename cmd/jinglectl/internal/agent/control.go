@@ -69,6 +69,7 @@ type Status struct {
 	JID        string     `json:"jid"`
 	Connected  bool       `json:"connected"`
 	Since      time.Time  `json:"since,omitzero"`
+	Server     string     `json:"server,omitempty"` // "host:port" the connection goes through
 	Reconnects int        `json:"reconnects"`
 	Sessions   int        `json:"sessions"`
 	Queued     int        `json:"queued"`

@@ -27,6 +27,7 @@ type fileRef struct {
 	accepted       bool
 	lastProgress   time.Time
 	cancel         func()
+	finished       chan struct{} // receiving: closed once the Handler reported the file
 }
 
 // watch follows one Jingle session: who gets its events and which file
@@ -314,7 +315,10 @@ func (r *receiver) policy(o filetransfer.Offer) filetransfer.Decision {
 	if w == nil {
 		return dec
 	}
-	f := &fileRef{id: r.newID(o.SID, o.Content), name: o.Name, size: o.Size, content: o.Content}
+	if dec.Accept {
+		r.hub.supersede(o, supersedeWait)
+	}
+	f := &fileRef{id: r.newID(o.SID, o.Content), name: o.Name, size: o.Size, content: o.Content, finished: make(chan struct{})}
 	r.hub.mu.Lock()
 	w.byContent[o.Content] = f
 	r.hub.mu.Unlock()
@@ -347,5 +351,66 @@ func (r *receiver) done(res filetransfer.Result) {
 	} else {
 		r.hub.mu.Unlock()
 	}
+	if f.finished != nil {
+		r.hub.mu.Lock()
+		select {
+		case <-f.finished:
+		default:
+			close(f.finished)
+		}
+		r.hub.mu.Unlock()
+	}
 	w.finish(f, res)
+}
+
+// supersedeWait bounds how long a new offer waits for the incoming
+// transfer it supersedes to let go of its .part.
+const supersedeWait = 10 * time.Second
+
+// supersede ends the incoming transfers that offer o replaces, and waits
+// (at most wait) until the Handler has reported them, so that their .part
+// is free for o to resume from. o replaces a live incoming transfer of the
+// same file (name and size) from the same full JID in another session: a
+// sender offers a file again only once it has given up the session that
+// was carrying it — typically because its connection dropped and it logged
+// in again, possibly through another server. The old session may still
+// look alive here: when an ejabberd 23.01 cluster node stops, the other
+// node sends no unavailable presence for the sessions it hosted, and the
+// in-band bytestream simply stalls.
+func (h *hub) supersede(o filetransfer.Offer, wait time.Duration) {
+	type old struct {
+		cancel   func()
+		finished chan struct{}
+	}
+	var olds []old
+	h.mu.Lock()
+	for sid, w := range h.sessions {
+		if sid == o.SID || w.dir != Receive || !w.peer.Equal(o.From) {
+			continue
+		}
+		for _, f := range w.byContent {
+			if f.name != o.Name || f.size != o.Size || f.cancel == nil || f.finished == nil {
+				continue
+			}
+			select {
+			case <-f.finished:
+			default:
+				olds = append(olds, old{f.cancel, f.finished})
+			}
+		}
+	}
+	h.mu.Unlock()
+	if len(olds) == 0 {
+		return
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for _, f := range olds {
+		f.cancel()
+		select {
+		case <-f.finished:
+		case <-timer.C:
+			return
+		}
+	}
 }

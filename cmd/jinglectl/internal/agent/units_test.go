@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -339,5 +340,27 @@ func TestMetricsRuntime(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestRotateAfter: after a drop the agent tries the next server first and
+// the one that dropped it last.
+func TestRotateAfter(t *testing.T) {
+	list := []string{"a:1", "b:2", "c:3"}
+	for _, tc := range []struct {
+		last string
+		want []string
+	}{
+		{"", list},
+		{"x:9", list},
+		{"a:1", []string{"b:2", "c:3", "a:1"}},
+		{"c:3", list},
+	} {
+		if got := rotateAfter(list, tc.last); !slices.Equal(got, tc.want) {
+			t.Errorf("rotateAfter(%q) = %q, want %q", tc.last, got, tc.want)
+		}
+	}
+	if !slices.Equal(list, []string{"a:1", "b:2", "c:3"}) {
+		t.Errorf("rotateAfter changed its input: %q", list)
 	}
 }
