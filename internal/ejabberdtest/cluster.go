@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,10 +20,7 @@ type Cluster struct {
 	// Nodes are node 1 and node 2; node 2 joined node 1.
 	Nodes []*Server
 
-	opts Options
-	log  *slog.Logger
-	epmd *epmd
-	root string
+	run *run
 
 	mu     sync.Mutex
 	closed bool
@@ -43,27 +38,18 @@ func StartCluster(ctx context.Context, opts Options) (*Cluster, error) {
 	// Two nodes and a join: twice the start-up of one node.
 	ctx, cancel := context.WithTimeout(ctx, 2*opts.StartTimeout)
 	defer cancel()
-	root, err := newRoot(opts)
+	r, err := newRun(ctx, opts, progs)
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{opts: opts, log: logger(opts), root: root}
-	if c.epmd, err = startEpmd(ctx, progs, root); err != nil {
-		removeRoot(root, opts, c.log)
-		return nil, err
-	}
-	certs, err := writeCerts(root)
-	if err != nil {
-		_ = c.Stop()
-		return nil, err
-	}
+	c := &Cluster{run: r}
 	cookie, seq := newCookie(), new(atomic.Uint64)
 	nodes := make([]*Server, 2)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for i := range nodes {
 		wg.Go(func() {
-			nodes[i], errs[i] = startNode(ctx, opts, progs, c.epmd, root, fmt.Sprintf("n%d", i+1), cookie, seq, certs)
+			nodes[i], errs[i] = startNode(ctx, r, fmt.Sprintf("n%d", i+1), cookie, seq)
 		})
 	}
 	wg.Wait()
@@ -126,14 +112,7 @@ func (c *Cluster) Stop() error {
 	for i := len(c.Nodes) - 1; i >= 0; i-- {
 		errs = append(errs, c.Nodes[i].Stop())
 	}
-	if c.epmd != nil {
-		c.epmd.stop()
-	}
-	if c.opts.Keep || os.Getenv(EnvKeep) == "1" {
-		c.log.Info("ejabberdtest: keeping cluster directory", "dir", c.root)
-	} else {
-		_ = os.RemoveAll(c.root)
-	}
+	errs = append(errs, c.run.close())
 	return errors.Join(errs...)
 }
 

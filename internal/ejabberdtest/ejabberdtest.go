@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/internal/testcert"
+	"github.com/jinglekit/jinglekit/internal/testproc"
 )
 
 // Environment variables read by the harness.
@@ -128,18 +129,68 @@ type Server struct {
 
 	opts    Options
 	progs   programs
-	epmd    *epmd  // shared by the nodes of a cluster
-	ownEpmd bool   // Stop also stops epmd
-	root    string // directory Stop removes, when set
+	run     *run // shared by the nodes of a cluster
+	ownRun  bool // Stop also ends the run (Start, not StartCluster)
 	cookie  string
 	caPEM   []byte
 	log     *slog.Logger
-	keep    bool
 	userSeq *atomic.Uint64 // shared by the nodes of a cluster (one user base)
 
 	mu     sync.Mutex // guards proc and closed
-	proc   *process
+	proc   *testproc.Process
 	closed bool
+}
+
+// run is what the nodes of one Start or StartCluster share: the process
+// group, epmd, the directory and the certificates.
+type run struct {
+	opts  Options
+	progs programs
+	log   *slog.Logger
+	group *testproc.Group
+	epmd  *epmd
+	root  string
+	certs testcert.Files
+}
+
+// newRun cleans up after killed runs, then creates the process group, the
+// directory, the certificates and epmd of a new one.
+func newRun(ctx context.Context, opts Options, progs programs) (*run, error) {
+	r := &run{opts: opts, progs: progs, log: logger(opts)}
+	group, err := testproc.NewGroup("ejabberdtest", testproc.GroupOptions{Grace: stopGrace, Logger: r.log})
+	if err != nil {
+		return nil, fmt.Errorf("ejabberdtest: %w", err)
+	}
+	r.group = group
+	if r.root, err = newRoot(opts); err != nil {
+		r.close()
+		return nil, err
+	}
+	if r.certs, err = writeCerts(r.root); err != nil {
+		r.close()
+		return nil, err
+	}
+	if r.epmd, err = startEpmd(ctx, group, progs, r.root); err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// close stops epmd and whatever is left in the group, and removes the
+// directory unless Options.Keep or EnvKeep is set.
+func (r *run) close() error {
+	if r.epmd != nil {
+		r.epmd.stop()
+	}
+	err := r.group.Close()
+	if r.root != "" {
+		removeRoot(r.root, r.opts, r.log)
+	}
+	if err != nil {
+		return fmt.Errorf("ejabberdtest: %w", err)
+	}
+	return nil
 }
 
 // programs are the resolved executables.
@@ -157,29 +208,16 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
-	root, err := newRoot(opts)
+	r, err := newRun(ctx, opts, progs)
 	if err != nil {
 		return nil, err
 	}
-	e, err := startEpmd(ctx, progs, root)
+	s, err := startNode(ctx, r, "n1", newCookie(), new(atomic.Uint64))
 	if err != nil {
-		removeRoot(root, opts, logger(opts))
+		_ = r.close()
 		return nil, err
 	}
-	certs, err := writeCerts(root)
-	if err != nil {
-		e.stop()
-		removeRoot(root, opts, logger(opts))
-		return nil, err
-	}
-	s, err := startNode(ctx, opts, progs, e, root, "n1", newCookie(), new(atomic.Uint64), certs)
-	if err != nil {
-		e.stop()
-		removeRoot(root, opts, logger(opts))
-		return nil, err
-	}
-	s.ownEpmd = true
-	s.root = root
+	s.ownRun = true
 	if err := s.setupUsers(ctx); err != nil {
 		_ = s.Stop()
 		return nil, err
@@ -243,8 +281,8 @@ func removeRoot(dir string, opts Options, log *slog.Logger) {
 
 // startNode writes the configuration of one node under root/name and
 // starts it, retrying with other ports when one was taken meanwhile.
-func startNode(ctx context.Context, opts Options, progs programs, e *epmd, root, name, cookie string, seq *atomic.Uint64, files testcert.Files) (*Server, error) {
-	dir := filepath.Join(root, name)
+func startNode(ctx context.Context, r *run, name, cookie string, seq *atomic.Uint64) (*Server, error) {
+	dir := filepath.Join(r.root, name)
 	for _, d := range []string{dir, filepath.Join(dir, "spool"), filepath.Join(dir, "logs")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("ejabberdtest: create directory: %w", err)
@@ -255,20 +293,19 @@ func startNode(ctx context.Context, opts Options, progs programs, e *epmd, root,
 		Node:       fmt.Sprintf("ejt%d%s@localhost", os.Getpid(), name),
 		ProxyJID:   ProxyJID,
 		TURNSecret: cookie + "-turn",
-		CAFile:     files.CAFile,
+		CAFile:     r.certs.CAFile,
 		Dir:        dir,
 		ConfigFile: filepath.Join(dir, "ejabberd.yml"),
 		LogFile:    filepath.Join(dir, "logs", "ejabberd.log"),
-		opts:       opts,
-		progs:      progs,
-		epmd:       e,
+		opts:       r.opts,
+		progs:      r.progs,
+		run:        r,
 		cookie:     cookie,
-		caPEM:      files.CAPEM,
-		log:        logger(opts),
-		keep:       opts.Keep || os.Getenv(EnvKeep) == "1",
+		caPEM:      r.certs.CAPEM,
+		log:        r.log,
 		userSeq:    seq,
 	}
-	if err := writePEMBundle(s.pemBundle(), files); err != nil {
+	if err := writePEMBundle(s.pemBundle(), r.certs); err != nil {
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
@@ -351,11 +388,8 @@ func (s *Server) Stop() error {
 		return nil
 	}
 	s.closed = true
-	if s.ownEpmd {
-		s.epmd.stop()
-	}
-	if s.root != "" {
-		removeRoot(s.root, s.opts, s.log)
+	if s.ownRun {
+		err = errors.Join(err, s.run.close())
 	}
 	return err
 }
@@ -377,12 +411,8 @@ func (s *Server) Running() bool {
 	if s.proc == nil {
 		return false
 	}
-	select {
-	case <-s.proc.done:
-		return false
-	default:
-		return true
-	}
+	exited, _ := s.proc.Exited()
+	return !exited
 }
 
 // TLSConfig returns a new client TLS configuration that trusts only the

@@ -1,7 +1,6 @@
 package ejabberdtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,8 +12,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/jinglekit/jinglekit/internal/testproc"
 )
 
 // errPortInUse reports that ejabberd could not bind one of the ports it
@@ -26,58 +26,21 @@ const (
 	ctlWaitDelay  = 2 * time.Second
 )
 
-// process is one run of a program the harness started. Its goroutine waits
-// for the process and closes done.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // result of Wait, valid after done is closed
-}
-
-// spawn starts cmd in its own process group, killed with the test binary,
-// with its output appended to outFile.
-func spawn(cmd *exec.Cmd, outFile string) (*process, error) {
+// spawn starts cmd (made by a testproc.Group: its own process group,
+// killed with the test binary) with its output appended to outFile.
+func spawn(cmd *exec.Cmd, outFile string) (*testproc.Process, error) {
 	out, err := os.OpenFile(outFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("ejabberdtest: open output file: %w", err)
 	}
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = sysProcAttr()
-	err = cmd.Start()
+	p, err := testproc.Start(cmd)
 	_ = out.Close() // the child has its own copy
 	if err != nil {
 		return nil, fmt.Errorf("ejabberdtest: start %s: %w", cmd.Path, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	return p, nil
-}
-
-// stop sends SIGTERM, then SIGKILL to the whole process group after
-// grace, and waits for the process. It reports whether the process had
-// already exited by itself.
-func (p *process) stop(grace time.Duration) (exitedBefore bool) {
-	select {
-	case <-p.done:
-		return true
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	timer := time.NewTimer(grace)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-	// The VM's helpers (erl_child_setup, inet_gethost) share its group.
-	killGroup(p.cmd.Process.Pid)
-	return false
 }
 
 // epmd is the private Erlang port mapper of one node or cluster: the nodes
@@ -85,18 +48,18 @@ func (p *process) stop(grace time.Duration) (exitedBefore bool) {
 // and it never outlives the test binary, unlike the daemon erl starts.
 type epmd struct {
 	port int
-	proc *process
+	proc *testproc.Process
 }
 
 // startEpmd runs epmd in the foreground on a free loopback port.
-func startEpmd(ctx context.Context, progs programs, dir string) (*epmd, error) {
+func startEpmd(ctx context.Context, group *testproc.Group, progs programs, dir string) (*epmd, error) {
 	for attempt := 1; ; attempt++ {
 		ports, err := freeTCPPorts(1)
 		if err != nil {
 			return nil, fmt.Errorf("ejabberdtest: pick epmd port: %w", err)
 		}
-		cmd := exec.Command(progs.epmd, "-port", strconv.Itoa(ports[0]), "-address", "127.0.0.1")
-		cmd.Dir = dir // marks it as ours for cleanStale
+		cmd := group.Command(progs.epmd, "-port", strconv.Itoa(ports[0]), "-address", "127.0.0.1")
+		cmd.Dir = dir
 		p, err := spawn(cmd, filepath.Join(dir, "epmd.out"))
 		if err != nil {
 			return nil, err
@@ -113,10 +76,10 @@ func startEpmd(ctx context.Context, progs programs, dir string) (*epmd, error) {
 	}
 }
 
-func (e *epmd) stop() { e.proc.stop(time.Second) }
+func (e *epmd) stop() { _, _ = e.proc.Stop(time.Second) }
 
 // waitTCP waits until addr accepts connections or p exits.
-func waitTCP(ctx context.Context, p *process, addr string) error {
+func waitTCP(ctx context.Context, p *testproc.Process, addr string) error {
 	var d net.Dialer
 	for {
 		c, err := d.DialContext(ctx, "tcp", addr)
@@ -124,8 +87,8 @@ func waitTCP(ctx context.Context, p *process, addr string) error {
 			return c.Close()
 		}
 		select {
-		case <-p.done:
-			return fmt.Errorf("exited during start-up: %v", p.err)
+		case <-p.Done():
+			return fmt.Errorf("exited during start-up: %v", p.Wait())
 		case <-ctx.Done():
 			return fmt.Errorf("not listening on %s: %w", addr, ctx.Err())
 		case <-time.After(probeInterval):
@@ -143,7 +106,7 @@ func (s *Server) env() []string {
 	}
 	return append(env,
 		"HOME="+s.Dir, // where Erlang would look for .erlang.cookie
-		"ERL_EPMD_PORT="+strconv.Itoa(s.epmd.port),
+		"ERL_EPMD_PORT="+strconv.Itoa(s.run.epmd.port),
 		"ERL_EPMD_ADDRESS=127.0.0.1",
 		"ERL_LIBS="+s.progs.libs,
 		"ERL_CRASH_DUMP_BYTES=0",
@@ -175,9 +138,9 @@ func (s *Server) launchLocked(ctx context.Context) error {
 	args := append(s.erlArgs(s.Node), "+K", "true",
 		"-mnesia", "dir", strconv.Quote(filepath.Join(s.Dir, "spool")),
 		"-s", "ejabberd", "-noinput")
-	cmd := exec.Command(s.progs.erl, args...)
+	cmd := s.run.group.Command(s.progs.erl, args...)
 	cmd.Dir = s.Dir
-	cmd.Env = s.env()
+	cmd.Env = s.run.group.Env(s.env())
 	p, err := spawn(cmd, filepath.Join(s.Dir, "erl.out"))
 	if err != nil {
 		return err
@@ -195,7 +158,7 @@ func (s *Server) launchLocked(ctx context.Context) error {
 
 // waitReady waits until the HTTP API says ejabberd is running and the c2s
 // port accepts connections.
-func (s *Server) waitReady(ctx context.Context, p *process, logOffset int64) error {
+func (s *Server) waitReady(ctx context.Context, p *testproc.Process, logOffset int64) error {
 	var last error
 	for {
 		if line := findInFile(s.LogFile, logOffset, "eaddrinuse", "already in use"); line != "" {
@@ -215,8 +178,8 @@ func (s *Server) waitReady(ctx context.Context, p *process, logOffset int64) err
 			last = fmt.Errorf("status %q", out)
 		}
 		select {
-		case <-p.done:
-			return fmt.Errorf("exited during start-up: %v", p.err)
+		case <-p.Done():
+			return fmt.Errorf("exited during start-up: %v", p.Wait())
 		case <-ctx.Done():
 			return fmt.Errorf("not ready: %w (last probe: %v)", ctx.Err(), last)
 		case <-time.After(probeInterval):
@@ -232,8 +195,12 @@ func (s *Server) stopProcessLocked() error {
 		return nil
 	}
 	s.proc = nil
-	if p.stop(stopGrace) {
-		return fmt.Errorf("ejabberdtest: node %s had exited by itself: %v\n%s", s.Node, p.err, s.diagnostics())
+	if exited, err := p.Exited(); exited {
+		_, _ = p.Stop(0) // the VM's helpers share its group
+		return fmt.Errorf("ejabberdtest: node %s had exited by itself: %v\n%s", s.Node, err, s.diagnostics())
+	}
+	if _, err := p.Stop(stopGrace); err != nil {
+		return fmt.Errorf("ejabberdtest: stop node %s: %w", s.Node, err)
 	}
 	return nil
 }
@@ -249,18 +216,15 @@ func (s *Server) Ctl(ctx context.Context, args ...string) (string, error) {
 	_, _ = rand.Read(b) // never fails: Go crashes the program if the system RNG does
 	name := "ctl" + hex.EncodeToString(b) + "@localhost"
 	cmdArgs := append(s.erlArgs(name), "-hidden", "-noinput", "-s", "ejabberd_ctl", "-extra", s.Node)
-	cmd := exec.CommandContext(ctx, s.progs.erl, append(cmdArgs, args...)...)
+	cmd := s.run.group.CommandContext(ctx, s.progs.erl, append(cmdArgs, args...)...)
 	cmd.Dir = s.Dir
-	cmd.Env = s.env()
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.Env = s.run.group.Env(s.env())
 	cmd.WaitDelay = ctlWaitDelay
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("ejabberdtest: ejabberdctl %s: %w: %s", args[0], err, strings.TrimSpace(out.String()))
+	out, err := testproc.CombinedOutput(cmd)
+	if err != nil {
+		return string(out), fmt.Errorf("ejabberdtest: ejabberdctl %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
 	}
-	return out.String(), nil
+	return string(out), nil
 }
 
 // diagnostics describes the node's output for start-up errors.

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -46,10 +45,10 @@ func processID(pid int) string {
 }
 
 // cleanStale removes the directories under tmp of runs whose test binary
-// is gone, after killing every process still running from them (a node or
-// epmd whose PR_SET_PDEATHSIG did not fire, e.g. because the harness ran
-// on another system, or processes of an older harness). Only Linux has
-// the /proc this needs; elsewhere it does nothing.
+// is gone. Their processes are gone too: the kernel killed them with the
+// test binary (PR_SET_PDEATHSIG), and testproc.NewGroup, called first,
+// stopped any that survived. Only Linux has the /proc this needs to tell a
+// live owner; elsewhere no directory is ever taken for stale.
 func cleanStale(tmp string, log *slog.Logger) {
 	dirs, _ := filepath.Glob(filepath.Join(tmp, dirPrefix+"*"))
 	for _, dir := range dirs {
@@ -70,33 +69,7 @@ func cleanStale(tmp string, log *slog.Logger) {
 				}
 			}
 		}
-		for _, pid := range processesUnder(dir) {
-			log.Warn("ejabberdtest: killing a process left by a killed test", "pid", pid, "dir", dir)
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
 		log.Info("ejabberdtest: removing a directory left by a killed test", "dir", dir)
 		_ = os.RemoveAll(dir)
 	}
-}
-
-// processesUnder lists the processes whose working directory is dir or
-// below it, or whose command line names it.
-func processesUnder(dir string) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if cwd == dir || strings.HasPrefix(cwd, dir+"/") || strings.Contains(string(cmdline), dir) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
