@@ -472,3 +472,17 @@ func checkLocalpart(user string) error {
 	}
 	return nil
 }
+
+// Pid returns the process id of the node's Erlang VM, or 0 when it is not
+// running.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return 0
+	}
+	if exited, _ := s.proc.Exited(); exited {
+		return 0
+	}
+	return s.proc.Pid()
+}
