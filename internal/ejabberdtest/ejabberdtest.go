@@ -96,8 +96,8 @@ type Options struct {
 	// subscription, so that they see each other's presence at login.
 	MutualRoster bool
 
-	// Modules is YAML appended to the modules section, indented by four
-	// spaces, e.g. "    mod_vcard: {}".
+	// Modules is YAML appended to the modules section: each module
+	// indented by two spaces, e.g. "  mod_vcard: {}".
 	Modules string
 	// LogLevel is ejabberd's loglevel: "info" (default), "debug",
 	// "warning" or "error".
