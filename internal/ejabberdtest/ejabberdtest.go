@@ -122,8 +122,8 @@ type Server struct {
 	STUNAddr   string // "127.0.0.1:PORT" (UDP) of STUN and TURN (ejabberd_stun)
 	TURNSecret string // shared secret of the TURN REST credentials (mod_stun_disco)
 	APIAddr    string // "127.0.0.1:PORT" of mod_http_api
-	CAFile     string // PEM of the CA that signed the server certificate
-	Dir        string // directory holding config, certificates, spool and logs
+	CAFile     string // PEM of the CA that signed the server certificate (shared by a cluster's nodes)
+	Dir        string // the node's directory: config, certificate bundle, spool, logs
 	ConfigFile string // ejabberd.yml
 	LogFile    string // ejabberd.log
 
