@@ -14,11 +14,12 @@
 // than through ejabberdctl: ejabberdctl run as root re-executes itself as
 // user ejabberd through su, daemonizes the VM and shares the system epmd,
 // none of which a test can clean up after. Here every process (epmd and
-// each node) is a child of the test binary, in its own process group, and
-// is killed by the kernel when the test binary dies (PR_SET_PDEATHSIG). A
-// test binary killed before it could remove its directory leaves it
-// behind; the next Start removes such stale directories and kills what
-// still runs from them.
+// each node) is a child of the test binary started through
+// internal/testproc: in its own process group, killed by the kernel when
+// the test binary dies (PR_SET_PDEATHSIG), and tagged, so that the next
+// start stops whatever of a killed run survived. A test binary killed
+// before it could remove its directory leaves it behind; the next start
+// removes such stale directories.
 //
 // A test package normally shares one node through Lazy and Main, like
 // internal/prosodytest. When ejabberd (erl, epmd and the ejabberd
