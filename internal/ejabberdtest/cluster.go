@@ -49,7 +49,7 @@ func StartCluster(ctx context.Context, opts Options) (*Cluster, error) {
 	var wg sync.WaitGroup
 	for i := range nodes {
 		wg.Go(func() {
-			nodes[i], errs[i] = startNode(ctx, r, fmt.Sprintf("n%d", i+1), cookie, seq)
+			nodes[i], errs[i] = startNode(ctx, r, i, cookie, seq)
 		})
 	}
 	wg.Wait()

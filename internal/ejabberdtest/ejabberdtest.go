@@ -132,6 +132,7 @@ type Server struct {
 	progs   programs
 	run     *run // shared by the nodes of a cluster
 	ownRun  bool // Stop also ends the run (Start, not StartCluster)
+	index   int  // 0 for node 1, 1 for node 2
 	cookie  string
 	caPEM   []byte
 	log     *slog.Logger
@@ -152,12 +153,15 @@ type run struct {
 	epmd  *epmd
 	root  string
 	certs testcert.Files
+	// relayBlock is the TURN relay port block of the first node; node i
+	// takes the next i-th one.
+	relayBlock int
 }
 
 // newRun cleans up after killed runs, then creates the process group, the
 // directory, the certificates and epmd of a new one.
 func newRun(ctx context.Context, opts Options, progs programs) (*run, error) {
-	r := &run{opts: opts, progs: progs, log: logger(opts)}
+	r := &run{opts: opts, progs: progs, log: logger(opts), relayBlock: randomBlock()}
 	group, err := testproc.NewGroup("ejabberdtest", testproc.GroupOptions{Grace: stopGrace, Logger: r.log})
 	if err != nil {
 		return nil, fmt.Errorf("ejabberdtest: %w", err)
@@ -213,7 +217,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := startNode(ctx, r, "n1", newCookie(), new(atomic.Uint64))
+	s, err := startNode(ctx, r, 0, newCookie(), new(atomic.Uint64))
 	if err != nil {
 		_ = r.close()
 		return nil, err
@@ -282,7 +286,8 @@ func removeRoot(dir string, opts Options, log *slog.Logger) {
 
 // startNode writes the configuration of one node under root/name and
 // starts it, retrying with other ports when one was taken meanwhile.
-func startNode(ctx context.Context, r *run, name, cookie string, seq *atomic.Uint64) (*Server, error) {
+func startNode(ctx context.Context, r *run, index int, cookie string, seq *atomic.Uint64) (*Server, error) {
+	name := fmt.Sprintf("n%d", index+1)
 	dir := filepath.Join(r.root, name)
 	for _, d := range []string{dir, filepath.Join(dir, "spool"), filepath.Join(dir, "logs")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -301,6 +306,7 @@ func startNode(ctx context.Context, r *run, name, cookie string, seq *atomic.Uin
 		opts:       r.opts,
 		progs:      r.progs,
 		run:        r,
+		index:      index,
 		cookie:     cookie,
 		caPEM:      r.certs.CAPEM,
 		log:        r.log,
@@ -326,7 +332,7 @@ func startNode(ctx context.Context, r *run, name, cookie string, seq *atomic.Uin
 
 // configureAndLaunch picks ports, writes ejabberd.yml and starts the node.
 func (s *Server) configureAndLaunch(ctx context.Context) error {
-	p, err := pickPorts()
+	p, err := pickPorts(s.run.relayBlock + s.index)
 	if err != nil {
 		return fmt.Errorf("ejabberdtest: pick ports: %w", err)
 	}

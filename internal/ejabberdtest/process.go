@@ -253,8 +253,9 @@ const (
 )
 
 // pickPorts returns ports that were free a moment ago; the relay range is
-// a random block (ejabberd picks relay ports in it at random).
-func pickPorts() (ports, error) {
+// block relayBlock of the run (ejabberd picks relay ports in it at random),
+// distinct for the nodes of a cluster.
+func pickPorts(block int) (ports, error) {
 	tcp, err := freeTCPPorts(3)
 	if err != nil {
 		return ports{}, err
@@ -265,9 +266,7 @@ func pickPorts() (ports, error) {
 	}
 	stun := u.LocalAddr().(*net.UDPAddr).Port
 	_ = u.Close()
-	var b [2]byte
-	_, _ = rand.Read(b[:])
-	lo := relayBase + (int(b[0])<<8|int(b[1]))%relayBlocks*relayBlock
+	lo := relayBase + block%relayBlocks*relayBlock
 	return ports{c2s: tcp[0], proxy: tcp[1], api: tcp[2], stun: stun, relayMin: lo, relayMax: lo + relayBlock - 1}, nil
 }
 
@@ -284,6 +283,13 @@ func freeTCPPorts(n int) ([]int, error) {
 		out = append(out, l.Addr().(*net.TCPAddr).Port)
 	}
 	return out, nil
+}
+
+// randomBlock returns a random relay port block number.
+func randomBlock() int {
+	var b [2]byte
+	_, _ = rand.Read(b[:]) // never fails: Go crashes the program if the system RNG does
+	return int(b[0])<<8 | int(b[1])
 }
 
 // newCookie returns a random Erlang cookie.
