@@ -28,6 +28,8 @@ type fileRef struct {
 	lastProgress   time.Time
 	cancel         func()
 	finished       chan struct{} // receiving: closed once the Handler reported the file
+	moved          int64         // bytes moved so far, and when that last changed
+	lastData       time.Time
 }
 
 // watch follows one Jingle session: who gets its events and which file
@@ -175,6 +177,9 @@ func (h *hub) progress(p filetransfer.Progress) {
 	now := time.Now()
 	h.mu.Lock()
 	f.cancel = p.Cancel
+	if p.Transferred != f.moved || f.lastData.IsZero() {
+		f.moved, f.lastData = p.Transferred, now
+	}
 	final := p.Total >= 0 && p.Bytes >= p.Total
 	if !final && p.Transferred > 0 && now.Sub(f.lastProgress) < progressInterval {
 		h.mu.Unlock()
@@ -364,26 +369,54 @@ func (r *receiver) done(res filetransfer.Result) {
 }
 
 // supersedeWait bounds how long a new offer waits for the incoming
-// transfer it supersedes to let go of its .part.
-const supersedeWait = 10 * time.Second
+// transfer it supersedes to stall and let go of its .part; supersedeStall
+// is how long without data makes a transfer stalled.
+const (
+	supersedeWait  = 10 * time.Second
+	supersedeStall = time.Second
+)
 
 // supersede ends the incoming transfers that offer o replaces, and waits
 // (at most wait) until the Handler has reported them, so that their .part
-// is free for o to resume from. o replaces a live incoming transfer of the
-// same file (name and size) from the same full JID in another session: a
-// sender offers a file again only once it has given up the session that
-// was carrying it — typically because its connection dropped and it logged
-// in again, possibly through another server. The old session may still
-// look alive here: when an ejabberd 23.01 cluster node stops, the other
-// node sends no unavailable presence for the sessions it hosted, and the
-// in-band bytestream simply stalls.
+// is free for o to resume from. o replaces an incoming transfer of the
+// same file (name and size) from the same full JID in another session once
+// no data has come for supersedeStall: a sender offers a file again when
+// it has given up the session that was carrying it — typically because
+// its connection dropped and it logged in again, possibly through another
+// server. The old session may still look alive here: when an ejabberd
+// 23.01 cluster node stops, the other node sends no unavailable presence
+// for the sessions it hosted, and the in-band bytestream simply stalls. A
+// transfer that keeps moving (the same file sent twice at once) is left
+// alone: o then gets a name of its own after wait.
 func (h *hub) supersede(o filetransfer.Offer, wait time.Duration) {
-	type old struct {
-		cancel   func()
-		finished chan struct{}
+	deadline := time.Now().Add(wait)
+	for {
+		cancel, finished, stalled := h.sameFileFrom(o)
+		if finished == nil || time.Now().After(deadline) {
+			return
+		}
+		if stalled {
+			cancel()
+			select {
+			case <-finished:
+			case <-time.After(time.Until(deadline)):
+				return
+			}
+			continue
+		}
+		select {
+		case <-finished:
+		case <-time.After(min(supersedeStall/4, time.Until(deadline))):
+		}
 	}
-	var olds []old
+}
+
+// sameFileFrom finds a live incoming transfer that offer o would replace
+// (see supersede): its cancel function, the channel closed when it is
+// reported, and whether it has stalled. finished is nil when there is none.
+func (h *hub) sameFileFrom(o filetransfer.Offer) (cancel func(), finished chan struct{}, stalled bool) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	for sid, w := range h.sessions {
 		if sid == o.SID || w.dir != Receive || !w.peer.Equal(o.From) {
 			continue
@@ -394,23 +427,11 @@ func (h *hub) supersede(o filetransfer.Offer, wait time.Duration) {
 			}
 			select {
 			case <-f.finished:
+				continue
 			default:
-				olds = append(olds, old{f.cancel, f.finished})
 			}
+			return f.cancel, f.finished, time.Since(f.lastData) >= supersedeStall
 		}
 	}
-	h.mu.Unlock()
-	if len(olds) == 0 {
-		return
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for _, f := range olds {
-		f.cancel()
-		select {
-		case <-f.finished:
-		case <-timer.C:
-			return
-		}
-	}
+	return nil, nil, false
 }
