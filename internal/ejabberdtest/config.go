@@ -24,6 +24,7 @@ func (s *Server) config(p ports) string {
 	w("loglevel: %s", s.opts.LogLevel)
 	w("log_rotate_count: 0")
 	w("certfiles:\n  - %s", q(s.pemBundle()))
+	w("ca_file: %s  # the private CA, so that ejabberd_pkix accepts the certificate", q(s.CAFile))
 	w("acme:\n  auto: false")
 	w("auth_method: internal")
 	w("s2s_access: none")
@@ -98,14 +99,16 @@ func (s *Server) config(p ports) string {
 	return b.String()
 }
 
-// pemBundle is the certfile ejabberd loads: certificate, key and CA.
+// pemBundle is the certfile ejabberd loads: certificate and key.
 func (s *Server) pemBundle() string { return s.Dir + "/server.pem" }
 
-// writePEMBundle concatenates the server certificate, its key and the CA
-// into one file, the form ejabberd's certfiles takes most simply.
+// writePEMBundle concatenates the server certificate and its key into one
+// file, the form ejabberd's certfiles takes most simply. Not the CA:
+// ejabberd 23.01 logs a self-signed certificate in a certfile as invalid;
+// ca_file names it instead.
 func writePEMBundle(path string, f testcert.Files) error {
 	var all []byte
-	for _, name := range []string{f.CertFile, f.KeyFile, f.CAFile} {
+	for _, name := range []string{f.CertFile, f.KeyFile} {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			return fmt.Errorf("ejabberdtest: certificate bundle: %w", err)

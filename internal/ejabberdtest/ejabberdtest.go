@@ -352,7 +352,7 @@ func (s *Server) configureAndLaunch(ctx context.Context) error {
 // the nodes of a cluster (one domain, one certificate, one CA for the
 // clients).
 func writeCerts(root string) (testcert.Files, error) {
-	files, err := testcert.Write(filepath.Join(root, "certs"), Domain, []string{ProxyJID})
+	files, err := testcert.Write(filepath.Join(root, "certs"), Domain, []string{ProxyJID, "pubsub." + Domain})
 	if err != nil {
 		return files, fmt.Errorf("ejabberdtest: certificates: %w", err)
 	}

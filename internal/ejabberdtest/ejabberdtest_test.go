@@ -107,6 +107,17 @@ func TestNode(t *testing.T) {
 	if err := s.AddUser(ctx, "UPPER", "x"); err == nil {
 		t.Error("a localpart with upper-case letters was accepted")
 	}
+	// The configuration and the certificates load without complaint.
+	log, err := os.ReadFile(s.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(log), "\n") {
+		if (strings.Contains(line, "[warning]") || strings.Contains(line, "[error]")) &&
+			(strings.Contains(line, "ejabberd_pkix") || strings.Contains(line, "ejabberd_config") || strings.Contains(line, "ejabberd_listener")) {
+			t.Errorf("ejabberd.log: %s", line)
+		}
+	}
 }
 
 // TestExternalServices checks what mod_stun_disco announces through
