@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/jinglekit/jinglekit/internal/ejabberdtest"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 )
 
@@ -19,6 +20,12 @@ var prosody prosodytest.Lazy
 func TestMain(m *testing.M) {
 	prosody.Options.Modules = []string{"carbons"}
 	code := prosodytest.Main(m, &prosody)
+	for _, s := range []ejabberdtest.Shared{&ejabberd, &ejabberdCluster} {
+		if err := s.Shutdown(); err != nil {
+			os.Stderr.WriteString("ejabberdtest: " + err.Error() + "\n")
+			code = 1
+		}
+	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			os.Stderr.WriteString("goleak: " + err.Error() + "\n")

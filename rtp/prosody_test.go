@@ -25,6 +25,13 @@ import (
 // enables carbons and sends presence.
 func prosodyParty(t *testing.T, srv *prosodytest.Server, addr, pass string, setup func(*party)) *party {
 	t.Helper()
+	return serverParty(t, srv.C2SAddr, srv.CAFile, addr, pass, setup)
+}
+
+// serverParty logs addr in through the c2s listener at server, trusting
+// the CA in caFile, like prosodyParty.
+func serverParty(t *testing.T, server, caFile, addr, pass string, setup func(*party)) *party {
+	t.Helper()
 	p := &party{addr: jid.MustParse(addr), m: &jingle.Manager{}, h: &rtp.Handler{Config: loopback()}, jmi: &jmi.Manager{}}
 	p.h.JMI = p.jmi
 	if setup != nil {
@@ -33,7 +40,7 @@ func prosodyParty(t *testing.T, srv *prosodytest.Server, addr, pass string, setu
 	p.h.Register(p.m)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := xmppclient.Dial(ctx, xmppclient.Config{JID: p.addr, Password: pass, Server: srv.C2SAddr, CAFile: srv.CAFile,
+	c, err := xmppclient.Dial(ctx, xmppclient.Config{JID: p.addr, Password: pass, Server: server, CAFile: caFile,
 		Handler: mux.New(stanza.NSClient, p.m.Handler(), p.jmi.Handler())})
 	if err != nil {
 		t.Fatalf("login %s: %v", addr, err)

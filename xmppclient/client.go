@@ -27,6 +27,7 @@ type Client struct {
 	caps         Caps
 	log          *slog.Logger
 	mechanism    string
+	server       string // the endpoint Dial logged in through
 	closeTimeout time.Duration
 	raw          *deadline.Conn // the TCP connection under TLS, when Dial made it
 
@@ -113,6 +114,11 @@ func (c *Client) Session() *xmpp.Session { return c.session }
 
 // LocalAddr returns the full JID the session is bound to.
 func (c *Client) LocalAddr() jid.JID { return c.session.LocalAddr() }
+
+// Server returns the endpoint Dial logged in through: the "host:port" of
+// Config.Server or Config.Servers it used, or the address an SRV lookup
+// led to ("" for a Client made by New).
+func (c *Client) Server() string { return c.server }
 
 // Mechanism returns the SASL mechanism Dial authenticated with ("" for a
 // Client made by New).

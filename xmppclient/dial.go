@@ -34,11 +34,16 @@ type Config struct {
 	// Password of the account.
 	Password string
 
-	// Server is the "host:port" to connect to. If empty, the endpoints are
-	// found by DNS SRV lookup of the JID's domain (RFC 6120 §3.2, XEP-0368),
-	// falling back to the domain on ports 5222 (STARTTLS) and 5223 (direct
-	// TLS).
+	// Server is the "host:port" to connect to. If empty and Servers is
+	// empty too, the endpoints are found by DNS SRV lookup of the JID's
+	// domain (RFC 6120 §3.2, XEP-0368), falling back to the domain on ports
+	// 5222 (STARTTLS) and 5223 (direct TLS).
 	Server string
+	// Servers are more "host:port" endpoints of the same service (e.g. the
+	// nodes of a cluster), tried in order after Server until a login
+	// succeeds. A refused login (ErrAuth) or the end of ctx stops the
+	// search; any other failure moves on to the next endpoint.
+	Servers []string
 	// Resolver is used for SRV and host lookups; nil uses the default.
 	Resolver *net.Resolver
 
@@ -87,6 +92,63 @@ type Config struct {
 // failed, eg. certificate verification) or *SASLError (matching ErrAuth
 // for wrong credentials), and ctx.Err() when ctx ended.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	endpoints := cfg.endpoints()
+	switch len(endpoints) {
+	case 0:
+		return dialOne(ctx, cfg) // SRV
+	case 1:
+		cfg.Server, cfg.Servers = endpoints[0], nil
+		return dialOne(ctx, cfg)
+	}
+	var errs []error
+	for i, addr := range endpoints {
+		one := cfg
+		one.Server, one.Servers = addr, nil
+		// An endpoint that accepts TCP but never answers must leave time
+		// for the others: each attempt gets an equal share of what is
+		// left, at least minAttempt.
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok {
+			share := max(time.Until(dl)/time.Duration(len(endpoints)-i), minAttempt)
+			actx, cancel = context.WithTimeout(ctx, share)
+		}
+		c, err := dialOne(actx, one)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil || errors.Is(err, ErrAuth) {
+			break
+		}
+		logger := cfg.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.Info("xmppclient: login failed, trying the next server", "server", addr, "error", err)
+	}
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, fmt.Errorf("xmppclient: no server of %v took the login: %w", endpoints, errors.Join(errs...))
+}
+
+// minAttempt is the least time Dial gives one endpoint of several.
+const minAttempt = 5 * time.Second
+
+// endpoints are Server then Servers, without empty or repeated entries.
+func (cfg Config) endpoints() []string {
+	var out []string
+	for _, s := range append([]string{cfg.Server}, cfg.Servers...) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// dialOne logs in through cfg.Server (or SRV when it is empty).
+func dialOne(ctx context.Context, cfg Config) (*Client, error) {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -178,6 +240,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	c := New(session, cfg.Handler, WithCaps(cfg.Caps), WithLogger(logger), WithCloseTimeout(cfg.CloseTimeout))
 	c.mechanism = mechanism
 	c.raw = conn
+	c.server = cfg.Server
+	if c.server == "" {
+		c.server = tcp.RemoteAddr().String() // the endpoint SRV led to
+	}
 	return c, nil
 }
 

@@ -1,9 +1,11 @@
 package xmppclient
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -431,4 +433,71 @@ func TestSRVUnreachable(t *testing.T) {
 	if !errors.Is(err, ErrConnect) {
 		t.Fatalf("err = %v, want ErrConnect", err)
 	}
+}
+
+// TestProsodyServers: Dial tries Server then Servers in order, skips an
+// endpoint where nothing listens and one that is not an XMPP server, and
+// says which endpoint took the login; a wrong password stops the search.
+func TestProsodyServers(t *testing.T) {
+	srv := prosody.Get(t)
+	account, password := srv.NewUser(t, "alice")
+	dead := closedPort(t)
+	// Accepts TCP, then closes at once: not an XMPP server.
+	junk, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer junk.Close()
+	go func() {
+		for {
+			c, err := junk.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	cfg := loginConfig(srv, account, password)
+	cfg.Server, cfg.Servers = dead, []string{junk.Addr().String(), srv.C2SAddr, dead}
+	c := mustDial(t, cfg)
+	if c.Server() != srv.C2SAddr {
+		t.Errorf("Server() = %q, want %q", c.Server(), srv.C2SAddr)
+	}
+
+	// One endpoint, in Servers only.
+	cfg.Server, cfg.Servers = "", []string{srv.C2SAddr}
+	if c := mustDial(t, cfg); c.Server() != srv.C2SAddr {
+		t.Errorf("Server() = %q, want %q", c.Server(), srv.C2SAddr)
+	}
+
+	cfg.Password = password + "-wrong"
+	cfg.Server, cfg.Servers = srv.C2SAddr, []string{srv.C2SAddr + "0", dead}
+	var logs bytes.Buffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	_, err = Dial(testCtx(t, 20*time.Second), cfg)
+	if !errors.Is(err, ErrAuth) {
+		t.Fatalf("wrong password: %v, want ErrAuth", err)
+	}
+	if strings.Contains(logs.String(), "trying the next server") {
+		t.Errorf("a refused login went on to the next server:\n%s", logs.String())
+	}
+
+	cfg.Password = password
+	cfg.Server, cfg.Servers = dead, []string{junk.Addr().String()}
+	_, err = Dial(testCtx(t, 20*time.Second), cfg)
+	if !errors.Is(err, ErrConnect) || !strings.Contains(err.Error(), "no server of") {
+		t.Fatalf("no usable server: %v", err)
+	}
+}
+
+// closedPort returns a loopback address where nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

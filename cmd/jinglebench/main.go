@@ -247,12 +247,7 @@ func (h *harness) runAll(ctx context.Context) (*Report, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	pw := func() string {
-		b := make([]byte, 12)
-		_, _ = rand.Read(b)
-		return hex.EncodeToString(b)
-	}
-	alicePW, bobPW := pw(), pw()
+	alicePW, bobPW := newPassword(), newPassword()
 	popts := prosodytest.Options{
 		Users:        map[string]string{"alice": alicePW, "bob": bobPW},
 		PasswordHash: "SHA-256",
@@ -283,6 +278,7 @@ func (h *harness) runAll(ctx context.Context) (*Report, error) {
 	}
 	step("baselines", h.runBaselines)
 	step("throughput", h.runThroughput)
+	step("throughput through ejabberd", h.runEjabberd)
 	step("interop with StanzaJS (bench-peers)", h.runPeers)
 	step("encrypted throughput (JET-OMEMO)", h.runJET)
 	step("setup latency", h.runLatency)
@@ -297,6 +293,13 @@ func (h *harness) runAll(ctx context.Context) (*Report, error) {
 	}
 	rep.Duration = time.Since(rep.Started).Seconds()
 	return rep, ctx.Err()
+}
+
+// newPassword returns a random password.
+func newPassword() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // never fails: Go crashes the program if the system RNG does
+	return hex.EncodeToString(b)
 }
 
 // setTarget attaches the acceptance target of a case, if it has one.

@@ -154,6 +154,9 @@ func runStatus(args []string, e env) int {
 	state := "disconnected (logging in again)"
 	if st.Connected {
 		state = "connected since " + st.Since.Local().Format(time.DateTime)
+		if st.Server != "" {
+			state += " through " + safeText(st.Server)
+		}
 	}
 	fmt.Fprintf(e.stdout, "agent %s: %s, %d reconnects, %d Jingle sessions, %d queued\n", safeText(st.JID), state, st.Reconnects, st.Sessions, st.Queued)
 	if len(st.Transfers) == 0 {

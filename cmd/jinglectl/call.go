@@ -269,7 +269,7 @@ func dialCall(ctx context.Context, cfg agent.Config, log *slog.Logger, h *rtp.Ha
 	cl, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID:                account,
 		Password:           cfg.Password,
-		Server:             cfg.Server,
+		Servers:            cfg.Servers,
 		CAFile:             cfg.CAFile,
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
 		Caps:               caps,

@@ -152,6 +152,8 @@ func TestConfigPrecedence(t *testing.T) {
 	}{
 		{"file", nil, nil, "file@example.org", "file:1", "from-file", "ibb"},
 		{"env", map[string]string{"JINGLECTL_JID": "env@example.org", "JINGLECTL_SERVER": "env:2", "JINGLECTL_PASSWORD": "from-env"}, nil, "env@example.org", "env:2", "from-env", "ibb"},
+		{"env list", map[string]string{"JINGLECTL_SERVER": "env:2, env:3"}, nil, "file@example.org", "env:2,env:3", "from-file", "ibb"},
+		{"repeated flag", nil, []string{"--server", "flag:3", "--server", "flag:4"}, "file@example.org", "flag:3,flag:4", "from-file", "ibb"},
 		{"flags", map[string]string{"JINGLECTL_JID": "env@example.org", "JINGLECTL_PASSWORD": "from-env"},
 			[]string{"--jid", "flag@example.org", "--server", "flag:3", "--password-file", pwFile, "--transport", "s5b"}, "flag@example.org", "flag:3", "from-file", "s5b"},
 	} {
@@ -167,8 +169,8 @@ func TestConfigPrecedence(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.JID != tc.jid || cfg.Server != tc.srv || cfg.Password != tc.pw || cfg.Transport != tc.trans || !cfg.NoDirect {
-				t.Errorf("got jid %q server %q password %q transport %q no_direct %v", cfg.JID, cfg.Server, cfg.Password, cfg.Transport, cfg.NoDirect)
+			if cfg.JID != tc.jid || strings.Join(cfg.Servers, ",") != tc.srv || cfg.Password != tc.pw || cfg.Transport != tc.trans || !cfg.NoDirect {
+				t.Errorf("got jid %q server %q password %q transport %q no_direct %v", cfg.JID, cfg.Servers, cfg.Password, cfg.Transport, cfg.NoDirect)
 			}
 		})
 	}

@@ -145,7 +145,7 @@ type accountFlags struct {
 	config             string
 	jid                string
 	passwordFile       string
-	server             string
+	servers            stringList
 	caFile             string
 	insecureSkipVerify bool
 	logLevel           string
@@ -187,7 +187,7 @@ func addAccountFlags(fs *pflag.FlagSet) *accountFlags {
 	fs.StringVar(&a.config, "config", "", "configuration `FILE` (default $XDG_CONFIG_HOME/jinglectl/config.toml)")
 	fs.StringVar(&a.jid, "jid", "", "account `JID`; a full JID fixes the resource (default: config, $"+agent.EnvJID+")")
 	fs.StringVar(&a.passwordFile, "password-file", "", "read the password from the first line of `FILE` (default: $"+agent.EnvPassword+")")
-	fs.StringVar(&a.server, "server", "", "connect to `HOST:PORT` instead of looking up SRV records")
+	fs.Var(&a.servers, "server", "connect to `HOST:PORT` instead of looking up SRV records (repeatable: tried in order, and in turn when the connection drops)")
 	fs.StringVar(&a.caFile, "ca-file", "", "trust the CA certificates in `PEM` besides the system ones")
 	fs.BoolVar(&a.insecureSkipVerify, "insecure-skip-verify", false, "do not verify the server certificate (local testing only)")
 	fs.StringVar(&a.logLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (default warn; agent: info)")
@@ -235,7 +235,7 @@ type override struct {
 func (a *accountFlags) overrides() []override {
 	return []override{
 		{"jid", func(c *agent.Config) { c.JID = a.jid }},
-		{"server", func(c *agent.Config) { c.Server = a.server }},
+		{"server", func(c *agent.Config) { c.Servers = a.servers }},
 		{"ca-file", func(c *agent.Config) { c.CAFile = a.caFile }},
 		{"insecure-skip-verify", func(c *agent.Config) { c.InsecureSkipVerify = a.insecureSkipVerify }},
 		{"log-level", func(c *agent.Config) { c.LogLevel = a.logLevel }},
@@ -290,7 +290,7 @@ func loadConfig(e env, a *accountFlags, t *transferFlags) (agent.Config, error) 
 		cfg.JID = v
 	}
 	if v := e.getenv(agent.EnvServer); v != "" {
-		cfg.Server = v
+		cfg.Servers = agent.SplitServers(v)
 	}
 	if v := e.getenv(agent.EnvPassword); v != "" {
 		cfg.Password = v
@@ -411,7 +411,7 @@ func (e explained) Unwrap() error { return e.err }
 func connectError(cfg agent.Config, err error) error {
 	who := cfg.JID
 	detail := strings.ReplaceAll(err.Error(), "xmppclient: ", "")
-	where := cfg.Server
+	where := strings.Join(cfg.Servers, ", ")
 	if where == "" {
 		if j, jerr := agent.AccountJID(cfg.JID); jerr == nil {
 			where = j.Domainpart()

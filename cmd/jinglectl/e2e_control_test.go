@@ -82,6 +82,9 @@ func TestAgentControl(t *testing.T) {
 		if r.code != 0 || !regexp.MustCompile(id+`\s+send\s+`+regexp.QuoteMeta(bob.jid)+`\s+slow.bin\s+active`).MatchString(r.stdout) {
 			t.Errorf("status while sending:\n%s", r)
 		}
+		if !strings.Contains(r.stdout, "through "+srv.C2SAddr) {
+			t.Errorf("status does not say which server the agent is on (%s):\n%s", srv.C2SAddr, r)
+		}
 		r = c.run(15*time.Second, account{}, "cancel", "--socket", as.socket, id)
 		if r.code != 0 || strings.TrimSpace(r.stdout) != "cancelled "+id {
 			t.Fatalf("cancel: %s", r)

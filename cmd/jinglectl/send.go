@@ -157,9 +157,6 @@ func (f *sendFlags) check() error {
 	default:
 		return usagef("--encrypt %q: want auto, always or never", f.encrypt)
 	}
-	if f.agentSock.set && flagSet(f.fs, "encrypt") {
-		return usagef("--encrypt does not apply with --agent: the agent encrypts when it can (auto)")
-	}
 	if f.detach && !f.agentSock.set {
 		return usagef("--detach needs --agent")
 	}
@@ -204,7 +201,7 @@ func (f *sendFlags) viaAgent(ctx context.Context, e env, items []sendItem) int {
 		ctx, cancel = context.WithTimeout(ctx, f.times.deadline)
 		defer cancel()
 	}
-	return sendViaAgent(ctx, e, path, agent.Request{Op: agent.OpSend, Peer: to.String(), Files: paths, Transport: mode, Wait: !f.detach}, f.jsonOut)
+	return sendViaAgent(ctx, e, path, agent.Request{Op: agent.OpSend, Peer: to.String(), Files: paths, Transport: mode, Encrypt: f.encryptForAgent(), Wait: !f.detach}, f.jsonOut)
 }
 
 // direct logs in and sends the files itself.
@@ -344,4 +341,13 @@ func sendViaAgent(ctx context.Context, e env, sock string, req agent.Request, js
 		return fail(e, "send", fmt.Errorf("%w: the agent stopped before the files were finished", agent.ErrControl))
 	}
 	return status
+}
+
+// encryptForAgent is the --encrypt mode to pass to the agent: empty (the
+// agent's default, auto) unless the flag was given.
+func (f *sendFlags) encryptForAgent() string {
+	if flagSet(f.fs, "encrypt") {
+		return f.encrypt
+	}
+	return ""
 }

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/jinglekit/jinglekit/internal/ejabberdtest"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 )
 
@@ -17,6 +18,12 @@ func TestMain(m *testing.M) {
 	if err := coturn.Stop(); err != nil && code == 0 {
 		os.Stderr.WriteString("turntest: " + err.Error() + "\n")
 		code = 1
+	}
+	for _, s := range []ejabberdtest.Shared{&ejabberd, &ejabberdCluster} {
+		if err := s.Shutdown(); err != nil {
+			os.Stderr.WriteString("ejabberdtest: " + err.Error() + "\n")
+			code = 1
+		}
 	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

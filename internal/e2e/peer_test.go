@@ -48,6 +48,7 @@ type peerOpts struct {
 	transport  func(jingle.TransportMethod) jingle.TransportMethod // wraps the S5B method, if set
 	wrapAll    func(jingle.TransportMethod) jingle.TransportMethod // wraps every method, if set
 	omemoState string                                              // OMEMO state file; "" for one in a temp dir
+	ice        *ice.Config                                         // replaces the loopback-only ICE config, if set
 }
 
 func newPeer(t *testing.T, srv *prosodytest.Server, name string, o peerOpts) *peer {
@@ -58,6 +59,13 @@ func newPeer(t *testing.T, srv *prosodytest.Server, name string, o peerOpts) *pe
 
 // newPeerOn logs in as addr (a full JID) on srv.
 func newPeerOn(t *testing.T, srv *prosodytest.Server, addr, pass string, o peerOpts) *peer {
+	t.Helper()
+	return newPeerAt(t, srv.C2SAddr, srv.CAFile, addr, pass, o)
+}
+
+// newPeerAt logs in as addr (a full JID) through the c2s listener at
+// server, trusting the CA in caFile.
+func newPeerAt(t *testing.T, server, caFile, addr, pass string, o peerOpts) *peer {
 	t.Helper()
 	p := &peer{
 		jid:     jid.MustParse(addr),
@@ -88,6 +96,9 @@ func newPeerOn(t *testing.T, srv *prosodytest.Server, addr, pass string, o peerO
 	p.m.RegisterTransport(wrap(p.ibb))
 	// ICE, both data-channel dialects, on loopback host candidates only.
 	iceCfg := ice.Config{IncludeLoopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }}
+	if o.ice != nil {
+		iceCfg = *o.ice
+	}
 	p.m.RegisterTransport(wrap(&ice.Method{Dialect: ice.DialectWebRTCDataChannel, Config: iceCfg}))
 	p.m.RegisterTransport(wrap(&ice.Method{Dialect: ice.DialectXEP0343, Config: iceCfg}))
 	p.jet = &jet.Method{}
@@ -96,7 +107,7 @@ func newPeerOn(t *testing.T, srv *prosodytest.Server, addr, pass string, o peerO
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := xmppclient.Dial(ctx, xmppclient.Config{
-		JID: p.jid, Password: pass, Server: srv.C2SAddr, CAFile: srv.CAFile, Caps: caps,
+		JID: p.jid, Password: pass, Server: server, CAFile: caFile, Caps: caps,
 		Handler: mux.New(stanza.NSClient, p.m.Handler(), p.ibb.Handler(), xmppclient.HandleDisco(caps)),
 	})
 	if err != nil {

@@ -44,6 +44,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jinglekit/jinglekit/internal/testcert"
 	"github.com/jinglekit/jinglekit/internal/testproc"
 )
 
@@ -229,11 +230,11 @@ func (s *Server) start(ctx context.Context) error {
 	if err := os.Mkdir(filepath.Join(s.Dir, "data"), 0o700); err != nil {
 		return fmt.Errorf("prosodytest: create data directory: %w", err)
 	}
-	files, err := writeCerts(filepath.Join(s.Dir, "certs"), s.Domain, []string{s.ProxyJID})
+	files, err := testcert.Write(filepath.Join(s.Dir, "certs"), s.Domain, []string{s.ProxyJID})
 	if err != nil {
 		return fmt.Errorf("prosodytest: certificates: %w", err)
 	}
-	s.CAFile, s.CertFile, s.KeyFile, s.caPEM = files.caFile, files.certFile, files.keyFile, files.caPEM
+	s.CAFile, s.CertFile, s.KeyFile, s.caPEM = files.CAFile, files.CertFile, files.KeyFile, files.CAPEM
 
 	for attempt := 1; ; attempt++ {
 		ports, err := s.opts.pickPorts(2)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -61,6 +62,7 @@ type Agent struct {
 type transfer struct {
 	Transfer
 	mode      string
+	encrypt   string // EncryptAuto (""), EncryptAlways or EncryptNever
 	peer      jid.JID
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -232,9 +234,12 @@ func (a *Agent) connectOptions() Options {
 func (a *Agent) connLoop(ctx context.Context) error {
 	backoff := a.cfg.ReconnectMin
 	first := true
+	last := "" // the server of the connection that dropped
 	for {
 		lctx, cancel := context.WithTimeout(ctx, loginTimeout)
-		conn, err := Connect(lctx, a.connectOptions())
+		opts := a.connectOptions()
+		opts.Config.Servers = rotateAfter(opts.Config.Servers, last)
+		conn, err := Connect(lctx, opts)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -264,7 +269,8 @@ func (a *Agent) connLoop(ctx context.Context) error {
 		a.mu.Unlock()
 		first = false
 		backoff = a.cfg.ReconnectMin
-		a.log.Info("jinglectl agent: logged in", "jid", conn.LocalAddr().String())
+		last = conn.Server()
+		a.log.Info("jinglectl agent: logged in", "jid", conn.LocalAddr().String(), "server", last)
 		select {
 		case <-conn.Done():
 		case <-ctx.Done():
@@ -275,7 +281,7 @@ func (a *Agent) connLoop(ctx context.Context) error {
 		close(a.connChanged)
 		a.connChanged = make(chan struct{})
 		a.mu.Unlock()
-		a.log.Warn("jinglectl agent: connection lost", "error", conn.Err())
+		a.log.Warn("jinglectl agent: connection lost", "error", conn.Err(), "server", last)
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = conn.Close(cctx)
 		cancel()
@@ -283,6 +289,17 @@ func (a *Agent) connLoop(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// rotateAfter returns servers starting with the one after last: after a
+// drop, the agent logs in through the next server first and tries the one
+// that dropped it last. Without last in the list the order is unchanged.
+func rotateAfter(servers []string, last string) []string {
+	i := slices.Index(servers, last)
+	if i < 0 {
+		return servers
+	}
+	return append(slices.Clone(servers[i+1:]), servers[:i+1]...)
 }
 
 // jitter spreads d by ±20%.
@@ -320,14 +337,14 @@ func (a *Agent) waitConn(ctx context.Context) *Conn {
 
 // Enqueue queues files for peer and returns their transfer ids. w, when
 // set, is registered (under the same lock) to watch them.
-func (a *Agent) enqueue(peer jid.JID, mode string, paths []string, w *watcher) []string {
+func (a *Agent) enqueue(peer jid.JID, mode, encrypt string, paths []string, w *watcher) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var ids []string
 	var events []Event
 	for _, p := range paths {
 		a.nextSend++
-		t := a.newSendLocked("s"+strconv.Itoa(a.nextSend), peer, mode, p)
+		t := a.newSendLocked("s"+strconv.Itoa(a.nextSend), peer, mode, encrypt, p)
 		ids = append(ids, t.ID)
 		events = append(events, Event{Event: EventQueued, Time: time.Now().UTC(), ID: t.ID, Direction: Send,
 			Peer: peer.String(), File: t.File, Path: p, Size: t.Size})
@@ -348,12 +365,12 @@ func (a *Agent) enqueue(peer jid.JID, mode string, paths []string, w *watcher) [
 	return ids
 }
 
-func (a *Agent) newSendLocked(id string, peer jid.JID, mode, path string) *transfer {
+func (a *Agent) newSendLocked(id string, peer jid.JID, mode, encrypt, path string) *transfer {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &transfer{
 		Transfer: Transfer{ID: id, Direction: Send, Peer: peer.String(), File: filepath.Base(path), Path: path,
 			State: StateQueued, Updated: time.Now().UTC()},
-		mode: mode, peer: peer, ctx: ctx, cancel: cancel,
+		mode: mode, encrypt: encrypt, peer: peer, ctx: ctx, cancel: cancel,
 	}
 	if fi, err := os.Stat(path); err == nil {
 		t.Size = fi.Size()
@@ -492,7 +509,7 @@ func (a *Agent) runJob(ctx context.Context, t *transfer) {
 		if err == nil {
 			var serr error
 			results, serr = conn.Send(jobCtx, peer, []Outgoing{{ID: t.ID, Path: t.Path, Source: src}},
-				SendOptions{Transports: transports, LimitRate: a.cfg.LimitRate}, emit)
+				SendOptions{Transports: transports, LimitRate: a.cfg.LimitRate, Encrypt: t.encrypt}, emit)
 			err = serr
 			if len(results) > 0 {
 				err = results[0].Err
@@ -640,6 +657,7 @@ func (a *Agent) status() Status {
 	if a.conn != nil {
 		s.Since = a.since.UTC()
 		s.Sessions = a.conn.ActiveSessions()
+		s.Server = a.conn.Server()
 	}
 	for _, id := range a.order {
 		if t := a.transfers[id]; t != nil {
@@ -655,6 +673,7 @@ func (a *Agent) gauges() gauges {
 	g := gauges{connected: a.conn != nil, queued: len(a.queue)}
 	if a.conn != nil {
 		g.sessions = a.conn.ActiveSessions()
+		g.server = a.conn.Server()
 	}
 	for _, t := range a.transfers {
 		if t.State == StateActive {
@@ -712,6 +731,7 @@ type savedQueue struct {
 	Peer      string `json:"peer"`
 	Path      string `json:"path"`
 	Transport string `json:"transport,omitempty"`
+	Encrypt   string `json:"encrypt,omitempty"`
 	Attempts  int    `json:"attempts,omitempty"`
 }
 
@@ -725,7 +745,7 @@ func (a *Agent) saveStateLocked() {
 		if t == nil || t.Direction != Send || t.finished() {
 			continue
 		}
-		st.Queue = append(st.Queue, savedQueue{ID: t.ID, Peer: t.Peer, Path: t.Path, Transport: t.mode, Attempts: t.Attempts})
+		st.Queue = append(st.Queue, savedQueue{ID: t.ID, Peer: t.Peer, Path: t.Path, Transport: t.mode, Encrypt: t.encrypt, Attempts: t.Attempts})
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -764,7 +784,7 @@ func (a *Agent) loadState() error {
 		if err != nil || q.ID == "" || !filepath.IsAbs(q.Path) || a.transfers[q.ID] != nil {
 			continue
 		}
-		t := a.newSendLocked(q.ID, peer, q.Transport, q.Path)
+		t := a.newSendLocked(q.ID, peer, q.Transport, q.Encrypt, q.Path)
 		t.Attempts = q.Attempts
 	}
 	if len(st.Queue) > 0 {

@@ -60,7 +60,7 @@ func TestAgentInProcess(t *testing.T) {
 	base := shortDir(t)
 	in := filepath.Join(base, "in")
 	os.Mkdir(in, 0o700)
-	common := Config{Server: srv.C2SAddr, CAFile: srv.CAFile, AllowLoopback: true, ReconnectMin: 200 * time.Millisecond,
+	common := Config{Servers: []string{srv.C2SAddr}, CAFile: srv.CAFile, AllowLoopback: true, ReconnectMin: 200 * time.Millisecond,
 		ReconnectMax: time.Second, MaxAttempts: 50}
 	acfg := common
 	acfg.JID, acfg.Password, acfg.Socket, acfg.LimitRate = aj+"/agent", ap, filepath.Join(base, "a.sock"), 512<<10
@@ -150,7 +150,7 @@ func TestAgentInProcess(t *testing.T) {
 func TestAgentFatalLogin(t *testing.T) {
 	srv := prosody.Get(t)
 	j, _ := srv.NewUser(t, "alice")
-	a := New(Config{JID: j, Password: "wrong", Server: srv.C2SAddr, CAFile: srv.CAFile, Socket: filepath.Join(shortDir(t), "s")}, slog.New(slog.DiscardHandler))
+	a := New(Config{JID: j, Password: "wrong", Servers: []string{srv.C2SAddr}, CAFile: srv.CAFile, Socket: filepath.Join(shortDir(t), "s")}, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := a.Run(ctx)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,7 +22,8 @@ const (
 	EnvPassword = "JINGLECTL_PASSWORD"
 	// EnvJID holds the account's JID.
 	EnvJID = "JINGLECTL_JID"
-	// EnvServer holds the "host:port" to connect to.
+	// EnvServer holds the "host:port" to connect to, or several separated
+	// by commas, tried in order.
 	EnvServer = "JINGLECTL_SERVER"
 	// EnvConfig names the configuration file.
 	EnvConfig = "JINGLECTL_CONFIG"
@@ -59,7 +61,7 @@ type Config struct {
 	JID                string
 	Password           string // from the file only if the file is private (mode 0600)
 	PasswordFile       string
-	Server             string
+	Servers            []string // "host:port" endpoints tried in order; none: SRV
 	CAFile             string
 	InsecureSkipVerify bool
 
@@ -346,12 +348,40 @@ func iceServers(c *Config, v value) error {
 	return nil
 }
 
+// servers reads server: one "host:port" or a list of them (the nodes of a
+// cluster, or several servers of one domain), tried in order.
+func servers(c *Config, v value) error {
+	var list []string
+	if err := strings_(func(*Config) *[]string { return &list })(c, v); err != nil {
+		return err
+	}
+	for _, s := range list {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return fmt.Errorf("server %q: want host:port", s)
+		}
+	}
+	c.Servers = list
+	return nil
+}
+
+// SplitServers splits a comma-separated list of "host:port" (the form of
+// $JINGLECTL_SERVER), dropping empty entries.
+func SplitServers(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // settings are the keys of the configuration file.
 var settings = []setting{
 	{"jid", str(func(c *Config) *string { return &c.JID })},
 	{"password", str(func(c *Config) *string { return &c.Password })},
 	{"password_file", str(func(c *Config) *string { return &c.PasswordFile })},
-	{"server", str(func(c *Config) *string { return &c.Server })},
+	{"server", servers},
 	{"ca_file", str(func(c *Config) *string { return &c.CAFile })},
 	{"insecure_skip_verify", boolean(func(c *Config) *bool { return &c.InsecureSkipVerify })},
 

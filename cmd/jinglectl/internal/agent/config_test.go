@@ -59,7 +59,7 @@ shutdown_timeout = "3s"
 	}
 	home, _ := os.UserHomeDir()
 	want := Config{
-		JID: "bob@example.org/agent", PasswordFile: filepath.Join(dir, "secret"), Server: "xmpp.example.org:5222",
+		JID: "bob@example.org/agent", PasswordFile: filepath.Join(dir, "secret"), Servers: []string{"xmpp.example.org:5222"},
 		CAFile: "/etc/ssl/ca.pem", InsecureSkipVerify: true,
 		Transport: "s5b", Proxies: []string{"proxy.example.org", "proxy2.example.org"}, NoDirect: true, AllowLoopback: true,
 		ICEServers: []string{"stun:stun.example.org:3478", "turn:u:p@turn.example.org:3478?transport=udp"}, ICERelayOnly: true,
@@ -78,6 +78,24 @@ shutdown_timeout = "3s"
 		if k != "password" && !strings.Contains(text, "\n"+local+" = ") {
 			t.Errorf("key %s not covered", k)
 		}
+	}
+}
+
+// TestLoadServers: server may be a list, kept in order.
+func TestLoadServers(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(p, []byte(`server = ["node2.example:5222", "node1.example:5222"]`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"node2.example:5222", "node1.example:5222"}; !reflect.DeepEqual(cfg.Servers, want) {
+		t.Errorf("Servers = %q, want %q", cfg.Servers, want)
+	}
+	if got := SplitServers(" a:1, ,b:2,"); !reflect.DeepEqual(got, []string{"a:1", "b:2"}) {
+		t.Errorf("SplitServers = %q", got)
 	}
 }
 
@@ -102,6 +120,8 @@ func TestLoadErrors(t *testing.T) {
 		{"negative size", "[receive]\nmax_size = -1", 0o600, 2, "negative size"},
 		{"integer", "[agent]\nconcurrency = -2", 0o600, 2, "non-negative integer"},
 		{"array", "[receive]\naccept_from = true", 0o600, 2, "want an array of strings"},
+		{"server", "server = [\"a.example:5222\", \"b.example\"]", 0o600, 1, `server "b.example": want host:port`},
+		{"server type", "server = 5222", 0o600, 1, "want an array of strings"},
 		{"syntax", "jid = bob", 0o600, 1, "strings must be quoted"},
 		{"public password", "password = \"x\"", 0o644, 1, "readable by others"},
 	} {

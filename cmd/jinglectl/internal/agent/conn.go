@@ -190,7 +190,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	client, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID:                account,
 		Password:           cfg.Password,
-		Server:             cfg.Server,
+		Servers:            cfg.Servers,
 		CAFile:             cfg.CAFile,
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
 		Handler:            handler,
@@ -306,6 +306,15 @@ func (c *Conn) sendPresence(ctx context.Context, priority int, caps xmppclient.C
 		caps.TokenReader(),
 	)
 	return c.client.Session().Send(ctx, stanza.Presence{}.Wrap(payload))
+}
+
+// Server is the "host:port" the connection goes through ("" in serverless
+// mode).
+func (c *Conn) Server() string {
+	if c.client == nil {
+		return ""
+	}
+	return c.client.Server()
 }
 
 // LocalAddr is the full JID of the connection.

@@ -50,7 +50,10 @@ type Request struct {
 	Peer      string   `json:"peer,omitempty"`
 	Files     []string `json:"files,omitempty"`
 	Transport string   `json:"transport,omitempty"`
-	Wait      bool     `json:"wait,omitempty"`
+	// Encrypt is the end-to-end encryption mode: EncryptAuto (when
+	// empty), EncryptAlways or EncryptNever.
+	Encrypt string `json:"encrypt,omitempty"`
+	Wait    bool   `json:"wait,omitempty"`
 	// cancel: the transfers to cancel.
 	IDs []string `json:"ids,omitempty"`
 }
@@ -68,6 +71,7 @@ type Status struct {
 	JID        string     `json:"jid"`
 	Connected  bool       `json:"connected"`
 	Since      time.Time  `json:"since,omitzero"`
+	Server     string     `json:"server,omitempty"` // "host:port" the connection goes through
 	Reconnects int        `json:"reconnects"`
 	Sessions   int        `json:"sessions"`
 	Queued     int        `json:"queued"`

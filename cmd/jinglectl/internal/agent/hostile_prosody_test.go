@@ -285,7 +285,7 @@ func TestHostilePeer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bob, err := Connect(ctx, Options{
-		Config: Config{JID: bj + "/recv", Password: bp, Server: srv.C2SAddr, CAFile: srv.CAFile,
+		Config: Config{JID: bj + "/recv", Password: bp, Servers: []string{srv.C2SAddr}, CAFile: srv.CAFile,
 			AllowLoopback: true, ConnectTimeout: 2 * time.Second},
 		Receive: &ReceiveOptions{Dir: dir, AcceptFrom: []jid.JID{jid.MustParse(mj)}},
 		Logger:  slog.New(slog.DiscardHandler),

@@ -60,6 +60,7 @@ func (m *metrics) reconnect() { m.reconnects.Inc() }
 // gauges are read at scrape time.
 type gauges struct {
 	connected bool
+	server    string // "host:port" of the connection, "" when disconnected
 	sessions  int
 	queued    int
 	active    int
@@ -69,6 +70,7 @@ type gauges struct {
 type gaugeCollector struct {
 	read                                func() gauges
 	connected, sessions, active, queued *prometheus.Desc
+	server                              *prometheus.Desc
 }
 
 func newGaugeCollector(read func() gauges) *gaugeCollector {
@@ -77,12 +79,14 @@ func newGaugeCollector(read func() gauges) *gaugeCollector {
 		sessions:  prometheus.NewDesc("jinglectl_active_sessions", "Live Jingle sessions.", nil, nil),
 		active:    prometheus.NewDesc("jinglectl_active_transfers", "Files being sent or received.", nil, nil),
 		queued:    prometheus.NewDesc("jinglectl_queued_transfers", "Files waiting to be sent.", nil, nil),
+		server: prometheus.NewDesc("jinglectl_server_info", "The server endpoint the agent is logged in through (1; absent while disconnected).",
+			[]string{"server"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.connected, c.sessions, c.active, c.queued} {
+	for _, d := range []*prometheus.Desc{c.connected, c.sessions, c.active, c.queued, c.server} {
 		ch <- d
 	}
 }
@@ -99,6 +103,9 @@ func (c *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		v float64
 	}{{c.connected, connected}, {c.sessions, float64(g.sessions)}, {c.active, float64(g.active)}, {c.queued, float64(g.queued)}} {
 		ch <- prometheus.MustNewConstMetric(x.d, prometheus.GaugeValue, x.v)
+	}
+	if g.server != "" {
+		ch <- prometheus.MustNewConstMetric(c.server, prometheus.GaugeValue, 1, g.server)
 	}
 }
 

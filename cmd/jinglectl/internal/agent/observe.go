@@ -28,6 +28,9 @@ type fileRef struct {
 	accepted       bool
 	lastProgress   time.Time
 	cancel         func()
+	finished       chan struct{} // receiving: closed once the Handler reported the file
+	moved          int64         // bytes moved so far, and when that last changed
+	lastData       time.Time
 }
 
 // watch follows one Jingle session: who gets its events and which file
@@ -176,6 +179,9 @@ func (h *hub) progress(p filetransfer.Progress) {
 	now := time.Now()
 	h.mu.Lock()
 	f.cancel = p.Cancel
+	if p.Transferred != f.moved || f.lastData.IsZero() {
+		f.moved, f.lastData = p.Transferred, now
+	}
 	final := p.Total >= 0 && p.Bytes >= p.Total
 	if !final && p.Transferred > 0 && now.Sub(f.lastProgress) < progressInterval {
 		h.mu.Unlock()
@@ -317,7 +323,10 @@ func (r *receiver) policy(o filetransfer.Offer) filetransfer.Decision {
 	if w == nil {
 		return dec
 	}
-	f := &fileRef{id: r.newID(o.SID, o.Content), name: o.Name, size: o.Size, content: o.Content, encrypted: o.Encrypted}
+	if dec.Accept {
+		r.hub.supersede(o, supersedeWait)
+	}
+	f := &fileRef{id: r.newID(o.SID, o.Content), name: o.Name, size: o.Size, content: o.Content, encrypted: o.Encrypted, finished: make(chan struct{})}
 	r.hub.mu.Lock()
 	w.byContent[o.Content] = f
 	r.hub.mu.Unlock()
@@ -350,5 +359,82 @@ func (r *receiver) done(res filetransfer.Result) {
 	} else {
 		r.hub.mu.Unlock()
 	}
+	if f.finished != nil {
+		r.hub.mu.Lock()
+		select {
+		case <-f.finished:
+		default:
+			close(f.finished)
+		}
+		r.hub.mu.Unlock()
+	}
 	w.finish(f, res)
+}
+
+// supersedeWait bounds how long a new offer waits for the incoming
+// transfer it supersedes to stall and let go of its .part; supersedeStall
+// is how long without data makes a transfer stalled.
+const (
+	supersedeWait  = 10 * time.Second
+	supersedeStall = time.Second
+)
+
+// supersede ends the incoming transfers that offer o replaces, and waits
+// (at most wait) until the Handler has reported them, so that their .part
+// is free for o to resume from. o replaces an incoming transfer of the
+// same file (name and size) from the same full JID in another session once
+// no data has come for supersedeStall: a sender offers a file again when
+// it has given up the session that was carrying it — typically because
+// its connection dropped and it logged in again, possibly through another
+// server. The old session may still look alive here: when an ejabberd
+// 23.01 cluster node stops, the other node sends no unavailable presence
+// for the sessions it hosted, and the in-band bytestream simply stalls. A
+// transfer that keeps moving (the same file sent twice at once) is left
+// alone: o then gets a name of its own after wait.
+func (h *hub) supersede(o filetransfer.Offer, wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for {
+		cancel, finished, stalled := h.sameFileFrom(o)
+		if finished == nil || time.Now().After(deadline) {
+			return
+		}
+		if stalled {
+			cancel()
+			select {
+			case <-finished:
+			case <-time.After(time.Until(deadline)):
+				return
+			}
+			continue
+		}
+		select {
+		case <-finished:
+		case <-time.After(min(supersedeStall/4, time.Until(deadline))):
+		}
+	}
+}
+
+// sameFileFrom finds a live incoming transfer that offer o would replace
+// (see supersede): its cancel function, the channel closed when it is
+// reported, and whether it has stalled. finished is nil when there is none.
+func (h *hub) sameFileFrom(o filetransfer.Offer) (cancel func(), finished chan struct{}, stalled bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for sid, w := range h.sessions {
+		if sid == o.SID || w.dir != Receive || !w.peer.Equal(o.From) {
+			continue
+		}
+		for _, f := range w.byContent {
+			if f.name != o.Name || f.size != o.Size || f.cancel == nil || f.finished == nil {
+				continue
+			}
+			select {
+			case <-f.finished:
+				continue
+			default:
+			}
+			return f.cancel, f.finished, time.Since(f.lastData) >= supersedeStall
+		}
+	}
+	return nil, nil, false
 }

@@ -192,11 +192,17 @@ func (a *Agent) serveSend(ctx context.Context, c net.Conn, req Request, write fu
 		refuse("send: unknown transport %q", mode)
 		return
 	}
+	switch req.Encrypt {
+	case "", EncryptAuto, EncryptAlways, EncryptNever:
+	default:
+		refuse("send: unknown encryption mode %q", req.Encrypt)
+		return
+	}
 	var w *watcher
 	if req.Wait {
 		w = newWatcher() // registered by enqueue, under the same lock
 	}
-	ids := a.enqueue(peer, mode, req.Files, w)
+	ids := a.enqueue(peer, mode, req.Encrypt, req.Files, w)
 	if !write(Reply{Event: Event{Event: EventQueued}, IDs: ids}) || w == nil {
 		return
 	}

@@ -5,7 +5,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,4 +342,106 @@ func TestMetricsRuntime(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+}
+
+// TestRotateAfter: after a drop the agent tries the next server first and
+// the one that dropped it last.
+func TestRotateAfter(t *testing.T) {
+	list := []string{"a:1", "b:2", "c:3"}
+	for _, tc := range []struct {
+		last string
+		want []string
+	}{
+		{"", list},
+		{"x:9", list},
+		{"a:1", []string{"b:2", "c:3", "a:1"}},
+		{"c:3", list},
+	} {
+		if got := rotateAfter(list, tc.last); !slices.Equal(got, tc.want) {
+			t.Errorf("rotateAfter(%q) = %q, want %q", tc.last, got, tc.want)
+		}
+	}
+	if !slices.Equal(list, []string{"a:1", "b:2", "c:3"}) {
+		t.Errorf("rotateAfter changed its input: %q", list)
+	}
+}
+
+// TestSupersede: a new offer of the same file from the same full JID ends
+// the old incoming transfer once it has stalled, and leaves alone one that
+// still moves data.
+func TestSupersede(t *testing.T) {
+	from := jid.MustParse("alice@example.org/agent")
+	newHubWith := func() (*hub, *atomic.Int32, func(int64)) {
+		h := newHub()
+		w := &watch{dir: Receive, peer: from, sid: "old", emit: func(Event) {}, byContent: map[string]*fileRef{}}
+		f := &fileRef{id: "r1", name: "big.bin", size: 100, content: "c", finished: make(chan struct{})}
+		w.byContent["c"] = f
+		h.sessions["old"] = w
+		var cancels atomic.Int32
+		progress := func(n int64) {
+			h.progress(filetransfer.Progress{SID: "old", Content: "c", Bytes: n, Transferred: n, Total: 100,
+				Cancel: func() {
+					cancels.Add(1)
+					h.mu.Lock()
+					defer h.mu.Unlock()
+					select {
+					case <-f.finished:
+					default:
+						close(f.finished)
+					}
+				}})
+		}
+		return h, &cancels, progress
+	}
+	offer := filetransfer.Offer{SID: "new", From: from, Name: "big.bin", Size: 100}
+
+	t.Run("stalled", func(t *testing.T) {
+		h, cancels, progress := newHubWith()
+		progress(10)
+		start := time.Now()
+		h.supersede(offer, 5*time.Second)
+		if cancels.Load() != 1 {
+			t.Fatalf("%d cancels, want the stalled transfer ended", cancels.Load())
+		}
+		if d := time.Since(start); d < supersedeStall/2 || d > 3*time.Second {
+			t.Errorf("superseded after %v", d)
+		}
+	})
+	t.Run("moving", func(t *testing.T) {
+		h, cancels, progress := newHubWith()
+		progress(1)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for n := int64(2); ; n++ {
+				progress(n)
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}()
+		start := time.Now()
+		h.supersede(offer, 2*time.Second)
+		close(stop)
+		<-done
+		if cancels.Load() != 0 {
+			t.Fatal("a transfer that still moves data was ended")
+		}
+		if d := time.Since(start); d < 2*time.Second {
+			t.Errorf("supersede gave up after %v, want the whole wait", d)
+		}
+	})
+	t.Run("other sender", func(t *testing.T) {
+		h, cancels, progress := newHubWith()
+		progress(10)
+		o := offer
+		o.From = jid.MustParse("alice@example.org/phone")
+		h.supersede(o, 2*supersedeStall)
+		if cancels.Load() != 0 {
+			t.Fatal("an offer from another resource ended the transfer")
+		}
+	})
 }

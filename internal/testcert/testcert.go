@@ -1,4 +1,7 @@
-package prosodytest
+// Package testcert writes a private CA and a server certificate signed by
+// it, for the XMPP servers the integration tests start on loopback
+// (internal/prosodytest, internal/ejabberdtest).
+package testcert
 
 import (
 	"crypto/ecdsa"
@@ -15,30 +18,32 @@ import (
 	"time"
 )
 
-// tlsFiles are the certificate files written by writeCerts.
-type tlsFiles struct {
-	caFile, certFile, keyFile string
-	caPEM                     []byte
+// Files are the certificate files written by Write.
+type Files struct {
+	CAFile   string // PEM of the CA certificate
+	CertFile string // PEM of the server certificate
+	KeyFile  string // PEM (PKCS #8) of the server key, mode 0600
+	CAPEM    []byte // content of CAFile
 }
 
-// writeCerts creates dir and writes into it a fresh private CA (ca.crt; its
+// Write creates dir and writes into it a fresh private CA (ca.crt; its
 // key is never written) and a server certificate signed by it for domain,
 // the extra DNS names, 127.0.0.1 and ::1 (DOMAIN.crt, DOMAIN.key). The key
-// is mode 0600: prosody runs as the same user as the tests (run_as_root
-// keeps it root when the tests are root), so it can read it.
-func writeCerts(dir, domain string, extraDNS []string) (tlsFiles, error) {
+// is mode 0600: the servers run as the same user as the tests, so they can
+// read it.
+func Write(dir, domain string, extraDNS []string) (Files, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return tlsFiles{}, err
+		return Files{}, err
 	}
 	now := time.Now()
 
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tlsFiles{}, fmt.Errorf("generate CA key: %w", err)
+		return Files{}, fmt.Errorf("generate CA key: %w", err)
 	}
 	caTmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: "jinglekit prosodytest CA", Organization: []string{"jinglekit tests"}},
+		Subject:               pkix.Name{CommonName: "jinglekit test CA", Organization: []string{"jinglekit tests"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.AddDate(10, 0, 0),
 		IsCA:                  true,
@@ -48,16 +53,16 @@ func writeCerts(dir, domain string, extraDNS []string) (tlsFiles, error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		return tlsFiles{}, fmt.Errorf("create CA certificate: %w", err)
+		return Files{}, fmt.Errorf("create CA certificate: %w", err)
 	}
 	caCert, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return tlsFiles{}, fmt.Errorf("parse CA certificate: %w", err)
+		return Files{}, fmt.Errorf("parse CA certificate: %w", err)
 	}
 
 	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tlsFiles{}, fmt.Errorf("generate server key: %w", err)
+		return Files{}, fmt.Errorf("generate server key: %w", err)
 	}
 	leafTmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
@@ -72,31 +77,31 @@ func writeCerts(dir, domain string, extraDNS []string) (tlsFiles, error) {
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
 	if err != nil {
-		return tlsFiles{}, fmt.Errorf("create server certificate: %w", err)
+		return Files{}, fmt.Errorf("create server certificate: %w", err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(leafKey)
 	if err != nil {
-		return tlsFiles{}, fmt.Errorf("marshal server key: %w", err)
+		return Files{}, fmt.Errorf("marshal server key: %w", err)
 	}
 
-	f := tlsFiles{
-		caFile:   filepath.Join(dir, "ca.crt"),
-		certFile: filepath.Join(dir, domain+".crt"),
-		keyFile:  filepath.Join(dir, domain+".key"),
-		caPEM:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+	f := Files{
+		CAFile:   filepath.Join(dir, "ca.crt"),
+		CertFile: filepath.Join(dir, domain+".crt"),
+		KeyFile:  filepath.Join(dir, domain+".key"),
+		CAPEM:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 	}
 	writes := []struct {
 		path string
 		data []byte
 		perm os.FileMode
 	}{
-		{f.caFile, f.caPEM, 0o644},
-		{f.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644},
-		{f.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600},
+		{f.CAFile, f.CAPEM, 0o644},
+		{f.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644},
+		{f.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600},
 	}
 	for _, w := range writes {
 		if err := os.WriteFile(w.path, w.data, w.perm); err != nil {
-			return tlsFiles{}, err
+			return Files{}, err
 		}
 	}
 	return f, nil

@@ -1,0 +1,103 @@
+package e2e_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jinglekit/jinglekit/internal/ejabberdtest"
+	"github.com/jinglekit/jinglekit/transports/ibb"
+	"github.com/jinglekit/jinglekit/transports/ice"
+	"github.com/jinglekit/jinglekit/transports/socks5"
+)
+
+// ejabberdSizes are the files of the ejabberd tables: the 1 B and the
+// 32/256 MiB runs stay Prosody's, to keep CI short (each relayed session
+// costs about 2 s of TURN allocations).
+var ejabberdSizes = []int64{0, 1 << 20, 4 << 20}
+
+// ejabberdCase is one row of the ejabberd transfer table.
+type ejabberdCase struct {
+	name      string
+	transport string
+	opts      func() peerOpts
+}
+
+// ejabberdCases are the transports of TestTransports plus ICE relayed by
+// ejabberd's own TURN server, with the credentials mod_stun_disco hands
+// out (XEP-0215). ICE runs in one data-channel dialect: the server only
+// carries its signaling, which is the same in both.
+func ejabberdCases() []ejabberdCase {
+	return []ejabberdCase{
+		{"ibb", ibb.NSTransport, func() peerOpts { return peerOpts{} }},
+		{"s5b-direct", socks5.NS, func() peerOpts { return peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}} }},
+		{"s5b-proxy65", socks5.NS, func() peerOpts { return peerOpts{s5b: socks5.Settings{NoDirect: true}} }},
+		{"ice-webrtc-datachannel", ice.NSWebRTCDataChannel, func() peerOpts { return peerOpts{} }},
+		{"ice-relay-only", ice.NSWebRTCDataChannel, func() peerOpts {
+			// A Discovery per peer: each asks its own node.
+			return peerOpts{ice: &ice.Config{
+				RelayOnly: true, RelayTransports: []string{"udp"},
+				Discovery: &ice.Discovery{}, DisableIPv6: true,
+			}}
+		}},
+	}
+}
+
+// TestEjabberdTransports runs the transfer table between two clients of
+// one ejabberd node.
+func TestEjabberdTransports(t *testing.T) {
+	srv := ejabberd.Get(t)
+	for _, tc := range ejabberdCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			ao, bo := tc.opts(), tc.opts()
+			a, apass := srv.NewUser(t, "alice")
+			b, bpass := srv.NewUser(t, "bob")
+			alice := newPeerAt(t, srv.C2SAddr, srv.CAFile, a+"/e2e", apass, ao)
+			bob := newPeerAt(t, srv.C2SAddr, srv.CAFile, b+"/e2e", bpass, bo)
+			sendTable(t, alice, bob, tc.transport, ejabberdSizes)
+			checkRelayDiscovery(t, ao, bo)
+		})
+	}
+}
+
+// TestEjabberdClusterTransports runs the transfer table across a two-node
+// ejabberd cluster: alice on node 1, bob on node 2. Through the proxy,
+// each side offers its own node's proxy65; relayed, each side allocates
+// on its own node's TURN server.
+func TestEjabberdClusterTransports(t *testing.T) {
+	c := ejabberdCluster.Get(t)
+	n1, n2 := c.Nodes[0], c.Nodes[1]
+	for _, tc := range ejabberdCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			ao, bo := tc.opts(), tc.opts()
+			a, apass := c.NewUser(t, "alice")
+			b, bpass := c.NewUser(t, "bob")
+			alice := newPeerAt(t, n1.C2SAddr, n1.CAFile, a+"/e2e", apass, ao)
+			bob := newPeerAt(t, n2.C2SAddr, n2.CAFile, b+"/e2e", bpass, bo)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := c.WaitSession(ctx, bob.jid.String()); err != nil {
+				t.Fatal(err)
+			}
+			sendTable(t, alice, bob, tc.transport, ejabberdSizes)
+			checkRelayDiscovery(t, ao, bo)
+		})
+	}
+}
+
+// checkRelayDiscovery checks that relay-only peers did ask their server
+// for its TURN service.
+func checkRelayDiscovery(t *testing.T, opts ...peerOpts) {
+	t.Helper()
+	for _, o := range opts {
+		if o.ice != nil && o.ice.Discovery != nil && o.ice.Discovery.Queries() == 0 {
+			t.Error("a relay-only peer sent no XEP-0215 query")
+		}
+	}
+}
+
+// Servers of the ejabberd tests, started on first use.
+var (
+	ejabberd        ejabberdtest.Lazy
+	ejabberdCluster ejabberdtest.LazyCluster
+)
