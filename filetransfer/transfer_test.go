@@ -608,7 +608,7 @@ func TestForeignReceiver(t *testing.T) {
 				err error
 			}
 			done := make(chan out, 1)
-			s := filetransfer.Sender{Timeouts: filetransfer.Timeouts{Verdict: 300 * time.Millisecond}}
+			s := filetransfer.Sender{Timeouts: filetransfer.Timeouts{Verdict: 2 * time.Second}} // long enough for a loaded machine; "silence" waits it out
 			go func() {
 				res, err := s.Send(tctx(t), alice.m, peer.jid, filetransfer.BytesSource("to-lv.bin", data))
 				done <- out{res, err}
