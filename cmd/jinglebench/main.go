@@ -47,6 +47,7 @@ type options struct {
 	concurrentSize int64
 	streamSize     int64
 	peersSize      int64
+	peersRounds    int
 	run            *regexp.Regexp
 	jsonPath       string
 	cpuprofile     string
@@ -75,9 +76,9 @@ const defaultNetwork = "min_wait = 0.00001; nagle = false"
 // Defaults of the full run and of -smoke.
 var (
 	fullDefaults = options{size: 1 << 30, rounds: 3, ibbRounds: 1, sessions: 100, concurrent: 1000, idle: 10000,
-		concurrentSize: 1 << 20, streamSize: 10 << 30, peersSize: 100 << 20}
+		concurrentSize: 1 << 20, streamSize: 10 << 30, peersSize: 100 << 20, peersRounds: 1}
 	smokeDefaults = options{size: 32 << 20, ibbSize: 8 << 20, rounds: 1, ibbRounds: 1, sessions: 10, concurrent: 50, idle: 200,
-		concurrentSize: 1 << 20, streamSize: 256 << 20, peersSize: 10 << 20}
+		concurrentSize: 1 << 20, streamSize: 256 << 20, peersSize: 10 << 20, peersRounds: 1}
 )
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -95,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(sizeFlag{&o.concurrentSize}, "concurrent-size", "size of each concurrent transfer (default 1MiB)")
 	fs.Var(sizeFlag{&o.streamSize}, "stream-size", "size of the memory cases' stream (default 10GiB; smoke 256MiB)")
 	fs.Var(sizeFlag{&o.peersSize}, "peers-size", "file size of the StanzaJS interop cases, peers/… (default 100MiB; smoke 10MiB)")
+	fs.IntVar(&o.peersRounds, "peers-rounds", 0, "rounds of peers/jinglekit-to-jinglekit, each paired with a StanzaJS-to-StanzaJS round just before it; the median ratio is reported (default 1: the run's peers/stanza-to-stanza)")
 	runRe := fs.String("run", "", "run only the cases whose name matches this regular expression")
 	fs.StringVar(&o.jsonPath, "json", os.Getenv("BENCH_JSON"), "also write the results as JSON to this file (default $BENCH_JSON)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the bench process to this file (children: FILE.KIND)")
@@ -139,7 +141,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	for _, p := range []struct {
 		v   *int
 		def int
-	}{{&o.rounds, d.rounds}, {&o.ibbRounds, d.ibbRounds}, {&o.sessions, d.sessions}, {&o.concurrent, d.concurrent}, {&o.idle, d.idle}} {
+	}{{&o.rounds, d.rounds}, {&o.ibbRounds, d.ibbRounds}, {&o.sessions, d.sessions}, {&o.concurrent, d.concurrent},
+		{&o.idle, d.idle}, {&o.peersRounds, d.peersRounds}} {
 		if *p.v <= 0 {
 			*p.v = p.def
 		}

@@ -207,6 +207,12 @@ func TestParseFlags(t *testing.T) {
 	if o.size != 2<<30 || o.ibbSize != 2<<30 || o.rounds != 3 || o.streamSize != 10<<30 {
 		t.Errorf("full options: %+v", o)
 	}
+	if o.peersRounds != 1 {
+		t.Errorf("-peers-rounds default %d, want 1", o.peersRounds)
+	}
+	if o, err := parseFlags([]string{"-peers-rounds", "3"}, &errs); err != nil || o.peersRounds != 3 {
+		t.Errorf("-peers-rounds 3: %v, %+v", err, o)
+	}
 	if o.match("throughput/s5b-direct") || !o.match("latency/ibb-4096") {
 		t.Error("-run does not select by name")
 	}
