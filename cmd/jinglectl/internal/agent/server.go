@@ -72,8 +72,8 @@ func (a *Agent) acceptLoop(ctx context.Context, ln *net.UnixListener, wg *sync.W
 			}
 			return
 		}
-		if uid, ok := peerUID(c); ok && uid != os.Getuid() && uid != 0 {
-			a.log.Warn("jinglectl agent: refusing a control connection from another user", "uid", uid)
+		if err := checkPeer(c, true); err != nil {
+			a.log.Warn("jinglectl agent: refusing a control connection", "error", err)
 			c.Close()
 			continue
 		}
