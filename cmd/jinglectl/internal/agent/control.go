@@ -97,6 +97,7 @@ type Transfer struct {
 	Offset    int64     `json:"offset,omitempty"`
 	Rate      float64   `json:"rate,omitempty"`
 	Transport string    `json:"transport,omitempty"`
+	Route     string    `json:"route,omitempty"`
 	Attempts  int       `json:"attempts,omitempty"`
 	Outcome   string    `json:"outcome,omitempty"`
 	Error     string    `json:"error,omitempty"`
