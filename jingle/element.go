@@ -137,7 +137,9 @@ func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 }
 
 // MarshalXML implements xml.Marshaler. The start argument is ignored: an
-// Element always carries its own name.
+// Element always carries its own name. An element in no namespace is
+// written with xmlns="", so that it does not fall into the namespace of
+// the element around it when read again.
 func (e Element) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 	if e.IsZero() {
 		return nil
@@ -151,10 +153,27 @@ func (e Element) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 		if err != nil {
 			return err
 		}
+		if t, ok := tok.(xml.StartElement); ok && t.Name.Space == "" {
+			tok = undeclareDefault(t)
+		}
 		if err := enc.EncodeToken(tok); err != nil {
 			return err
 		}
 	}
+}
+
+// undeclareDefault adds xmlns="" to the start tag of an element in no
+// namespace.
+func undeclareDefault(t xml.StartElement) xml.StartElement {
+	for _, a := range t.Attr {
+		if a.Name.Space == "" && a.Name.Local == "xmlns" {
+			return t
+		}
+	}
+	attrs := make([]xml.Attr, 0, len(t.Attr)+1)
+	attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "xmlns"}, Value: ""})
+	t.Attr = append(attrs, t.Attr...)
+	return t
 }
 
 // DecodeChildren reads the children of the element whose start tag d has
