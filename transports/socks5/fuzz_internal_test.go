@@ -43,9 +43,9 @@ func FuzzStreamhost(f *testing.F) {
 	f.Add(append(socksRequest(fuzzHash), "payload"...))
 	f.Add(socksRequest(fuzzHash))
 	f.Add(socksRequest("0000000000000000000000000000000000000000"))
-	f.Add([]byte{5, 2, 2, 0, 5, 1, 0, 1, 127, 0, 0, 1, 0, 80})                  // IPv4 CONNECT
+	f.Add([]byte{5, 2, 2, 0, 5, 1, 0, 1, 127, 0, 0, 1, 0, 80})                        // IPv4 CONNECT
 	f.Add(append([]byte{5, 1, 0, 5, 3, 0, 3, 40}, append([]byte(fuzzHash), 0, 0)...)) // UDP ASSOCIATE
-	f.Add([]byte{4, 1, 0, 80, 127, 0, 0, 1, 0})                                 // SOCKS4
+	f.Add([]byte{4, 1, 0, 80, 127, 0, 0, 1, 0})                                       // SOCKS4
 	f.Add([]byte{5, 0})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
