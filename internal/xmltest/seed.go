@@ -57,11 +57,11 @@ func SeedFiles(f *testing.F, xep, suffix string) int {
 	return n
 }
 
-// RoundTrip is the check of the XML fuzz targets: when data decodes into
+// FuzzRoundTrip is the check of the XML fuzz targets: when data decodes into
 // a T, the value must encode, its encoding must decode again, and encoding
 // that second value must give the same bytes (what we write, we read back
 // unchanged). It returns the decoded value and whether data decoded.
-func RoundTrip[T any](t *testing.T, data []byte) (T, bool) {
+func FuzzRoundTrip[T any](t *testing.T, data []byte) (T, bool) {
 	t.Helper()
 	var v T
 	if err := xml.Unmarshal(data, &v); err != nil {

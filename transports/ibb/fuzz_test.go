@@ -22,10 +22,10 @@ func FuzzIBB(f *testing.F) {
 	}
 	xmltest.SeedElements(f, xml.Name{Space: ibb.NSTransport, Local: "transport"}, "0261")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		xmltest.RoundTrip[ibb.Open](t, data)
-		xmltest.RoundTrip[ibb.Close](t, data)
-		xmltest.RoundTrip[ibb.Transport](t, data)
-		d, ok := xmltest.RoundTrip[ibb.Data](t, data)
+		xmltest.FuzzRoundTrip[ibb.Open](t, data)
+		xmltest.FuzzRoundTrip[ibb.Close](t, data)
+		xmltest.FuzzRoundTrip[ibb.Transport](t, data)
+		d, ok := xmltest.FuzzRoundTrip[ibb.Data](t, data)
 		if !ok {
 			return
 		}

@@ -18,7 +18,8 @@ func FuzzICETransport(f *testing.F) {
 	// No XEP has an example of the webrtc-datachannel wrapper.
 	f.Add([]byte(`<transport xmlns="` + ice.NSWebRTCDataChannel + `" sctp-port="5000" max-message-size="262144"><transport xmlns="` + ice.NSICEUDP + `" ufrag="u" pwd="p"/></transport>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tr, ok := xmltest.RoundTrip[ice.Transport](t, data)
+		xmltest.FuzzRoundTrip[ice.DataChannelTransport](t, data)
+		tr, ok := xmltest.FuzzRoundTrip[ice.Transport](t, data)
 		if !ok {
 			return
 		}
