@@ -24,3 +24,19 @@ func FuzzJingle(f *testing.F) {
 		}
 	})
 }
+
+// TestElementRefusesInvalidNames: encoding/xml reads a prefixed name
+// without checking what follows the colon; such an element could not be
+// written back, so it is refused when read.
+func TestElementRefusesInvalidNames(t *testing.T) {
+	for _, s := range []string{`<a:0 xmlns:a="urn:a"/>`, `<x xmlns="urn:a"><a:1b xmlns:a="urn:b"/></x>`, `<x xmlns="urn:a" a:-="1" xmlns:a="urn:b"/>`} {
+		var e jingle.Element
+		if err := xml.Unmarshal([]byte(s), &e); err == nil {
+			t.Errorf("%s read as %s", s, e)
+		}
+	}
+	var e jingle.Element
+	if err := xml.Unmarshal([]byte(`<a:x-1.b xmlns:a="urn:a" b:c_d="1" xmlns:b="urn:b"><é/></a:x-1.b>`), &e); err != nil {
+		t.Errorf("valid names refused: %v", err)
+	}
+}
