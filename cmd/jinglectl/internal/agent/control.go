@@ -228,15 +228,6 @@ func checkSocketOwner(path string, fi fs.FileInfo) error {
 	return nil
 }
 
-// fileOwner returns the uid owning a file.
-func fileOwner(fi fs.FileInfo) (int, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Uid), true
-}
-
 // checkPeer accepts a control connection only when the uid of the process
 // at the other end can be read and is this process's user (or, for
 // allowRoot, root). It fails closed: a uid that cannot be read refuses
