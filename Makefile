@@ -66,3 +66,12 @@ dist:
 			-o dist/jinglectl-$$os-$$arch$$ext ./cmd/jinglectl; \
 	done
 	cd dist && sha256sum jinglectl-* > SHA256SUMS
+
+.PHONY: fuzz
+
+# Every fuzz target for FUZZTIME each (default 60s), one `go test -fuzz`
+# per target (scripts/fuzz.sh finds them in the test files). CI runs them
+# for 10s each.
+FUZZTIME ?= 60s
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) sh scripts/fuzz.sh

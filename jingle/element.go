@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 )
 
 // Element is an XML element that the session layer carries without
@@ -102,8 +103,32 @@ func (e Element) String() string {
 	return string(b)
 }
 
-// UnmarshalXML implements xml.Unmarshaler.
+// ValidName reports whether local is an XML name without a colon (an
+// NCName), such as an element may have. encoding/xml reads a prefixed
+// name without checking the part after the colon ("<a:0/>"), and would
+// write it back as is: what is not valid must not be kept, since it could
+// not be written again.
+func ValidName(local string) bool {
+	if local == "" {
+		return false
+	}
+	for i, r := range local {
+		switch {
+		case r == '_' || unicode.IsLetter(r):
+		case i > 0 && (r == '-' || r == '.' || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Mc, r) || r == '\u00b7'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// UnmarshalXML implements xml.Unmarshaler. An element or attribute whose
+// name is not a valid XML name (see ValidName) is an error.
 func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	if err := checkNames(start); err != nil {
+		return err
+	}
 	e.XMLName = start.Name
 	e.Attr = cleanAttrs(start.Attr)
 	e.Inner = e.Inner[:0]
@@ -118,6 +143,9 @@ func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
+			if err := checkNames(t); err != nil {
+				return err
+			}
 			depth++
 			t = t.Copy()
 			t.Attr = cleanAttrs(t.Attr)
@@ -137,7 +165,9 @@ func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 }
 
 // MarshalXML implements xml.Marshaler. The start argument is ignored: an
-// Element always carries its own name.
+// Element always carries its own name. An element in no namespace is
+// written with xmlns="", so that it does not fall into the namespace of
+// the element around it when read again.
 func (e Element) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 	if e.IsZero() {
 		return nil
@@ -151,10 +181,41 @@ func (e Element) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 		if err != nil {
 			return err
 		}
+		if t, ok := tok.(xml.StartElement); ok && t.Name.Space == "" {
+			tok = undeclareDefault(t)
+		}
 		if err := enc.EncodeToken(tok); err != nil {
 			return err
 		}
 	}
+}
+
+// checkNames refuses a start tag with an element or attribute name that
+// is not a valid XML name.
+func checkNames(t xml.StartElement) error {
+	if !ValidName(t.Name.Local) {
+		return fmt.Errorf("jingle: invalid element name %.64q", t.Name.Local)
+	}
+	for _, a := range t.Attr {
+		if !ValidName(a.Name.Local) {
+			return fmt.Errorf("jingle: invalid attribute name %.64q", a.Name.Local)
+		}
+	}
+	return nil
+}
+
+// undeclareDefault adds xmlns="" to the start tag of an element in no
+// namespace.
+func undeclareDefault(t xml.StartElement) xml.StartElement {
+	for _, a := range t.Attr {
+		if a.Name.Space == "" && a.Name.Local == "xmlns" {
+			return t
+		}
+	}
+	attrs := make([]xml.Attr, 0, len(t.Attr)+1)
+	attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "xmlns"}, Value: ""})
+	t.Attr = append(attrs, t.Attr...)
+	return t
 }
 
 // DecodeChildren reads the children of the element whose start tag d has

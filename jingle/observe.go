@@ -63,7 +63,11 @@ type TransportEvent struct {
 	Namespace string
 	// Proposer is true when this side offered the transport.
 	Proposer bool
-	Err      error
+	// Transport is the content's transport, on TransportConnected: an
+	// Observer may ask it for what its method exposes (such as which
+	// candidate carries the bytes).
+	Transport Transport
+	Err       error
 	// Read and Written are the bytes of one TransportBytes event.
 	Read, Written int
 }

@@ -944,7 +944,7 @@ func (s *Session) conn(ctx context.Context, name string) (net.Conn, error) {
 		}
 		conn, err := st.Dial(ctx)
 		if err == nil {
-			s.observe(TransportConnected, key, ns, nil)
+			s.observe(TransportConnected, key, ns, func(e *TransportEvent) { e.Transport = t })
 			return s.observeConn(conn, key, ns), nil
 		}
 		if ctx.Err() == nil {

@@ -70,6 +70,10 @@ type Message struct {
 
 // UnmarshalXML implements xml.Unmarshaler.
 func (m *Message) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	if !jingle.ValidName(start.Name.Local) {
+		// encoding/xml reads "<a:0/>"; it could not be written back.
+		return fmt.Errorf("jmi: invalid element name %.64q", start.Name.Local)
+	}
 	*m = Message{Action: start.Name.Local, ns: start.Name.Space}
 	for _, a := range cleanAttrs(start.Attr) {
 		if a.Name.Space == "" && a.Name.Local == "id" {

@@ -570,13 +570,61 @@ func ToSDP(m Media, o SDPOptions) (*sdp.SessionDescription, error) {
 		}
 		sd.MediaDescriptions = append(sd.MediaDescriptions, md)
 	}
+	if err := checkSDPText(sd); err != nil {
+		return nil, err
+	}
 	return sd, nil
+}
+
+// checkSDPText refuses SDP that a peer's values would make malformed or
+// extend: a line break or NUL in a value would add lines of the peer's
+// choosing to what WebRTC reads (RFC 8866 §9: byte-string excludes them),
+// and an attribute name must be a token.
+func checkSDPText(sd *sdp.SessionDescription) error {
+	attrs := slices.Clone(sd.Attributes)
+	for _, md := range sd.MediaDescriptions {
+		attrs = append(attrs, md.Attributes...)
+		for _, f := range md.MediaName.Formats {
+			if !isSDPToken(f) {
+				return fmt.Errorf("%w: format %q", ErrSDP, f)
+			}
+		}
+		for _, b := range md.Bandwidth {
+			if !isSDPToken(b.Type) {
+				return fmt.Errorf("%w: bandwidth type %q", ErrSDP, b.Type)
+			}
+		}
+	}
+	for _, a := range attrs {
+		if !isSDPToken(a.Key) || strings.ContainsAny(a.Value, "\r\n\x00") {
+			return fmt.Errorf("%w: attribute %q:%q", ErrSDP, a.Key, a.Value)
+		}
+	}
+	return nil
+}
+
+// isSDPToken reports whether s is an RFC 8866 token.
+func isSDPToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`{|}~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func contentToSDP(c Content, o SDPOptions) (*sdp.MediaDescription, error) {
 	d := c.Description
-	if d.Media == "" {
-		return nil, fmt.Errorf("%w: content %q: description without media", ErrSDP, c.Name)
+	if d.Media != "audio" && d.Media != "video" {
+		// FromSDP reads audio and video only; pion refuses other names.
+		return nil, fmt.Errorf("%w: content %q: media %q is not audio or video", ErrSDP, c.Name, d.Media)
 	}
 	proto := "UDP/TLS/RTP/SAVPF"
 	if c.Transport == nil || len(c.Transport.Fingerprints) == 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -178,7 +179,7 @@ func runStatus(args []string, e env) int {
 			note = strings.TrimSpace(fmt.Sprintf("resumed at %s %s", agent.FormatSize(t.Offset), note))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", safeText(t.ID), t.Direction, safeText(t.Peer), truncate(safeText(t.File), 40),
-			safeText(t.State), progress, safeText(t.Transport), truncate(safeText(oneLine(note)), 60))
+			safeText(t.State), progress, safeText(cmp.Or(t.Route, t.Transport)), truncate(safeText(oneLine(note)), 60))
 	}
 	tw.Flush()
 	return exitOK

@@ -215,7 +215,7 @@ func addTransferFlags(fs *pflag.FlagSet, sending bool) *transferFlags {
 	}
 	fs.Var(&t.proxies, "proxy", "offer the SOCKS5 proxy `JID` (repeatable; default: discovered on the server)")
 	fs.BoolVar(&t.noProxy, "no-proxy", false, "offer no SOCKS5 proxy")
-	fs.BoolVar(&t.noDirect, "no-direct", false, "offer no direct SOCKS5 candidate: the proxy carries the data, no IP address is revealed")
+	fs.BoolVar(&t.noDirect, "no-direct", false, "reveal no address of this host to the peer and connect to none it names: SOCKS5 only through a proxy, ICE only relayed by TURN (XEP-0215), else IBB")
 	fs.BoolVar(&t.allowLoopback, "allow-loopback", false, "offer and use loopback SOCKS5 and ICE candidates (single-host testing)")
 	fs.DurationVar(&t.presenceWait, "presence-wait", 0, "how long to wait for a bare JID's presence: `DURATION` (default 5s)")
 	fs.DurationVar(&t.connectTimeout, "connect-timeout", 0, "end a file whose transport does not come up within `DURATION` (default 60s)")

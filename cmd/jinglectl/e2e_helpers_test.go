@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 	// temporary directory, never to the user's.
 	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	code := prosodytest.Main(m, &prosody)
+	stopPrivacyServers()
 	os.RemoveAll(dir)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

@@ -45,10 +45,11 @@ func TestSendReceive(t *testing.T) {
 	for _, tc := range []struct {
 		transport string
 		want      string
+		route     string
 	}{
-		{"auto", "s5b"},
-		{"s5b", "s5b"},
-		{"ibb", "ibb"},
+		{"auto", "s5b", agent.RouteS5BDirect},
+		{"s5b", "s5b", agent.RouteS5BDirect},
+		{"ibb", "ibb", agent.RouteIBB},
 	} {
 		t.Run(tc.transport, func(t *testing.T) {
 			alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
@@ -72,6 +73,11 @@ func TestSendReceive(t *testing.T) {
 			}
 			revs := parseEvents(t, rr.stdout)
 			checkReceiveEvents(t, revs, 2, tc.want)
+			for who, evs := range map[string][]agent.Event{"send": evs, "receive": revs} {
+				if got := routes(evs); len(got) != 2 || got[0] != tc.route || got[1] != tc.route {
+					t.Errorf("%s: routes %q, want %q", who, got, tc.route)
+				}
+			}
 			sameContent(t, f1, filepath.Join(dst, "one.bin"))
 			sameContent(t, f2, filepath.Join(dst, "two words.txt"))
 			ents, _ := os.ReadDir(dst)

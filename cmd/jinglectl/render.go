@@ -106,7 +106,7 @@ func (r *textRenderer) event(e agent.Event) {
 	}
 	// Names, JIDs and reasons come from the peer: never write them raw.
 	e.File, e.Peer, e.Path, e.Error = safeText(e.File), safeText(e.Peer), safeText(e.Path), safeText(e.Error)
-	e.Transport, e.Outcome = safeText(e.Transport), safeText(e.Outcome)
+	e.Transport, e.Route, e.Outcome = safeText(e.Transport), safeText(e.Route), safeText(e.Outcome)
 	b := r.bars[e.ID]
 	if b == nil {
 		b = &bar{id: e.ID, name: e.File, peer: e.Peer, dir: e.Direction, size: -1, state: "offered"}
@@ -135,7 +135,7 @@ func (r *textRenderer) event(e agent.Event) {
 			b.declined = e.Error
 		}
 	case agent.EventTransport:
-		b.state = "via " + e.Transport
+		b.state = "via " + routeOrTransport(e)
 	case agent.EventTransportFailed:
 		b.state = e.Transport + " failed"
 	case agent.EventProgress:
@@ -201,8 +201,8 @@ func doneLine(e agent.Event) string {
 	if e.Hash != nil {
 		fmt.Fprintf(&b, ", %s %s verified", e.Hash.Algo, e.Hash.Value)
 	}
-	if e.Transport != "" {
-		fmt.Fprintf(&b, ", %s", e.Transport)
+	if t := routeOrTransport(e); t != "" {
+		fmt.Fprintf(&b, ", %s", t)
 	}
 	if e.Offset > 0 {
 		fmt.Fprintf(&b, ", resumed at %s", agent.FormatSize(e.Offset))
@@ -327,4 +327,13 @@ func (r *textRenderer) finish() {
 		fmt.Fprintln(r.errw, l)
 	}
 	r.errors = nil
+}
+
+// routeOrTransport names how a file's bytes went: the route (s5b-direct,
+// s5b-proxy, ice-host, ice-relay, ibb) when known, else the transport.
+func routeOrTransport(e agent.Event) string {
+	if e.Route != "" {
+		return e.Route
+	}
+	return e.Transport
 }

@@ -4,10 +4,13 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"sync"
 	"time"
+
+	"mellium.im/xmpp/jid"
 )
 
 // attempt is one try of one of the peer's candidates.
@@ -199,6 +202,11 @@ func (k *checker) finished(a *attempt) {
 // SHA1(sid + peer + us)); a streamhost of the peer's own gets that first
 // and, if it refuses, the other orders peers are known to use.
 func (t *transport) try(ctx context.Context, rc remoteCand) (*net.TCPConn, error) {
+	if t.set.NoDirect && rc.typ == TypeProxy {
+		if err := t.checkPeerProxy(ctx, rc); err != nil {
+			return nil, err
+		}
+	}
 	d := dialer(t.set.AllowLoopback)
 	t.mu.Lock()
 	remoteDst := t.remoteDst
@@ -229,4 +237,34 @@ func (t *transport) try(ctx context.Context, rc remoteCand) (*net.TCPConn, error
 		}
 	}
 	return nil, err
+}
+
+// errUnconfirmedProxy is the error of a peer's proxy candidate refused
+// with NoDirect.
+var errUnconfirmedProxy = errors.New("socks5: the peer's proxy candidate is not a confirmed proxy (no-direct)")
+
+// checkPeerProxy, with NoDirect, accepts a proxy candidate of the peer
+// only at an address this side trusts: one of its own proxies, or the
+// address the candidate's JID gives for itself in a streamhost query
+// (XEP-0065 §5.3.1). Otherwise a peer could make us connect anywhere (and
+// learn our address) by calling its own host a proxy.
+func (t *transport) checkPeerProxy(ctx context.Context, rc remoteCand) error {
+	t.mu.Lock()
+	known := t.proxyAddrs[rc.addr]
+	t.mu.Unlock()
+	if known {
+		return nil
+	}
+	j, err := jid.Parse(rc.jid)
+	if err != nil || t.p.Stream == nil {
+		return errUnconfirmedProxy
+	}
+	px, err := QueryStreamHost(ctx, t.p.Stream, j)
+	if err != nil {
+		return fmt.Errorf("%w: asking %s: %w", errUnconfirmedProxy, rc.jid, err)
+	}
+	if px.Addr != rc.addr {
+		return fmt.Errorf("%w: %s says its address is %s, not %s", errUnconfirmedProxy, rc.jid, px.Addr, rc.addr)
+	}
+	return nil
 }

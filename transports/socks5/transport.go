@@ -53,7 +53,8 @@ type remoteCand struct {
 	addr  string // host:port
 	prio  uint32
 	typ   CandidateType
-	order int // position in the peer's offer
+	jid   string // the streamhost's JID
+	order int    // position in the peer's offer
 }
 
 // transport is one side of a S5B transport of one content.
@@ -88,6 +89,8 @@ type transport struct {
 	proxyErr   bool
 	accepted   []*acceptedConn
 	proxying   bool
+	route      CandidateType   // the type of the candidate in use, once settled
+	proxyAddrs map[string]bool // host:port of this side's own proxies
 	timer      *time.Timer
 	done       chan struct{}
 	conn       net.Conn
@@ -178,6 +181,12 @@ func (t *transport) gather(ctx context.Context) error {
 	if err != nil {
 		t.log.Info("socks5: proxy discovery", "err", err)
 	}
+	t.mu.Lock()
+	t.proxyAddrs = map[string]bool{}
+	for _, px := range proxies {
+		t.proxyAddrs[px.Addr] = true
+	}
+	t.mu.Unlock()
 	for i, px := range proxies {
 		host, ps, err := net.SplitHostPort(px.Addr)
 		if err != nil {
@@ -315,7 +324,7 @@ func checkCandidate(c Candidate) (remoteCand, error) {
 	if _, ok := typ.Preference(); !ok {
 		return remoteCand{}, fmt.Errorf("unknown type %q", c.Type)
 	}
-	return remoteCand{cid: c.CID, addr: hostPort(c.Host, port), prio: prio, typ: typ}, nil
+	return remoteCand{cid: c.CID, addr: hostPort(c.Host, port), prio: prio, typ: typ, jid: c.JID}, nil
 }
 
 func validDstAddr(s string) bool {
@@ -546,6 +555,7 @@ func (t *transport) evaluate() {
 		useOurs = t.p.Initiator // a tie: the initiator's choice
 	}
 	if useOurs {
+		t.route = t.ours.typ
 		if t.ours.typ != TypeProxy {
 			t.finish(t.ours.conn, nil)
 			return
@@ -565,6 +575,7 @@ func (t *transport) evaluate() {
 	}
 	i := slices.IndexFunc(t.local, func(lc *localCand) bool { return lc.CID == t.theirs.cid })
 	lc := t.local[i]
+	t.route = lc.typ
 	if t.proxyErr {
 		t.fail("the peer reported a proxy error")
 		return
@@ -720,6 +731,19 @@ func (t *transport) finish(conn net.Conn, err error) {
 	if err == nil {
 		t.log.Debug("socks5: bytestream ready", "local", conn.LocalAddr(), "remote", conn.RemoteAddr())
 	}
+}
+
+// Route reports the type of the candidate the bytestream goes through,
+// once Dial has succeeded: TypeProxy when a SOCKS5 proxy relays it, else
+// the type of a streamhost of one of the parties (TypeDirect, or what the
+// peer declared: assisted, tunnel). It is "" before.
+func (t *transport) Route() CandidateType {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.isDone() || t.err != nil {
+		return ""
+	}
+	return t.route
 }
 
 // Close implements jingle.Transport: it stops the negotiation, closes the

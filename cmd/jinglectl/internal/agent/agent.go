@@ -595,6 +595,9 @@ func (a *Agent) emitLocked(e Event) {
 		if e.Transport != "" {
 			t.Transport = e.Transport
 		}
+		if e.Route != "" {
+			t.Route = e.Route
+		}
 		if e.Path != "" && e.Direction == Receive {
 			t.Path = e.Path
 		}
@@ -630,6 +633,9 @@ func eventAttrs(e Event) []any {
 	out := []any{"id", e.ID, "direction", e.Direction, "peer", e.Peer, "file", e.File}
 	if e.Transport != "" {
 		out = append(out, "transport", e.Transport)
+	}
+	if e.Route != "" {
+		out = append(out, "route", e.Route)
 	}
 	if e.Bytes > 0 {
 		out = append(out, "bytes", e.Bytes)

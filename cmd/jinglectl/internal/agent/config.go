@@ -69,7 +69,7 @@ type Config struct {
 	Transport     string   // auto | ibb | s5b | ice
 	Proxies       []string // SOCKS5 proxy JIDs to offer (besides discovered ones)
 	NoProxy       bool     // offer no proxy candidate and discover none
-	NoDirect      bool     // offer no direct SOCKS5 candidate
+	NoDirect      bool     // no address of this host to the peer, none of its own used: S5B via a proxy, ICE relayed, or IBB
 	AllowLoopback bool     // offer and accept loopback candidates (single-host tests)
 	ICEServers    []string // STUN/TURN servers for ICE (ParseICEServer); none: XEP-0215 discovery
 	ICERelayOnly  bool     // ICE offers relayed candidates only (needs TURN)

@@ -168,6 +168,7 @@ func TestControlProtocolHostile(t *testing.T) {
 		{"missing file", `{"op":"send","peer":"bob@example.org","files":["/nonexistent/x"]}` + "\n", "no such file"},
 		{"directory", `{"op":"send","peer":"bob@example.org","files":["` + dir + `"]}` + "\n", "not a regular file"},
 		{"bad transport", `{"op":"send","peer":"bob@example.org","files":["` + file + `"],"transport":"udp"}` + "\n", "unknown transport"},
+		{"bad encryption mode", `{"op":"send","peer":"bob@example.org","files":["` + file + `"],"encrypt":"maybe"}` + "\n", "unknown encryption mode"},
 		{"cancel nothing", `{"op":"cancel"}` + "\n", "no transfer id"},
 		{"too long", strings.Repeat("x", MaxRequestBytes+10) + "\n", "reading the request"},
 		{"empty", "", ""},
@@ -252,5 +253,145 @@ func TestWatcherSlowClient(t *testing.T) {
 	a.mu.Unlock()
 	if len(a.watchers) != 0 || !w.closed {
 		t.Error("a client that fell behind on important events must be dropped")
+	}
+}
+
+// TestControlSocketDirHostile plants what another local user could leave
+// where the agent puts its socket (/tmp/jinglectl-UID when XDG_RUNTIME_DIR
+// is unset): each is refused and nothing is changed through it.
+func TestControlSocketDirHostile(t *testing.T) {
+	t.Run("world-writable directory", func(t *testing.T) {
+		dir := filepath.Join(shortDir(t), "jinglectl-1000")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		// os.Chmod, not Mkdir's mode: the umask must not hide the 0777.
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		sock := filepath.Join(dir, "agent.sock")
+		if ln, err := ListenControl(sock); !errors.Is(err, ErrControl) || !strings.Contains(err.Error(), "others can write") {
+			if ln != nil {
+				ln.Close()
+			}
+			t.Errorf("listen in a 0777 directory: %v", err)
+		}
+		if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+			t.Errorf("a socket was created in the 0777 directory: %v", err)
+		}
+		if di, _ := os.Lstat(dir); di.Mode().Perm() != 0o777 {
+			t.Errorf("the planted directory was changed to %v", di.Mode().Perm())
+		}
+	})
+	t.Run("symbolic link to a directory", func(t *testing.T) {
+		base := shortDir(t)
+		target := filepath.Join(base, "target")
+		if err := os.Mkdir(target, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(base, "jinglectl-1000")
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err := ListenControl(filepath.Join(link, "agent.sock")); !errors.Is(err, ErrControl) || !strings.Contains(err.Error(), "symbolic link") {
+			if ln != nil {
+				ln.Close()
+			}
+			t.Errorf("listen through a symlinked directory: %v", err)
+		}
+		if ents, _ := os.ReadDir(target); len(ents) != 0 {
+			t.Errorf("something was created through the link: %v", ents)
+		}
+	})
+	t.Run("symbolic link as the socket", func(t *testing.T) {
+		// The planted link points at a file of someone else's: neither
+		// removed, nor followed, nor chmod-ed.
+		base := shortDir(t)
+		victim := filepath.Join(base, "victim")
+		if err := os.WriteFile(victim, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(base, "d")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		sock := filepath.Join(dir, "agent.sock")
+		if err := os.Symlink(victim, sock); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err := ListenControl(sock); !errors.Is(err, ErrControl) {
+			if ln != nil {
+				ln.Close()
+			}
+			t.Errorf("listen on a planted link: %v", err)
+		}
+		if fi, _ := os.Stat(victim); fi.Mode().Perm() != 0o644 {
+			t.Errorf("the link's target was changed to %v", fi.Mode().Perm())
+		}
+		if fi, err := os.Lstat(sock); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("the planted link was removed: %v", err)
+		}
+	})
+	t.Run("directory of another user", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("needs root to give a directory to another user")
+		}
+		dir := filepath.Join(shortDir(t), "jinglectl-0")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		sock := filepath.Join(dir, "agent.sock")
+		if ln, err := ListenControl(sock); !errors.Is(err, ErrControl) || !strings.Contains(err.Error(), "owned by uid 65534") {
+			if ln != nil {
+				ln.Close()
+			}
+			t.Errorf("listen in another user's directory: %v", err)
+		}
+		if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+			t.Errorf("a socket was created in another user's directory: %v", err)
+		}
+	})
+	t.Run("client refuses a 0777 directory", func(t *testing.T) {
+		dir := filepath.Join(shortDir(t), "d")
+		os.Mkdir(dir, 0o700)
+		sock := filepath.Join(dir, "agent.sock")
+		ln, err := ListenControl(sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		os.Chmod(dir, 0o777)
+		if c, err := DialControl(t.Context(), sock); !errors.Is(err, ErrControl) || !strings.Contains(err.Error(), "others can write") {
+			if c != nil {
+				c.Close()
+			}
+			t.Errorf("dial in a 0777 directory: %v", err)
+		}
+	})
+}
+
+// TestControlPeerCheckFailsClosed: a connection whose peer's uid cannot
+// be read is refused, by the agent and by the client.
+func TestControlPeerCheckFailsClosed(t *testing.T) {
+	sock := filepath.Join(shortDir(t), "p.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPeer(c, true); err != nil {
+		t.Errorf("our own connection refused: %v", err)
+	}
+	// A closed connection: its peer's credentials cannot be read.
+	c.Close()
+	if err := checkPeer(c, true); !errors.Is(err, ErrControl) || !strings.Contains(err.Error(), "cannot read the uid") {
+		t.Errorf("unreadable peer: %v", err)
 	}
 }

@@ -79,7 +79,8 @@ type Event struct {
 	Bytes     int64     `json:"bytes,omitempty"`     // how much of the file is sent or on disk
 	Rate      float64   `json:"rate,omitempty"`      // bytes per second, average of this session
 	ETA       float64   `json:"eta,omitempty"`       // seconds left, estimated
-	Transport string    `json:"transport,omitempty"` // ibb | s5b | the namespace of another transport
+	Transport string    `json:"transport,omitempty"` // ibb | s5b | ice | the namespace of another transport
+	Route     string    `json:"route,omitempty"`     // s5b-direct | s5b-proxy | ice-host | ice-relay | ibb (Route*)
 	Hash      *Hash     `json:"hash,omitempty"`
 	Verified  bool      `json:"verified,omitempty"`
 	Encrypted bool      `json:"encrypted,omitempty"` // end to end (XEP-0391 JET with OMEMO)

@@ -64,11 +64,13 @@ func ParseICEServer(s string) (ice.Server, error) {
 // ICEConfig is the configuration of the ICE transport methods for an
 // account connected to a server: the servers of transfer.ice_servers when
 // there are any, else those the user's server announces (XEP-0215);
-// transfer.ice_relay_only; loopback host candidates when
-// transfer.allow_loopback is set. Servers that do not parse are skipped
+// relayed candidates only with transfer.ice_relay_only or
+// transfer.no_direct (no address of this host reaches the peer; without a
+// TURN server ICE then fails and the next transport is tried); loopback
+// host candidates when transfer.allow_loopback is set. Servers that do not parse are skipped
 // (Load rejects them).
 func (c Config) ICEConfig(log *slog.Logger) ice.Config {
-	cfg := ice.Config{RelayOnly: c.ICERelayOnly, IncludeLoopback: c.AllowLoopback, Logger: log}
+	cfg := ice.Config{RelayOnly: c.ICERelayOnly || c.NoDirect, IncludeLoopback: c.AllowLoopback, Logger: log}
 	for _, s := range c.ICEServers {
 		if srv, err := ParseICEServer(s); err == nil {
 			cfg.Servers = append(cfg.Servers, srv)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/transports/ice"
+	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
 // progressInterval is the least time between two progress events of a
@@ -25,6 +27,7 @@ type fileRef struct {
 	content        string
 	transport      string // short name, once connected
 	encrypted      bool   // end to end (JET)
+	route          string // how the bytes go (Route*), once connected
 	accepted       bool
 	lastProgress   time.Time
 	cancel         func()
@@ -89,9 +92,9 @@ func (h *hub) ObserveTransport(e jingle.TransportEvent) {
 	case jingle.TransportAccepted:
 		h.accepted(e.SID, e.Content.Name)
 	case jingle.TransportConnected:
-		h.transport(e.SID, e.Content.Name, e.Namespace, nil)
+		h.transport(e.SID, e.Content.Name, e.Namespace, RouteOf(e.Namespace, e.Transport), nil)
 	case jingle.TransportFailed:
-		h.transport(e.SID, e.Content.Name, e.Namespace, e.Err)
+		h.transport(e.SID, e.Content.Name, e.Namespace, "", e.Err)
 	}
 }
 
@@ -150,7 +153,7 @@ func (h *hub) accepted(sid, content string) {
 	}
 }
 
-func (h *hub) transport(sid, content, ns string, err error) {
+func (h *hub) transport(sid, content, ns, route string, err error) {
 	w, f := h.file(sid, content)
 	if w == nil {
 		return
@@ -162,10 +165,10 @@ func (h *hub) transport(sid, content, ns string, err error) {
 		return
 	}
 	e := w.event(EventTransport, f)
-	e.Transport = TransportName(ns)
+	e.Transport, e.Route = TransportName(ns), route
 	if f != nil {
 		h.mu.Lock()
-		f.transport = e.Transport
+		f.transport, f.route = e.Transport, e.Route
 		h.mu.Unlock()
 	}
 	w.emit(e)
@@ -257,6 +260,7 @@ func (w *watch) finish(f *fileRef, r filetransfer.Result) {
 	} else {
 		e.Transport = f.transport
 	}
+	e.Route = f.route
 	if !r.Hash.IsZero() {
 		e.Hash = &Hash{Algo: r.Hash.Algo, Value: hex.EncodeToString(r.Hash.Sum)}
 	}
@@ -265,6 +269,58 @@ func (w *watch) finish(f *fileRef, r filetransfer.Result) {
 		e.Error = err.Error()
 	}
 	w.emit(e)
+}
+
+// Routes: how the bytes of a file went, as events and status tell it.
+const (
+	RouteS5BDirect = "s5b-direct" // SOCKS5, to a streamhost of one of the parties
+	RouteS5BProxy  = "s5b-proxy"  // SOCKS5, relayed by a proxy
+	RouteICEHost   = "ice-host"   // ICE, straight between the hosts (host or reflexive candidates)
+	RouteICERelay  = "ice-relay"  // ICE, relayed by a TURN server
+	RouteIBB       = "ibb"        // in-band, through the XMPP servers
+)
+
+// s5bRouter is a SOCKS5 transport that tells its candidate in use.
+type s5bRouter interface {
+	Route() socks5.CandidateType
+}
+
+// icePairer is an ICE transport that tells its candidate pair in use.
+type icePairer interface {
+	SelectedPair() (ice.PairInfo, bool)
+}
+
+// RouteOf says how a connected transport t of namespace ns carries the
+// bytes (Route*), or "" when it cannot tell.
+func RouteOf(ns string, t jingle.Transport) string {
+	switch TransportName(ns) {
+	case TransportIBB:
+		return RouteIBB
+	case TransportS5B:
+		if r, ok := t.(s5bRouter); ok {
+			switch r.Route() {
+			case "":
+				return ""
+			case socks5.TypeProxy:
+				return RouteS5BProxy
+			default:
+				return RouteS5BDirect
+			}
+		}
+	case TransportICE:
+		if p, ok := t.(icePairer); ok {
+			pi, ok := p.SelectedPair()
+			switch {
+			case !ok:
+				return ""
+			case pi.LocalType == "relay" || pi.RemoteType == "relay":
+				return RouteICERelay
+			default:
+				return RouteICEHost
+			}
+		}
+	}
+	return ""
 }
 
 // SessionSummary is the outcome of one incoming session.

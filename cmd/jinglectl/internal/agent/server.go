@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -72,8 +73,8 @@ func (a *Agent) acceptLoop(ctx context.Context, ln *net.UnixListener, wg *sync.W
 			}
 			return
 		}
-		if uid, ok := peerUID(c); ok && uid != os.Getuid() && uid != 0 {
-			a.log.Warn("jinglectl agent: refusing a control connection from another user", "uid", uid)
+		if err := checkPeer(c, true); err != nil {
+			a.log.Warn("jinglectl agent: refusing a control connection", "error", err)
 			c.Close()
 			continue
 		}
@@ -123,9 +124,9 @@ func (a *Agent) serveControl(ctx context.Context, c net.Conn) {
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	var req Request
-	if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
-		refuse("malformed request: %v", err)
+	req, err := decodeRequest(sc.Bytes())
+	if err != nil {
+		refuse("%v", err)
 		return
 	}
 	switch req.Op {
@@ -133,10 +134,6 @@ func (a *Agent) serveControl(ctx context.Context, c net.Conn) {
 		st := a.status()
 		write(Reply{Event: Event{Event: ReplyStatus}, Status: &st})
 	case OpCancel:
-		if len(req.IDs) == 0 {
-			refuse("cancel: no transfer id")
-			return
-		}
 		for _, id := range req.IDs {
 			if err := a.cancel(id); err != nil {
 				write(Reply{Event: Event{Event: EventError, ID: id, Error: err.Error()}})
@@ -152,26 +149,59 @@ func (a *Agent) serveControl(ctx context.Context, c net.Conn) {
 		a.watchers[w] = struct{}{}
 		a.mu.Unlock()
 		a.stream(ctx, c, w, write)
-	default:
-		refuse("unknown operation %q", req.Op)
 	}
 }
 
+// decodeRequest reads and checks a request line: a JSON object with a
+// known operation and, for send, a valid recipient, 1 to MaxRequestFiles
+// absolute paths and a known transport mode; for cancel, at least one
+// transfer id. Whether the files exist is checked when they are queued.
+func decodeRequest(line []byte) (Request, error) {
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		return Request{}, fmt.Errorf("malformed request: %w", err)
+	}
+	switch req.Op {
+	case OpStatus, OpWatch:
+	case OpCancel:
+		if len(req.IDs) == 0 {
+			return Request{}, errors.New("cancel: no transfer id")
+		}
+	case OpSend:
+		if _, err := jid.Parse(req.Peer); err != nil || req.Peer == "" {
+			return Request{}, fmt.Errorf("send: invalid recipient %q", req.Peer)
+		}
+		if len(req.Files) == 0 || len(req.Files) > MaxRequestFiles {
+			return Request{}, fmt.Errorf("send: give between 1 and %d files", MaxRequestFiles)
+		}
+		for _, p := range req.Files {
+			if !filepath.IsAbs(p) {
+				return Request{}, fmt.Errorf("send: %s: the agent needs absolute paths", p)
+			}
+		}
+		switch req.Transport {
+		case "", TransportAuto, TransportIBB, TransportS5B, TransportICE:
+		default:
+			return Request{}, fmt.Errorf("send: unknown transport %q", req.Transport)
+		}
+		switch req.Encrypt {
+		case "", EncryptAuto, EncryptAlways, EncryptNever:
+		default:
+			return Request{}, fmt.Errorf("send: unknown encryption mode %q", req.Encrypt)
+		}
+	default:
+		return Request{}, fmt.Errorf("unknown operation %q", req.Op)
+	}
+	return req, nil
+}
+
 func (a *Agent) serveSend(ctx context.Context, c net.Conn, req Request, write func(Reply) bool, refuse func(string, ...any)) {
-	peer, err := jid.Parse(req.Peer)
-	if err != nil || req.Peer == "" {
+	peer, err := jid.Parse(req.Peer) // checked by decodeRequest
+	if err != nil {
 		refuse("send: invalid recipient %q", req.Peer)
 		return
 	}
-	if len(req.Files) == 0 || len(req.Files) > MaxRequestFiles {
-		refuse("send: give between 1 and %d files", MaxRequestFiles)
-		return
-	}
 	for _, p := range req.Files {
-		if !filepath.IsAbs(p) {
-			refuse("send: %s: the agent needs absolute paths", p)
-			return
-		}
 		fi, err := os.Stat(p)
 		if err != nil {
 			refuse("send: %v", err)
@@ -185,18 +215,6 @@ func (a *Agent) serveSend(ctx context.Context, c net.Conn, req Request, write fu
 	mode := req.Transport
 	if mode == "" {
 		mode = a.cfg.Transport
-	}
-	switch mode {
-	case TransportAuto, TransportIBB, TransportS5B, TransportICE:
-	default:
-		refuse("send: unknown transport %q", mode)
-		return
-	}
-	switch req.Encrypt {
-	case "", EncryptAuto, EncryptAlways, EncryptNever:
-	default:
-		refuse("send: unknown encryption mode %q", req.Encrypt)
-		return
 	}
 	var w *watcher
 	if req.Wait {

@@ -1,28 +1,14 @@
-//go:build !linux && !windows
+//go:build !linux && !windows && !darwin && !freebsd
 
 package agent
 
 import (
-	"io/fs"
+	"errors"
 	"net"
-	"syscall"
 )
 
-// listenPrivate listens on the unix socket path, created with mode 0600.
-func listenPrivate(path string) (*net.UnixListener, error) {
-	old := syscall.Umask(0o177)
-	defer syscall.Umask(old)
-	return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+// peerUID is not implemented on this system: the control socket's peer
+// check fails closed, so the agent cannot be controlled here.
+func peerUID(c *net.UnixConn) (int, error) {
+	return 0, errors.New("reading a Unix socket peer's uid is not supported on this system")
 }
-
-func fileOwner(fi fs.FileInfo) (int, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Uid), true
-}
-
-// peerUID is not implemented outside Linux: the socket's mode (0600) and
-// owner check protect it.
-func peerUID(c *net.UnixConn) (int, bool) { return 0, false }

@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"errors"
 	"io/fs"
 	"net"
 )
@@ -16,5 +17,8 @@ func listenPrivate(path string) (*net.UnixListener, error) {
 // fileOwner is not known on Windows.
 func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
 
-// peerUID is not known on Windows.
-func peerUID(*net.UnixConn) (int, bool) { return 0, false }
+// peerUID is not known on Windows: the control socket's checks fail
+// closed, so the agent cannot be controlled there.
+func peerUID(*net.UnixConn) (int, error) {
+	return 0, errors.New("reading a Unix socket peer's uid is not supported on Windows")
+}
