@@ -8,7 +8,7 @@ GO ?= go
 # detector. Integration tests start their own Prosody on loopback; set
 # JINGLEKIT_REQUIRE_PROSODY=1 to make a missing prosody an error.
 test: vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 25m ./...
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
