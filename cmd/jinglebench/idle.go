@@ -112,9 +112,10 @@ func (h *harness) idle(ctx context.Context, c *Case) error {
 	lim := jingle.Limits{MaxSessions: 2*n + 64, MaxSessionsPerPeer: 2*n + 64, MaxSessionsPerAccount: 2*n + 64, MaxPending: 1 << 16}
 	// The first sessions wait idle while the last ones are set up (86 s
 	// for 10,000 on 2 loaded cores), longer than the default Idle (2 min)
-	// that rightly fails a stalled transfer: this case measures idle
-	// sessions, not that timeout.
-	cfg := peerConfig{resource: "idle", limits: lim, timeouts: filetransfer.Timeouts{Idle: h.o.timeout}}
+	// that rightly fails a stalled transfer, and releasing 10,000 senders
+	// at once delays some verdicts past the default Verdict (1 min): this
+	// case measures idle sessions, not those timeouts.
+	cfg := peerConfig{resource: "idle", limits: lim, timeouts: filetransfer.Timeouts{Idle: h.o.timeout, Verdict: h.o.timeout}}
 	alice, bob, err := loginPair(ctx, h.env, cfg, h.log)
 	if err != nil {
 		return err
@@ -153,7 +154,7 @@ func (h *harness) idle(ctx context.Context, c *Case) error {
 	case <-ctx.Done():
 	}
 	established := time.Since(start)
-	idleG := runtime.NumGoroutine()
+	idleG, idleRSS := runtime.NumGoroutine(), rssMB()
 	g.release()
 	for range n {
 		if err := <-errs; err != nil {
@@ -165,8 +166,8 @@ func (h *harness) idle(ctx context.Context, c *Case) error {
 	c.PeakRSSMB = peakMB()
 	sm.perSession(c, c.Count, before, beforeBytes, beforeRSS)
 	c.MS = f64(ms(established))
-	c.Note = fmt.Sprintf("%d filetransfer sessions over IBB (set up %d at a time), each a slow sender stopped after %s of %s: all established and idle after %.2f s (%d goroutines), finished %.2f s after the start",
-		c.Count, idleSetups, FormatSize(idleFirst), FormatSize(idleSize), established.Seconds(), idleG, wall.Seconds())
+	c.Note = fmt.Sprintf("%d filetransfer sessions over IBB (set up %d at a time), each a slow sender stopped after %s of %s: all established and idle after %.2f s (%d goroutines, RSS %.0f MB), finished %.2f s after the start",
+		c.Count, idleSetups, FormatSize(idleFirst), FormatSize(idleSize), established.Seconds(), idleG, idleRSS, wall.Seconds())
 	after, back := settleGoroutines(before, 10*time.Second)
 	c.Goroutines = &Goroutines{Before: before, Peak: sm.peakG, After: after, Back: back}
 	if len(failed) > 0 {
