@@ -59,6 +59,8 @@ type peerConfig struct {
 	// arrives (Handler.Progress); off, Progress is nil, as it costs a call
 	// per chunk.
 	probe bool
+	// timeouts are the Handler's and the Sender's (zero: the defaults).
+	timeouts filetransfer.Timeouts
 }
 
 // peer is one logged-in client with a Jingle Manager, SOCKS5 and IBB
@@ -70,6 +72,7 @@ type peer struct {
 	h    *filetransfer.Handler
 	sink *sinkApp
 	dir  string
+	t    filetransfer.Timeouts
 
 	mu        sync.Mutex
 	waiters   map[string]chan filetransfer.Result
@@ -90,6 +93,7 @@ func login(ctx context.Context, env *Env, acct Account, cfg peerConfig, log *slo
 		jid:     addr,
 		m:       &jingle.Manager{Limits: cfg.limits, Logger: log},
 		dir:     dir,
+		t:       cfg.timeouts,
 		waiters: map[string]chan filetransfer.Result{},
 		sink:    &sinkApp{log: log},
 	}
@@ -101,6 +105,7 @@ func login(ctx context.Context, env *Env, acct Account, cfg peerConfig, log *slo
 		Limits:         filetransfer.Limits{MaxFileSize: 1 << 40},
 		DiscardPartial: true,
 		NoResume:       true,
+		Timeouts:       cfg.timeouts,
 		Logger:         log,
 	}
 	if cfg.probe {
