@@ -41,9 +41,10 @@ func TestSendICE(t *testing.T) {
 // TestSendAutoWithoutS5B: with --transport auto and SOCKS5 made impossible
 // on both sides (no direct candidate, no proxy), the session falls back by
 // transport-replace along the documented order, SOCKS5 → ICE → IBB, and
-// the file travels over ICE, the next in line.
+// the file travels over ICE, the next in line. --no-direct makes ICE
+// relay-only, so the server announces a TURN server (XEP-0215).
 func TestSendAutoWithoutS5B(t *testing.T) {
-	srv := prosody.Get(t)
+	srv := privacyServer(t)
 	c := newCLI(t, srv)
 	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
 	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
