@@ -55,9 +55,15 @@ func (e *TransferError) Error() string {
 	if e.Content != "" {
 		s += " (content " + e.Content + ")"
 	}
-	if e.Err != nil {
+	// The peer's reason says why (a limit it names, say); a local cause
+	// that came first (our end of a connection the peer closed) follows.
+	why := e.Reason != nil && e.Reason.Condition != jingle.ReasonSuccess
+	switch {
+	case why && e.Err != nil:
+		s += ": " + e.Reason.Error() + "; here: " + e.Err.Error()
+	case e.Err != nil:
 		s += ": " + e.Err.Error()
-	} else if e.Reason != nil {
+	case e.Reason != nil:
 		s += ": " + e.Reason.Error()
 	}
 	return s
