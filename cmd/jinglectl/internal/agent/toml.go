@@ -95,7 +95,8 @@ func parseTOML(r io.Reader) (document, error) {
 	flatten("", tree, func(key string, v any) {
 		val := toValue(v)
 		// A key inside an inline table has the line of the table's key.
-		for k := key; val.Line == 0 && k != ""; {
+		// The empty key ('' = …) is a key too.
+		for k := key; val.Line == 0; {
 			val.Line = lines[k]
 			i := strings.LastIndexByte(k, '.')
 			if i < 0 {
