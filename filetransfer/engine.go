@@ -27,6 +27,10 @@ type engine struct {
 	t     Timeouts
 	progr func(Progress)
 	done  func(Result) // called for each received file (Handler.Done)
+	// later holds the result of the session's last file while run drives
+	// the session: it is reported once the session is over (see report).
+	running bool
+	later   []Result
 
 	files []*xfer
 
@@ -177,6 +181,7 @@ func (e *engine) post(m workerMsg) {
 // ended (this side terminates it when needed), then stops the goroutines it
 // started.
 func (e *engine) run() {
+	e.running = true
 	e.wg.Add(1)
 	go e.pump()
 	defer func() {
@@ -237,6 +242,9 @@ func (e *engine) run() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 10*time.Second)
 		_ = e.s.Terminate(ctx, r)
 		cancel()
+	}
+	for _, r := range e.later {
+		e.done(r)
 	}
 }
 
@@ -390,8 +398,21 @@ func (e *engine) finish(x *xfer, err *TransferError) {
 	}
 	e.log.Debug("filetransfer: file finished", "sid", e.s.SID(), "content", x.key.Name, "send", x.send, "err", x.res.Err)
 	if !x.send && e.done != nil {
-		e.done(x.res)
+		e.report(x.res)
 	}
+}
+
+// report hands a received file's outcome to Handler.Done. The session's
+// last file is held until the session-terminate is sent: a program that
+// stops when its file arrives (examples/receivefile -once) would
+// otherwise end the session with <gone/> before the <success/>, and the
+// sender would see the transfer fail (a CI flake of TestReceiveFile).
+func (e *engine) report(r Result) {
+	if e.running && e.allFinished() {
+		e.later = append(e.later, r)
+		return
+	}
+	e.done(r)
 }
 
 // keepPartial says whether a .part survives a failure of this kind, for a

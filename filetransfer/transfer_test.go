@@ -806,3 +806,39 @@ func TestUnansweredReceived(t *testing.T) {
 		})
 	}
 }
+
+// TestDoneThenClose: a receiver that shuts down as soon as Done reports its
+// last file (as examples/receivefile -once does) must not fail the sender's
+// transfer: the session-terminate <success/> is on its way before Done runs.
+// Done here holds on until the manager's Close has had its say on the wire
+// (or a second has passed), which makes the old order fail every time.
+func TestDoneThenClose(t *testing.T) {
+	got := make(chan struct{}, 1)
+	gone := make(chan struct{})
+	var once sync.Once
+	n, alice, bob := newPair(t, func(h *filetransfer.Handler) {
+		h.Done = func(filetransfer.Result) {
+			got <- struct{}{}
+			select {
+			case <-gone:
+			case <-time.After(time.Second):
+			}
+		}
+	})
+	n.SetFilter(func(from, to jid.JID, st []byte) []byte {
+		if from.Equal(bob.jid) && bytes.Contains(st, []byte("session-terminate")) {
+			once.Do(func() { close(gone) })
+		}
+		return st
+	})
+	go func() {
+		<-got
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = bob.m.Close(ctx)
+	}()
+	res, err := filetransfer.Send(tctx(t), alice.m, bob.jid, filetransfer.BytesSource("a.txt", []byte("not really a photo")))
+	if err != nil || !res[0].Verified {
+		t.Fatalf("Send: %+v, %v", res, err)
+	}
+}
