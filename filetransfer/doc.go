@@ -65,6 +65,18 @@
 // with the hashes of the part sent. Fetch resumes the same way, putting
 // the range in its request.
 //
+// Encrypted transfers (a content with a security layer, such as XEP-0391
+// JET) are not resumed: they restart from the first byte. Their data is
+// one AES-GCM stream authenticated only by the tag at its end, so the
+// plaintext of an unfinished one is never trusted: no .part of it is kept
+// for a resume, and a stream cannot start in the middle. A receiver
+// offered an encrypted file whose name has a .part of the same file (a
+// plaintext transfer that broke, or an encrypted one a crash left) empties
+// that .part and reuses it under its name, answers with no offset, logs it
+// at info and sets Result.Note to NoteEncryptedRestart. A sender whose
+// encrypted offer is accepted with a range past byte 0 refuses the file
+// (ErrSecurity wrapping ErrEncryptedResume).
+//
 // # Hash encodings
 //
 // Hash values are sent as XEP-0300 says, base64 of the digest (Libervia

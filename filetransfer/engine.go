@@ -85,6 +85,8 @@ type xfer struct {
 
 	// encrypted is set when the content has a security layer.
 	encrypted bool
+	// note is the Result's Note.
+	note string
 
 	// receiving
 	part      *partFile
@@ -154,7 +156,7 @@ func newEngine(ctx context.Context, s *jingle.Session, h *Handler, log *slog.Log
 
 func (e *engine) add(x *xfer) {
 	x.ctx, x.cancel = context.WithCancel(e.ctx)
-	x.res = Result{Peer: e.s.Peer(), SID: e.s.SID(), Content: x.key.Name, Name: x.name, Size: x.size, Encrypted: x.encrypted}
+	x.res = Result{Peer: e.s.Peer(), SID: e.s.SID(), Content: x.key.Name, Name: x.name, Size: x.size, Encrypted: x.encrypted, Note: x.note}
 	e.files = append(e.files, x)
 }
 
@@ -796,7 +798,22 @@ func (e *engine) acceptedSend(x *xfer, f *File) *TransferError {
 	if f == nil || f.Range == nil {
 		return nil
 	}
-	return x.applyRange(f.Range)
+	terr := x.applyAcceptedRange(f.Range)
+	if terr != nil && errors.Is(terr, ErrEncryptedResume) {
+		e.log.Info("filetransfer: the receiver asked to resume an encrypted file; refused: "+NoteEncryptedRestart,
+			"peer", e.s.Peer().String(), "content", x.key.Name, "offset", f.Range.OffsetValue())
+	}
+	return terr
+}
+
+// applyAcceptedRange is applyRange for the range a receiver accepted an
+// offer with. An encrypted file is sent from the first byte or not at all:
+// a range that starts later is refused (ErrSecurity, ErrEncryptedResume).
+func (x *xfer) applyAcceptedRange(r *Range) *TransferError {
+	if off := r.OffsetValue(); x.encrypted && off > 0 {
+		return newErr(ErrSecurity, x.key.Name, nil, fmt.Errorf("%w (the receiver asked for byte %d on)", ErrEncryptedResume, off))
+	}
+	return x.applyRange(r)
 }
 
 // applyRange sets the part of the file to send from a requested range.

@@ -40,6 +40,18 @@ var (
 	ErrSecurity = errors.New("filetransfer: security failure")
 )
 
+// NoteEncryptedRestart is the Result.Note of an encrypted file that a
+// resume was asked for, or whose name had a .part from an earlier
+// transfer: it was sent or received from the first byte.
+const NoteEncryptedRestart = "encrypted transfers are not resumed: they restart from the first byte " +
+	"(the data is authenticated only by the AES-GCM tag at its end, so the plaintext of an unfinished encrypted transfer is never kept)"
+
+// ErrEncryptedResume is the cause (with ErrSecurity) of an encrypted file
+// the receiver answered with a range that does not start at the first
+// byte: an encrypted stream is one AES-GCM stream from the first byte to
+// its tag, so it cannot start in the middle. See NoteEncryptedRestart.
+var ErrEncryptedResume = errors.New("filetransfer: " + NoteEncryptedRestart)
+
 // TransferError is the error of one file: what kind of failure it was (one
 // of the Err… variables), the Jingle reason sent or received, if any, and
 // the underlying cause.

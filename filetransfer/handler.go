@@ -317,12 +317,10 @@ func (h *Handler) considerOffer(e *engine, c jingle.Content, d Description, nRec
 	meta := partMeta{Peer: e.s.Peer().Bare().String(), Name: f.Name, Size: size, Date: f.Date, Hashes: values, Encrypted: c.Security != nil}
 	// An encrypted transfer is never resumed: the bytes of a .part were
 	// not authenticated (AES-GCM checks only at the end of the stream), so
-	// they are not trusted. The range is answered with offset 0: the sender
-	// starts over.
-	resume := !h.NoResume && f.Range != nil && size >= 0 && c.Security == nil
-	if c.Security != nil && f.Range.OffsetValue() > 0 {
-		h.logger().Info("filetransfer: not resuming an encrypted transfer; starting over", "from", e.s.Peer().String(), "content", c.Name)
-	}
+	// they are not trusted. The store restarts a .part of the same file
+	// from the first byte instead (store.open), and the range is answered
+	// with offset 0: the sender starts over.
+	resume := !h.NoResume && f.Range != nil && size >= 0
 	part, err := h.store().open(base, meta, resume, dec.Overwrite)
 	if err != nil {
 		h.logger().Warn("filetransfer: cannot store an offered file", "from", e.s.Peer().String(), "err", err)
@@ -330,6 +328,11 @@ func (h *Handler) considerOffer(e *engine, c jingle.Content, d Description, nRec
 	}
 	x.part, x.overwrite = part, dec.Overwrite
 	x.offset = part.offset
+	if part.restarted > 0 || (c.Security != nil && f.Range.OffsetValue() > 0) {
+		x.note = NoteEncryptedRestart
+		h.logger().Info("filetransfer: not resuming: "+NoteEncryptedRestart, "from", e.s.Peer().String(), "content", c.Name,
+			"name", part.name, "part_bytes_dropped", part.restarted, "offset_asked", f.Range.OffsetValue())
+	}
 	if want := f.Range.OffsetValue(); want > 0 && want <= part.offset && c.Security == nil {
 		// The sender restarts earlier than what is on disk: drop the rest.
 		if err := part.truncate(want); err != nil {

@@ -85,9 +85,12 @@ type partMeta struct {
 // offer described by o: same peer, name and size, the same date and hash
 // values where both know them.
 func (m partMeta) matches(o partMeta) bool {
-	if m.Encrypted || o.Encrypted {
-		return false
-	}
+	return !m.Encrypted && !o.Encrypted && m.sameFile(o)
+}
+
+// sameFile reports whether m and o describe the same file of the same
+// peer, encrypted or not.
+func (m partMeta) sameFile(o partMeta) bool {
 	if m.Peer != o.Peer || m.Name != o.Name || m.Size < 0 || (o.Size >= 0 && m.Size != o.Size) {
 		return false
 	}
@@ -142,8 +145,11 @@ type partFile struct {
 	meta   partMeta
 	f      *os.File // nil until the first byte
 	offset int64    // bytes already present when opened (resume)
-	size   int64    // the file's size as the record says (resume)
-	done   bool
+	// restarted is the length of a .part of the same file that was
+	// emptied because this transfer or the earlier one is encrypted.
+	restarted int64
+	size      int64 // the file's size as the record says (resume)
+	done      bool
 }
 
 // open reserves a local name for base. With resume, a .part whose record
@@ -156,9 +162,25 @@ func (st *store) open(base string, m partMeta, resume, overwrite bool) (*partFil
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if resume && m.Size >= 0 {
-		if pf := st.findResumable(m, m.Size); pf != nil {
+		if pf := st.findResumable(m, m.Size, false); pf != nil {
 			pf.base = base
 			return pf, nil
+		}
+		// The same file, but this transfer or the one that left the .part
+		// is encrypted: start again from the first byte in the same
+		// .part, recorded as this transfer's (an encrypted .part is never
+		// resumed, nor left behind by a crash to be resumed later).
+		if pf := st.findResumable(m, m.Size, true); pf != nil {
+			n := pf.offset
+			if err := pf.truncate(0); err == nil && pf.replaceMeta(m) == nil {
+				pf.base, pf.restarted = base, n
+				return pf, nil
+			}
+			// Neither resumable nor restartable: drop it (st.mu is held).
+			pf.f.Close()
+			os.Remove(pf.part)
+			pf.dropRecord()
+			delete(st.busy, pf.name)
 		}
 	}
 	return st.reserve(base, m, overwrite)
@@ -189,12 +211,28 @@ func (st *store) openRequested(base string, m partMeta, resume bool) (*partFile,
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if resume {
-		if pf := st.findResumable(m, -1); pf != nil {
+		if pf := st.findResumable(m, -1, false); pf != nil {
 			pf.base = base
 			return pf, nil
 		}
 	}
 	return st.reserve(base, m, false)
+}
+
+// replaceMeta records m (keeping the .part's name and identity) as what
+// the .part belongs to.
+func (p *partFile) replaceMeta(m partMeta) error {
+	m.Part, m.Dev, m.Ino = p.meta.Part, p.meta.Dev, p.meta.Ino
+	p.meta = m
+	if p.record == "" {
+		return nil
+	}
+	tmp := p.record + ".tmp"
+	os.Remove(tmp)
+	if err := writeMeta(tmp, m, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p.record)
 }
 
 // stateDir returns the directory of the resume records, creating it when
@@ -219,9 +257,10 @@ func (st *store) stateDir(create bool) (string, error) {
 }
 
 // findResumable looks for a .part recorded for m that no live transfer
-// uses and reopens it; size is what the record must say (-1: any). st.mu
-// is held.
-func (st *store) findResumable(m partMeta, size int64) *partFile {
+// uses and reopens it; size is what the record must say (-1: any). With
+// encrypted it looks for a .part of the same file that cannot be resumed
+// because m or its record is encrypted. st.mu is held.
+func (st *store) findResumable(m partMeta, size int64, encrypted bool) *partFile {
 	dir, err := st.stateDir(false)
 	if err != nil {
 		return nil
@@ -238,7 +277,11 @@ func (st *store) findResumable(m partMeta, size int64) *partFile {
 		}
 		rec := filepath.Join(dir, ent.Name())
 		pm, ok := readMeta(rec)
-		if !ok || !pm.matches(m) || (size >= 0 && pm.Size != size) {
+		match := pm.matches(m)
+		if encrypted {
+			match = (pm.Encrypted || m.Encrypted) && pm.sameFile(m)
+		}
+		if !ok || !match || (size >= 0 && pm.Size != size) {
 			continue
 		}
 		if pm.Part == "" || pm.Part != filepath.Base(pm.Part) || !strings.HasSuffix(pm.Part, partSuffix) {
@@ -352,18 +395,8 @@ func (p *partFile) Write(b []byte) (int, error) {
 // can be resumed.
 func (p *partFile) setSize(m partMeta, size int64) error {
 	m.Size = size
-	m.Part, m.Dev, m.Ino = p.meta.Part, p.meta.Dev, p.meta.Ino
-	p.meta = m
 	p.size = size
-	if p.record == "" {
-		return nil
-	}
-	tmp := p.record + ".tmp"
-	os.Remove(tmp)
-	if err := writeMeta(tmp, m, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p.record)
+	return p.replaceMeta(m)
 }
 
 func readMeta(path string) (partMeta, bool) {

@@ -86,3 +86,57 @@ func TestStoreResumeRecord(t *testing.T) {
 		t.Error("resumed a .part that is not the recorded file")
 	}
 }
+
+// TestStoreEncryptedRestart: a .part of the same file is never resumed
+// when this transfer or the one that left it is encrypted; it is emptied
+// and reused under its name (no "x (1).bin" beside a stale .part), and its
+// record then says encrypted. Without the encryption the same .part
+// resumes (the control).
+func TestStoreEncryptedRestart(t *testing.T) {
+	m := partMeta{Peer: "alice@example.net", Name: "x.bin", Size: 10}
+	enc := m
+	enc.Encrypted = true
+	for _, tc := range []struct {
+		name        string
+		left, offer partMeta
+		resumed     bool
+	}{
+		{"plain then plain", m, m, true},
+		{"plain then encrypted", m, enc, false},
+		{"encrypted (a crash) then plain", enc, m, false},
+		{"encrypted then encrypted", enc, enc, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st := newStore(dir, 0)
+			p, err := st.open("x.bin", tc.left, true, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			p.abort(true) // as a crash leaves it
+			q, err := st.open("x.bin", tc.offer, true, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.abort(false)
+			if tc.resumed {
+				if q.offset != 5 || q.restarted != 0 {
+					t.Fatalf("offset %d, restarted %d: want a resume at 5", q.offset, q.restarted)
+				}
+				return
+			}
+			if q.offset != 0 || q.restarted != 5 || q.name != "x.bin" {
+				t.Fatalf("offset %d, restarted %d, name %q: want x.bin restarted from 0 (5 bytes dropped)", q.offset, q.restarted, q.name)
+			}
+			if fi, err := os.Stat(filepath.Join(dir, "x.bin.part")); err != nil || fi.Size() != 0 {
+				t.Fatalf("the .part after the restart: %v, %v", fi, err)
+			}
+			if rm, ok := readMeta(q.record); !ok || rm.Encrypted != tc.offer.Encrypted {
+				t.Fatalf("record %+v (%v), want encrypted=%v", rm, ok, tc.offer.Encrypted)
+			}
+		})
+	}
+}

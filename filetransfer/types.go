@@ -172,6 +172,10 @@ type Result struct {
 	// Encrypted is true when the content had a security layer (XEP-0391
 	// JET, say): the data was encrypted end to end.
 	Encrypted bool
+	// Note tells the user something about this file that is not an error:
+	// NoteEncryptedRestart when a resume was not done because the
+	// transfer was encrypted. "" otherwise.
+	Note string
 	// Verified is true on the receiving side when the data matched the
 	// sender's hash, and on the sending side when the receiver confirmed
 	// it (<received/> or a successful session-terminate after the data).

@@ -31,6 +31,7 @@ type Manager struct {
 	stream IQSender
 	bare   jid.JID
 	log    *slog.Logger
+	count  counters
 }
 
 // Open loads the OMEMO state of stream's account from path, or creates a
@@ -107,6 +108,7 @@ func (m *Manager) Publish(ctx context.Context) error {
 	if err := publishItem(ctx, m.stream, NodeBundlesPrefix+strconv.FormatUint(uint64(m.DeviceID()), 10), b); err != nil {
 		return fmt.Errorf("omemo: publishing the bundle: %w", err)
 	}
+	m.count.bundlePublishes.Add(1)
 	var list DeviceList
 	if err := fetchItem(ctx, m.stream, m.bare, NodeDeviceList, &list); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("omemo: reading the own device list: %w", err)
@@ -134,6 +136,7 @@ func (m *Manager) PeerDevices(ctx context.Context, peer jid.JID) ([]uint32, erro
 // one-time pre-key picked at random.
 func (m *Manager) fetchBundle(ctx context.Context, peer jid.JID, dev uint32) (*prekey.Bundle, error) {
 	var b Bundle
+	m.count.bundleFetches.Add(1)
 	if err := fetchItem(ctx, m.stream, peer, NodeBundlesPrefix+strconv.FormatUint(uint64(dev), 10), &b); err != nil {
 		return nil, err
 	}
@@ -221,6 +224,7 @@ func (m *Manager) ensureSession(ctx context.Context, peer jid.JID, dev uint32) e
 	if err := m.builder(addr).ProcessBundle(ctx, b); err != nil {
 		return fmt.Errorf("omemo: session with %s/%d: %w", bare, dev, err)
 	}
+	m.count.sessionsBuilt.Add(1)
 	m.log.Debug("omemo: new session", "peer", bare, "device", dev)
 	return nil
 }
@@ -276,12 +280,17 @@ func (m *Manager) encryptFor(ctx context.Context, peer jid.JID, dev uint32, keyM
 	if err != nil {
 		return Key{}, fmt.Errorf("omemo: encrypting for %s/%d: %w", bare, dev, err)
 	}
-	return Key{RID: dev, PreKey: msg.Type() == protocol.PREKEY_TYPE, Value: msg.Serialize()}, nil
+	pre := msg.Type() == protocol.PREKEY_TYPE
+	if pre {
+		m.count.preKeySent.Add(1)
+	}
+	return Key{RID: dev, PreKey: pre, Value: msg.Serialize()}, nil
 }
 
 // Decrypt decrypts the key material an <encrypted/> from peer carries for
 // this device. A pre-key message builds the session (X3DH) and consumes a
-// one-time pre-key, which is replaced and the bundle republished.
+// one-time pre-key, which is replaced and the bundle republished; it is
+// then acknowledged (Acknowledge) when the stream can send messages.
 func (m *Manager) Decrypt(ctx context.Context, peer jid.JID, e Encrypted) ([]byte, error) {
 	var mine *Key
 	for i := range e.Header.Keys {
@@ -308,6 +317,11 @@ func (m *Manager) Decrypt(ctx context.Context, peer jid.JID, e Encrypted) ([]byt
 			m.log.Warn("omemo: republishing the bundle after a pre-key was used", "err", err)
 		}
 	}
+	if _, ok := m.stream.(StanzaSender); ok && mine.PreKey {
+		if err := m.Acknowledge(ctx, peer, dev); err != nil {
+			m.log.Warn("omemo: cannot acknowledge a pre-key message: the peer goes on sending pre-key messages", "peer", peer.String(), "device", dev, "err", err)
+		}
+	}
 	return km, nil
 }
 
@@ -327,8 +341,11 @@ func (m *Manager) decryptLocked(ctx context.Context, addr *protocol.SignalAddres
 		if err != nil {
 			return nil, false, fmt.Errorf("omemo: decrypting from %s/%d: %w", bare, dev, err)
 		}
+		m.count.preKeyReceived.Add(1)
 		consumed := len(m.st.st.PreKeys) < before
 		if consumed {
+			m.count.preKeysUsed.Add(1)
+			m.count.sessionsBuilt.Add(1)
 			if err := m.st.refillPreKeysLocked(); err != nil {
 				return nil, false, err
 			}

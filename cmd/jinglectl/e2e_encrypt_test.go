@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/cmd/jinglectl/internal/agent"
+	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 )
 
@@ -119,5 +120,62 @@ func TestSendEncrypted(t *testing.T) {
 		if r.code != 0 || rr.code != 0 || strings.Contains(rr.stdout, `"encrypted":true`) {
 			t.Fatalf("send --encrypt auto to an account without OMEMO: send %s\nreceive %s", r, rr)
 		}
+	}
+}
+
+// TestEncryptedResendRestarts (issue 15): a plaintext send killed half way
+// leaves big.bin.part on the receiver; the same file sent again encrypted
+// is not resumed from it: it restarts from the first byte into big.bin,
+// and the receiver's done event carries the note that says why. Nothing
+// but big.bin is left.
+func TestEncryptedResendRestarts(t *testing.T) {
+	srv := startPEPProsody(t)
+	c := newCLI(t, srv)
+	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
+	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
+		t.Fatal(err)
+	}
+	c.env = append(c.env, "XDG_STATE_HOME="+t.TempDir())
+	src, dst := t.TempDir(), t.TempDir()
+	const size = 2 << 20
+	f := randomFile(t, src, "big.bin", size)
+	recv := c.start(bob, append([]string{"receive"}, append(c.accountArgs(bob, "recv"), "--dir", dst, "--json", "--allow-loopback")...)...)
+	waitFor(t, 20*time.Second, "receiver online", func() bool { return recvReady(t, c, alice, bob) })
+	to := bob.jid + "/recv"
+	part := filepath.Join(dst, "big.bin.part")
+	slow := c.start(alice, append([]string{"send"}, append(c.accountArgs(alice, "s1"), "--json", "--encrypt", "never", "--transport", "ibb", "--limit-rate", "200K", to, f)...)...)
+	waitFor(t, 30*time.Second, "a plaintext .part on the receiver's side", func() bool {
+		fi, err := os.Stat(part)
+		return err == nil && fi.Size() >= 300<<10
+	})
+	if err := slow.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-slow.done
+	r := c.run(60*time.Second, alice, append([]string{"send"}, append(c.accountArgs(alice, "s2"), "--json", "--encrypt", "always", "--transport", "ibb", "--allow-loopback", to, f)...)...)
+	if r.code != 0 {
+		t.Fatalf("encrypted resend: %s", r)
+	}
+	sameContent(t, f, filepath.Join(dst, "big.bin"))
+	var done *agent.Event
+	waitFor(t, 20*time.Second, "the receiver's done event", func() bool { return strings.Contains(recv.stdout.String(), `"event":"done"`) })
+	for _, e := range parseEvents(t, recv.stdout.String()) {
+		if e.Event == agent.EventDone {
+			done = &e
+		}
+	}
+	if done == nil {
+		t.Fatalf("the receiver reported no done event: %s", recv.stdout)
+	}
+	if !done.Encrypted || done.Offset != 0 || done.Note != filetransfer.NoteEncryptedRestart {
+		t.Fatalf("receiver's done event %+v: want encrypted, from offset 0, with the note %q", *done, filetransfer.NoteEncryptedRestart)
+	}
+	ents, _ := os.ReadDir(dst)
+	if len(ents) != 1 {
+		names := []string{}
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("receive dir holds %v, want only big.bin", names)
 	}
 }

@@ -106,7 +106,7 @@ func (r *textRenderer) event(e agent.Event) {
 	}
 	// Names, JIDs and reasons come from the peer: never write them raw.
 	e.File, e.Peer, e.Path, e.Error = safeText(e.File), safeText(e.Peer), safeText(e.Path), safeText(e.Error)
-	e.Transport, e.Route, e.Outcome = safeText(e.Transport), safeText(e.Route), safeText(e.Outcome)
+	e.Transport, e.Route, e.Outcome, e.Note = safeText(e.Transport), safeText(e.Route), safeText(e.Outcome), safeText(e.Note)
 	b := r.bars[e.ID]
 	if b == nil {
 		b = &bar{id: e.ID, name: e.File, peer: e.Peer, dir: e.Direction, size: -1, state: "offered"}
@@ -153,6 +153,9 @@ func (r *textRenderer) event(e agent.Event) {
 		}
 		if b.size < 0 {
 			b.size = e.Bytes
+		}
+		if e.Note != "" {
+			b.state += " (from byte 0)"
 		}
 		if r.tty == nil || !r.outTTY {
 			fmt.Fprintln(r.out, doneLine(e))
@@ -211,6 +214,9 @@ func doneLine(e agent.Event) string {
 		b.WriteString(", encrypted end to end (OMEMO)")
 	}
 	fmt.Fprintf(&b, ", %.1fs", e.Duration)
+	if e.Note != "" {
+		fmt.Fprintf(&b, "; %s", e.Note)
+	}
 	return b.String()
 }
 

@@ -19,6 +19,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/omemo"
 	"github.com/jinglekit/jinglekit/xmppclient"
 )
 
@@ -52,6 +53,9 @@ type Agent struct {
 	watchers     map[*watcher]struct{}
 	controls     map[net.Conn]struct{}
 	account      string
+	// omemoBase sums the OMEMO Stats of the connections that ended (the
+	// metrics add the current one's).
+	omemoBase omemo.Stats
 
 	// ready is closed once the control socket listens (for tests and
 	// callers that start the agent in the background).
@@ -174,6 +178,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	conn := a.conn
 	a.conn = nil
+	a.endConnLocked(conn)
 	a.mu.Unlock()
 	if conn != nil {
 		if err := conn.Close(sctx); err != nil {
@@ -278,6 +283,7 @@ func (a *Agent) connLoop(ctx context.Context) error {
 		}
 		a.mu.Lock()
 		a.conn = nil
+		a.endConnLocked(conn)
 		close(a.connChanged)
 		a.connChanged = make(chan struct{})
 		a.mu.Unlock()
@@ -673,13 +679,27 @@ func (a *Agent) status() Status {
 	return s
 }
 
+// endConnLocked adds the OMEMO Stats of a connection that ends to
+// omemoBase.
+func (a *Agent) endConnLocked(c *Conn) {
+	if c == nil {
+		return
+	}
+	if om := c.OMEMO(); om != nil {
+		a.omemoBase = a.omemoBase.Add(om.Stats())
+	}
+}
+
 func (a *Agent) gauges() gauges {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	g := gauges{connected: a.conn != nil, queued: len(a.queue)}
+	g := gauges{connected: a.conn != nil, queued: len(a.queue), omemo: a.omemoBase}
 	if a.conn != nil {
 		g.sessions = a.conn.ActiveSessions()
 		g.server = a.conn.Server()
+		if om := a.conn.OMEMO(); om != nil {
+			g.omemo = g.omemo.Add(om.Stats())
+		}
 	}
 	for _, t := range a.transfers {
 		if t.State == StateActive {

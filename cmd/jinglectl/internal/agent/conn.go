@@ -88,8 +88,11 @@ type Conn struct {
 	jet      *jet.Method   // XEP-0391, with the OMEMO envelope
 	envelope *lazyEnvelope
 	omemo    atomic.Pointer[omemo.Manager] // nil until open, or when unavailable
-	cfg      Config
-	log      *slog.Logger
+	// keyTransports queues the OMEMO key-transport elements received
+	// (keyTransportHandler) for keyTransportLoop.
+	keyTransports chan keyTransport
+	cfg           Config
+	log           *slog.Logger
 
 	life   context.Context // cancelled when the stream ends or Close is called
 	cancel context.CancelFunc
@@ -144,7 +147,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 		return nil, errors.New("no password: set $" + EnvPassword + " or give --password-file")
 	}
 	h := newHub()
-	c := &Conn{cfg: cfg, log: log, hub: h, roster: newRoster()}
+	c := &Conn{cfg: cfg, log: log, hub: h, roster: newRoster(), keyTransports: make(chan keyTransport, 16)}
 	c.disco = xmppclient.NewDisco(xmppclient.DiscoConfig{Logger: log})
 	c.presence = newPresenceTracker(c.disco)
 
@@ -186,6 +189,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 		xmppclient.HandleDisco(caps),
 		c.presence.handler(),
 		c.roster.handler(),
+		c.keyTransportHandler(),
 	)
 	client, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID:                account,
@@ -221,6 +225,8 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 		}
 		stopGone()
 	}()
+	c.watchW.Add(1)
+	go c.keyTransportLoop()
 
 	if err := c.roster.fetch(ctx, client.Session()); err != nil {
 		log.Warn("jinglectl: cannot fetch the roster", "error", err)

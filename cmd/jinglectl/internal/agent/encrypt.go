@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/jet"
 	"github.com/jinglekit/jinglekit/jingle"
@@ -158,4 +162,104 @@ func (c *Conn) secureFor(ctx context.Context, peer jid.JID, mode string) (func(c
 		}
 		return el, layer, nil
 	}, nil
+}
+
+// keyTransport is an OMEMO key-transport element received in a message,
+// decrypted off the stream's reading goroutine.
+type keyTransport struct {
+	from jid.JID
+	e    omemo.Encrypted
+}
+
+// maxKeyTransport bounds the size of a message read for an OMEMO
+// key-transport element (one key per device of an account).
+const maxKeyTransport = 64 << 10
+
+// keyTransportHandler is the mux option for OMEMO key-transport messages:
+// the empty messages a peer device sends once it has decrypted one of our
+// pre-key messages (omemo.Acknowledge; Conversations, Dino and jinglectl
+// send them). Decrypting one ends our pre-key messages to that device.
+// OMEMO chat messages (with a payload) are not read: jinglectl does not
+// chat. Type normal is taken too (liberal).
+func (c *Conn) keyTransportHandler() mux.Option {
+	h := mux.MessageHandlerFunc(c.handleKeyTransport)
+	name := xml.Name{Space: omemo.NS, Local: "encrypted"}
+	return func(m *mux.ServeMux) {
+		mux.Message(stanza.ChatMessage, name, h)(m)
+		mux.Message(stanza.NormalMessage, name, h)(m)
+	}
+}
+
+// handleKeyTransport implements mux.MessageHandlerFunc. It never returns
+// an error for bad input (that would end the stream) and never blocks: the
+// element is queued for keyTransportLoop, or dropped (logged) when the
+// queue is full.
+func (c *Conn) handleKeyTransport(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
+	if c.OMEMO() == nil || msg.From.Equal(jid.JID{}) {
+		return nil
+	}
+	d := xml.NewTokenDecoder(&jingle.LimitReader{R: t, Max: maxKeyTransport})
+	if tok, err := d.Token(); err != nil {
+		return nil
+	} else if _, ok := tok.(xml.StartElement); !ok {
+		return nil
+	}
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			c.log.Debug("jinglectl: OMEMO message ignored", "from", msg.From.String(), "error", err)
+			return nil
+		}
+		st, ok := tok.(xml.StartElement)
+		if !ok {
+			if _, end := tok.(xml.EndElement); end {
+				return nil
+			}
+			continue
+		}
+		if st.Name.Space != omemo.NS || st.Name.Local != "encrypted" {
+			if err := d.Skip(); err != nil {
+				return nil
+			}
+			continue
+		}
+		var e omemo.Encrypted
+		if err := d.DecodeElement(&e, &st); err != nil {
+			c.log.Debug("jinglectl: bad OMEMO element", "from", msg.From.String(), "error", err)
+			return nil
+		}
+		if e.Payload != nil {
+			c.log.Debug("jinglectl: OMEMO chat message ignored", "from", msg.From.String())
+			return nil
+		}
+		select {
+		case c.keyTransports <- keyTransport{from: msg.From, e: e}:
+		default:
+			c.log.Warn("jinglectl: too many OMEMO key-transport messages waiting: one dropped", "from", msg.From.String())
+		}
+		return nil
+	}
+}
+
+// keyTransportLoop decrypts the queued key-transport elements until the
+// connection ends. Its owner is the Conn (watchW).
+func (c *Conn) keyTransportLoop() {
+	defer c.watchW.Done()
+	for {
+		select {
+		case <-c.life.Done():
+			return
+		case kt := <-c.keyTransports:
+			om := c.OMEMO()
+			if om == nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(c.life, 20*time.Second)
+			err := om.ReceiveKeyTransport(ctx, kt.from, kt.e)
+			cancel()
+			if err != nil {
+				c.log.Info("jinglectl: OMEMO key-transport message not used", "from", kt.from.String(), "error", err)
+			}
+		}
+	}
 }

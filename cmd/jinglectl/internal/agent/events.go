@@ -84,6 +84,7 @@ type Event struct {
 	Hash      *Hash     `json:"hash,omitempty"`
 	Verified  bool      `json:"verified,omitempty"`
 	Encrypted bool      `json:"encrypted,omitempty"` // end to end (XEP-0391 JET with OMEMO)
+	Note      string    `json:"note,omitempty"`      // on done and error: what the user should know (filetransfer.Result.Note)
 	Duration  float64   `json:"duration,omitempty"`  // seconds
 	Outcome   string    `json:"outcome,omitempty"`   // on done and error
 	Error     string    `json:"error,omitempty"`

@@ -11,6 +11,10 @@ import (
 
 var prosody prosodytest.Lazy
 
+// prosodyPEP has mod_pep, for OMEMO (device lists and bundles): the tests
+// on prosody run unencrypted.
+var prosodyPEP = prosodytest.Lazy{Options: prosodytest.Options{Modules: []string{"pep"}}}
+
 func TestMain(m *testing.M) {
 	// OMEMO state (DefaultOMEMOStateFile) goes to a temporary directory,
 	// never to the user's.
@@ -20,7 +24,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Setenv("XDG_STATE_HOME", state)
-	code := prosodytest.Main(m, &prosody)
+	code := prosodytest.Main(m, &prosody, &prosodyPEP)
 	os.RemoveAll(state)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

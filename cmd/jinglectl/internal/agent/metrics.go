@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/jinglekit/jinglekit/omemo"
 )
 
 // metrics are the agent's Prometheus metrics, on a registry of the
@@ -64,6 +66,7 @@ type gauges struct {
 	sessions  int
 	queued    int
 	active    int
+	omemo     omemo.Stats // of every connection since the start
 }
 
 // gaugeCollector reads the gauges once per scrape.
@@ -71,6 +74,7 @@ type gaugeCollector struct {
 	read                                func() gauges
 	connected, sessions, active, queued *prometheus.Desc
 	server                              *prometheus.Desc
+	omemo                               *prometheus.Desc
 }
 
 func newGaugeCollector(read func() gauges) *gaugeCollector {
@@ -81,12 +85,17 @@ func newGaugeCollector(read func() gauges) *gaugeCollector {
 		queued:    prometheus.NewDesc("jinglectl_queued_transfers", "Files waiting to be sent.", nil, nil),
 		server: prometheus.NewDesc("jinglectl_server_info", "The server endpoint the agent is logged in through (1; absent while disconnected).",
 			[]string{"server"}, nil),
+		omemo: prometheus.NewDesc("jinglectl_omemo_key_exchange_total",
+			"OMEMO key-exchange steps since the start, by event: bundle_publish, bundle_fetch, session_built, prekey_message_sent, "+
+				"prekey_message_received, prekey_used, ack_sent, ack_received (see omemo.Stats). "+
+				"A peer with a kept session costs no bundle_fetch, session_built nor prekey_message_sent.",
+			[]string{"event"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.connected, c.sessions, c.active, c.queued, c.server} {
+	for _, d := range []*prometheus.Desc{c.connected, c.sessions, c.active, c.queued, c.server, c.omemo} {
 		ch <- d
 	}
 }
@@ -106,6 +115,15 @@ func (c *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if g.server != "" {
 		ch <- prometheus.MustNewConstMetric(c.server, prometheus.GaugeValue, 1, g.server)
+	}
+	o := g.omemo
+	for _, x := range []struct {
+		event string
+		n     uint64
+	}{{"bundle_publish", o.BundlePublishes}, {"bundle_fetch", o.BundleFetches}, {"session_built", o.SessionsBuilt},
+		{"prekey_message_sent", o.PreKeyMessagesSent}, {"prekey_message_received", o.PreKeyMessagesReceived},
+		{"prekey_used", o.PreKeysUsed}, {"ack_sent", o.AcksSent}, {"ack_received", o.AcksReceived}} {
+		ch <- prometheus.MustNewConstMetric(c.omemo, prometheus.CounterValue, float64(x.n), x.event)
 	}
 }
 

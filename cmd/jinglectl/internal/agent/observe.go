@@ -255,6 +255,7 @@ func (w *watch) finish(f *fileRef, r filetransfer.Result) {
 	e := w.event(typ, f)
 	e.SID = r.SID
 	e.Bytes, e.Offset, e.Duration, e.Verified = r.Offset+r.Bytes, r.Offset, r.Duration.Seconds(), r.Verified
+	e.Note = r.Note
 	if r.Transport != "" {
 		e.Transport = TransportName(r.Transport)
 	} else {
