@@ -2,9 +2,16 @@ package socks5
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/jinglekit/jinglekit/jingle"
 )
 
 // TestStreamhostRoutes: a streamhost shared by transports delivers a
@@ -69,5 +76,70 @@ func TestStreamhostRoutes(t *testing.T) {
 	expect("")
 	if ts.removeRoutes("sec", h) {
 		t.Error("removeRoutes found a route twice")
+	}
+}
+
+// TestInterfaceAddrsCached: a Method lists the interface addresses once
+// per interfaceAddrsTTL, not once per transport; a failed listing is not
+// remembered; asking with another loopback policy lists again.
+func TestInterfaceAddrsCached(t *testing.T) {
+	calls := 0
+	fail := false
+	c := &addrCache{ttl: time.Hour, list: func(bool) ([]netip.Addr, error) {
+		calls++
+		if fail {
+			return nil, errors.New("no netlink")
+		}
+		return []netip.Addr{netip.MustParseAddr("192.0.2.1")}, nil
+	}}
+	fail = true
+	if _, err := c.get(false); err == nil {
+		t.Fatal("the listing's error was lost")
+	}
+	fail = false
+	for range 100 {
+		a, err := c.get(false)
+		if err != nil || len(a) != 1 || a[0] != netip.MustParseAddr("192.0.2.1") {
+			t.Fatalf("get: %v, %v", a, err)
+		}
+		a[0] = netip.Addr{} // the caller's copy
+	}
+	if calls != 2 {
+		t.Fatalf("%d listings for 101 transports, want 2 (the failed one, then one)", calls)
+	}
+	c.get(true)
+	if calls != 3 {
+		t.Fatalf("%d listings, want a new one with loopback allowed", calls)
+	}
+	c.ttl = time.Nanosecond
+	time.Sleep(time.Millisecond)
+	c.get(true)
+	if calls != 4 {
+		t.Fatalf("%d listings, want a new one once the TTL passed", calls)
+	}
+}
+
+// TestNewTransportListsInterfacesOnce: the transports of a Method that
+// offers the interface addresses (no Addresses configured) do not list
+// the interfaces each (a netlink dump per interface).
+func TestNewTransportListsInterfacesOnce(t *testing.T) {
+	// A host name, not an IP address: the addresses come from the listing.
+	m := NewMethod(Settings{AllowLoopback: true, ListenHost: "localhost", NoProxyDiscovery: true, Logger: slog.New(slog.DiscardHandler)})
+	calls := 0
+	m.addrs.list = func(bool) ([]netip.Addr, error) {
+		calls++
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	for i := range 5 {
+		tr, err := m.NewTransport(tctx(t, 5*time.Second), jingle.TransportParams{
+			SID: fmt.Sprint(i), Local: jid.MustParse("a@example.net/a"), Peer: jid.MustParse("b@example.net/b"), Initiator: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+	}
+	if calls != 1 {
+		t.Fatalf("%d listings of the interfaces for 5 transports, want 1", calls)
 	}
 }

@@ -144,7 +144,8 @@ type Method struct {
 	mu    sync.Mutex
 	sem   chan struct{} // serialises proxy discovery
 	cache map[string]cacheEntry
-	hub   hub // the streamhost of the direct candidates
+	hub   hub       // the streamhost of the direct candidates
+	addrs addrCache // the interface addresses offered
 }
 
 type cacheEntry struct {

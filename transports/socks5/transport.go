@@ -248,7 +248,7 @@ func (t *transport) directHosts() ([]string, error) {
 		}
 		return []string{ip.String()}, nil
 	}
-	ips, err := interfaceAddrs(t.set.AllowLoopback)
+	ips, err := t.m.addrs.get(t.set.AllowLoopback)
 	if err != nil {
 		return nil, err
 	}
