@@ -329,7 +329,7 @@ func setTarget(c *Case) {
 	case c.Name == caseIdle && c.PeakRSSMB != nil && c.Goroutines != nil:
 		c.Target = &Target{Want: "peak RSS ≤ 1 GiB, goroutines back to baseline", Met: *c.PeakRSSMB <= 1<<30/1e6 && c.Goroutines.Back}
 	case strings.HasPrefix(c.Name, "concurrency/") && c.PeakRSSMB != nil && c.Goroutines != nil:
-		c.Target = &Target{Want: "peak RSS ≤ 300 MB, goroutines back to baseline", Met: *c.PeakRSSMB <= 300 && c.Goroutines.Back}
+		c.Target = &Target{Want: "peak RSS ≤ 200 MB, goroutines back to baseline", Met: *c.PeakRSSMB <= 200 && c.Goroutines.Back}
 	case strings.HasPrefix(c.Name, "memory/") && c.PeakRSSMB != nil:
 		c.Target = &Target{Want: "peak RSS ≤ 64 MB", Met: *c.PeakRSSMB <= 64}
 	}

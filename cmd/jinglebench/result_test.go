@@ -119,6 +119,20 @@ func TestTargets(t *testing.T) {
 	if c := r.find("throughput/s5b-proxy65"); c.Target != nil {
 		t.Errorf("a failed case got a target: %+v", c.Target)
 	}
+	// 1,000 concurrent transfers: peak RSS ≤ 200 MB (issue 17) and the
+	// goroutines back to baseline.
+	for _, tc := range []struct {
+		rss  float64
+		back bool
+		met  bool
+	}{{200, true, true}, {201, true, false}, {250, true, false}, {150, false, false}} {
+		c := Case{Name: "concurrency/s5b-direct", MS: f64(2000), PeakRSSMB: f64(tc.rss),
+			Goroutines: &Goroutines{Before: 5, Peak: 900, After: 5, Back: tc.back}}
+		setTarget(&c)
+		if c.Target == nil || c.Target.Met != tc.met {
+			t.Errorf("concurrency at %v MB, back %v: target %+v, want met = %v", tc.rss, tc.back, c.Target, tc.met)
+		}
+	}
 	// The IBB target fails when either peer is over 30%, or Prosody idles.
 	for _, u := range []CPUUse{
 		{WallS: 10, SelfS: 3.5, ReceiverS: f64(1), ProsodyS: f64(9)},

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // interfaceAddrs returns the addresses to offer as direct candidates when
@@ -98,4 +100,50 @@ func dialer(allowLoopback bool) *net.Dialer {
 			return nil
 		},
 	}
+}
+
+// interfaceAddrsTTL is how long a Method reuses the interface addresses
+// it listed: listing them takes a netlink dump per interface (tens of kB
+// of garbage and several system calls), too much for every session when
+// hundreds start at once, and interfaces seldom change faster.
+const interfaceAddrsTTL = 5 * time.Second
+
+// addrCache remembers the last listing of the interface addresses.
+type addrCache struct {
+	// list and ttl are interfaceAddrs and interfaceAddrsTTL when zero
+	// (tests set them).
+	list func(allowLoopback bool) ([]netip.Addr, error)
+	ttl  time.Duration
+
+	mu       sync.Mutex
+	at       time.Time
+	loopback bool
+	addrs    []netip.Addr
+}
+
+// get returns the interface addresses, listed at most ttl ago.
+func (c *addrCache) get(allowLoopback bool) ([]netip.Addr, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ttl := c.ttl
+	if ttl == 0 {
+		ttl = interfaceAddrsTTL
+	}
+	if c.addrs != nil && c.loopback == allowLoopback && time.Since(c.at) < ttl {
+		return slices.Clone(c.addrs), nil
+	}
+	list := c.list
+	if list == nil {
+		list = interfaceAddrs
+	}
+	addrs, err := list(allowLoopback)
+	if err != nil {
+		// Not remembered: the next transport tries again.
+		return nil, err
+	}
+	c.at, c.loopback, c.addrs = time.Now(), allowLoopback, slices.Clip(addrs)
+	if c.addrs == nil {
+		c.addrs = []netip.Addr{}
+	}
+	return slices.Clone(c.addrs), nil
 }

@@ -5,9 +5,10 @@
 // Register a [Method] on a jingle.Manager. Each content gets a transport
 // that:
 //
-//   - offers candidates: direct ones (this host's addresses, on a SOCKS5
-//     streamhost of the transport's own, served with
-//     github.com/armon/go-socks5) with priority 2^16×126 + local
+//   - offers candidates: direct ones (this host's addresses, on the
+//     Method's SOCKS5 streamhost, one listener shared by all its
+//     transports, served with github.com/armon/go-socks5; see Streamhost
+//     below) with priority 2^16×126 + local
 //     preference, and proxy ones (configured in [Settings], or discovered
 //     on the user's server and cached by the Method) with 2^16×10 + local
 //     preference;
@@ -38,15 +39,32 @@
 // proxy's activation checks, since the offering party activates. Some
 // peers use SHA1(sid + initiator + responder) for every candidate, so:
 //
-//   - the local streamhost of a transport accepts exactly two DST.ADDRs,
-//     SHA1(sid + us + peer) and SHA1(sid + peer + us), and closes every
-//     other connection (and every command but CONNECT, every address given
-//     as an IP);
+//   - for each transport, the local streamhost accepts exactly two
+//     DST.ADDRs, SHA1(sid + us + peer) and SHA1(sid + peer + us), and
+//     closes every other connection (and every command but CONNECT, every
+//     address given as an IP);
 //   - connecting to a direct candidate of the peer, the transport sends
 //     SHA1(sid + peer + us) and, if the peer's streamhost refuses it, the
 //     peer's dstaddr attribute and then SHA1(sid + us + peer); to a proxy
 //     candidate of the peer, the peer's dstaddr when it is well-formed
 //     (the peer activates with it), else SHA1(sid + peer + us).
+//
+// # Streamhost
+//
+// The direct candidates of all the transports of a Method share one TCP
+// listener (on Settings.ListenHost, in Settings.PortMin–PortMax), opened
+// by the first transport that offers one and closed with the last: 1,000
+// sessions negotiating at once use one port and one accepting goroutine.
+// The streamhost routes each connection by the DST.ADDR of its CONNECT
+// request to the transport expecting it; the port is known to every peer
+// that got a candidate, but a DST.ADDR hashes the stream's random sid,
+// which only the two parties (and their servers) know. A transport's own
+// DST.ADDR, SHA1(sid + us + peer), takes precedence over another
+// transport's claim on the same hash as the peer-first order, so that one
+// Method serving both ends of a session in one process routes each
+// connection to the end whose candidate was used. A transport removes its
+// DST.ADDRs as soon as it is settled; a connection asking for one after
+// that is refused. With Settings.NoDirect, no listener is opened.
 //
 // # Peers
 //
@@ -60,9 +78,10 @@
 // # Limits
 //
 // A transport considers at most [MaxCandidates] candidates of the peer,
-// keeps at most 8 bytestreams opened on its streamhost, serves at most 16
-// SOCKS5 handshakes at once, each within Settings.HandshakeTimeout, and
-// closes its streamhost as soon as it is settled. Unless
+// keeps at most 8 bytestreams opened on the streamhost for it, and stops
+// accepting them as soon as it is settled. The streamhost serves at most
+// 16 SOCKS5 handshakes at once per transport using it, each within
+// Settings.HandshakeTimeout. Unless
 // Settings.AllowLoopback is set, it neither offers nor connects to
 // loopback addresses; it never connects to unspecified, multicast or
 // link-local ones.

@@ -95,11 +95,18 @@ func newSide(t testing.TB, n *xmpptest.Network, addr string, set socks5.Settings
 	if set.Logger == nil {
 		set.Logger = newLogger(t).With("side", addr)
 	}
+	return newSideWith(t, n, addr, socks5.NewMethod(set), x)
+}
+
+// newSideWith is newSide with a given S5B method, which may be another
+// side's.
+func newSideWith(t testing.TB, n *xmpptest.Network, addr string, s5b *socks5.Method, x *jingletest.Exchange) *side {
+	t.Helper()
 	sd := &side{
 		j:   jid.MustParse(addr),
-		m:   &jingle.Manager{Logger: set.Logger, Limits: jingle.Limits{IQTimeout: 10 * time.Second}},
+		m:   &jingle.Manager{Logger: newLogger(t).With("side", addr), Limits: jingle.Limits{IQTimeout: 10 * time.Second}},
 		app: jingletest.NewApp(),
-		s5b: socks5.NewMethod(set),
+		s5b: s5b,
 	}
 	sd.m.RegisterApplication(sd.app)
 	sd.m.RegisterTransport(sd.s5b)

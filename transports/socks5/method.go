@@ -126,10 +126,12 @@ func (s Settings) withDefaults() Settings {
 // register it on a jingle.Manager. The zero value is ready to use; set
 // Settings before the first transport and do not change them afterwards.
 //
-// Each transport offers direct candidates on a streamhost of its own (a
-// TCP listener open only while the transport negotiates) and proxy
-// candidates; it tries the peer's candidates in order of priority, tells
-// the peer which one worked (candidate-used) or that none did
+// The transports offer direct candidates on one streamhost shared by all
+// the transports of the Method (a TCP listener open only while at least
+// one of them negotiates, which tells their connections apart by the
+// DST.ADDR of the SOCKS5 CONNECT request) and proxy candidates. Each
+// transport tries the peer's candidates in order of priority, tells the
+// peer which one worked (candidate-used) or that none did
 // (candidate-error), and settles on the nominated candidate as XEP-0260
 // §2.4 says, activating its own proxy when that is the one. Dial returns
 // the bytestream: a TCP connection, to the peer or through the proxy, with
@@ -142,6 +144,8 @@ type Method struct {
 	mu    sync.Mutex
 	sem   chan struct{} // serialises proxy discovery
 	cache map[string]cacheEntry
+	hub   hub       // the streamhost of the direct candidates
+	addrs addrCache // the interface addresses offered
 }
 
 type cacheEntry struct {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,37 +54,51 @@ type acceptedConn struct {
 	local net.Addr
 }
 
-// streamhost is the local SOCKS5 server of one transport.
+// route is a transport's claim on a DST.ADDR of the streamhost: the
+// connections that ask for it are delivered to that transport.
+type route struct {
+	owner any // the transport; nil for a streamhost's fixed DST.ADDRs
+	// primary marks the DST.ADDR of the owner's own candidates; the
+	// other one (the peer's, accepted from peers that swap the JIDs) is
+	// secondary, and loses to a primary claim on the same hash (two
+	// sessions of one Method, both ends of the same stream).
+	primary bool
+	deliver func(*acceptedConn)
+}
+
+// streamhost is a local SOCKS5 server: the listener of a Method's direct
+// candidates, shared by its transports (see hub), or, in tests, one with
+// fixed DST.ADDRs.
 type streamhost struct {
 	ln      net.Listener
 	srv     *gosocks5.Server
-	hashes  map[string]bool // the DST.ADDRs accepted; never changes
-	timeout time.Duration   // for the SOCKS5 handshake of each connection
-	maxConn int             // connections in handshake at once
-	deliver func(*acceptedConn)
+	timeout time.Duration // for the SOCKS5 handshake of each connection
 	log     *slog.Logger
 
-	mu     sync.Mutex
-	conns  map[*serverConn]struct{} // not yet handed over
-	byAuth map[*gosocks5.AuthContext]*serverConn
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	routes  map[string][]route       // DST.ADDR → claims, in order of arrival
+	maxConn int                      // connections in handshake at once
+	conns   map[*serverConn]struct{} // not yet handed over
+	byAuth  map[*gosocks5.AuthContext]*serverConn
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 type ctxKey struct{}
 
-// newStreamhost serves SOCKS5 on ln for the given DST.ADDRs; deliver is
-// called (from a serving goroutine) with each connection that completed
-// the handshake. Close stops it.
+// newStreamhost serves SOCKS5 on ln for the given DST.ADDRs (more can be
+// routed with addRoute); deliver is called (from a serving goroutine)
+// with each connection that completed the handshake for one of them.
+// Close stops it.
 func newStreamhost(ln net.Listener, hashes []string, timeout time.Duration, log *slog.Logger, deliver func(*acceptedConn)) *streamhost {
 	sh := &streamhost{
-		ln: ln, hashes: map[string]bool{}, timeout: timeout, maxConn: 16,
-		deliver: deliver, log: log,
+		ln: ln, timeout: timeout, maxConn: handshakesPerTransport, log: log,
+		routes: map[string][]route{},
 		conns:  map[*serverConn]struct{}{},
 		byAuth: map[*gosocks5.AuthContext]*serverConn{},
 	}
 	for _, h := range hashes {
-		sh.hashes[h] = true
+		sh.routes[h] = []route{{primary: true, deliver: deliver}}
 	}
 	// gosocks5.New fails only when given nothing it can default.
 	sh.srv, _ = gosocks5.New(&gosocks5.Config{
@@ -96,6 +111,59 @@ func newStreamhost(ln net.Listener, hashes []string, timeout time.Duration, log 
 	sh.wg.Add(1)
 	go sh.accept()
 	return sh
+}
+
+// addRoute delivers the connections asking for hash to deliver, on
+// behalf of owner.
+func (sh *streamhost) addRoute(hash string, owner any, primary bool, deliver func(*acceptedConn)) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.routes[hash] = append(sh.routes[hash], route{owner: owner, primary: primary, deliver: deliver})
+}
+
+// removeRoutes drops owner's routes of the given DST.ADDRs and reports
+// whether it had any. Connections already past the CONNECT request still
+// reach owner's deliver, which refuses them once owner is settled.
+func (sh *streamhost) removeRoutes(owner any, hashes ...string) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	found := false
+	for _, h := range hashes {
+		rs := sh.routes[h]
+		kept := slices.DeleteFunc(rs, func(r route) bool { return r.owner == owner })
+		switch {
+		case len(kept) == len(rs):
+			continue
+		case len(kept) == 0:
+			delete(sh.routes, h)
+		default:
+			sh.routes[h] = kept
+		}
+		found = true
+	}
+	return found
+}
+
+// lookup returns where a connection asking for hash goes: the first
+// primary claim, else the first claim; nil when nobody expects it.
+func (sh *streamhost) lookup(hash string) func(*acceptedConn) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	rs := sh.routes[hash]
+	if len(rs) == 0 {
+		return nil
+	}
+	if i := slices.IndexFunc(rs, func(r route) bool { return r.primary }); i >= 0 {
+		return rs[i].deliver
+	}
+	return rs[0].deliver
+}
+
+// setMaxConn sets the number of connections in handshake at once.
+func (sh *streamhost) setMaxConn(n int) {
+	sh.mu.Lock()
+	sh.maxConn = n
+	sh.mu.Unlock()
 }
 
 // Addr returns the listening address.
@@ -167,10 +235,17 @@ func (sh *streamhost) forget(sc *serverConn) {
 // waits for the serving goroutines. Connections already handed over are
 // not touched.
 func (sh *streamhost) Close() error {
+	err := sh.shutdown()
+	sh.wait()
+	return err
+}
+
+// shutdown is Close without the wait: it may be called where a serving
+// goroutine could be waiting (a transport's lock held).
+func (sh *streamhost) shutdown() error {
 	sh.mu.Lock()
 	if sh.closed {
 		sh.mu.Unlock()
-		sh.wg.Wait()
 		return nil
 	}
 	sh.closed = true
@@ -178,10 +253,11 @@ func (sh *streamhost) Close() error {
 		sc.raw.Close()
 	}
 	sh.mu.Unlock()
-	err := sh.ln.Close()
-	sh.wg.Wait()
-	return err
+	return sh.ln.Close()
 }
+
+// wait waits for the goroutines of a streamhost that was shut down.
+func (sh *streamhost) wait() { sh.wg.Wait() }
 
 // dial is go-socks5's Dial hook: it hijacks the client connection instead
 // of connecting anywhere.
@@ -209,7 +285,7 @@ func (sh *streamhost) handOver(sc *serverConn) {
 	if len(sc.prefix) > 0 {
 		c = &prefixConn{TCPConn: sc.raw, prefix: sc.prefix}
 	}
-	sh.deliver(&acceptedConn{conn: c, hash: sc.hash, local: sc.raw.LocalAddr()})
+	sc.deliver(&acceptedConn{conn: c, hash: sc.hash, local: sc.raw.LocalAddr()})
 }
 
 // noAuth is the no-authentication method; it remembers which connection
@@ -240,7 +316,7 @@ func (a noAuth) Authenticate(r io.Reader, w io.Writer) (*gosocks5.AuthContext, e
 type resolver struct{ sh *streamhost }
 
 func (r resolver) Resolve(ctx context.Context, name string) (context.Context, net.IP, error) {
-	if !r.sh.hashes[name] {
+	if r.sh.lookup(name) == nil {
 		return ctx, nil, fmt.Errorf("socks5: unexpected DST.ADDR %.64q", name)
 	}
 	return ctx, net.IPv4zero, nil
@@ -250,7 +326,11 @@ func (r resolver) Resolve(ctx context.Context, name string) (context.Context, ne
 type rules struct{ sh *streamhost }
 
 func (r rules) Allow(ctx context.Context, req *gosocks5.Request) (context.Context, bool) {
-	if req.Command != gosocks5.ConnectCommand || req.DestAddr == nil || !r.sh.hashes[req.DestAddr.FQDN] {
+	if req.Command != gosocks5.ConnectCommand || req.DestAddr == nil {
+		return ctx, false
+	}
+	deliver := r.sh.lookup(req.DestAddr.FQDN)
+	if deliver == nil {
 		return ctx, false
 	}
 	r.sh.mu.Lock()
@@ -259,7 +339,7 @@ func (r rules) Allow(ctx context.Context, req *gosocks5.Request) (context.Contex
 	if sc == nil {
 		return ctx, false
 	}
-	sc.hash, sc.port = req.DestAddr.FQDN, req.DestAddr.Port
+	sc.hash, sc.port, sc.deliver = req.DestAddr.FQDN, req.DestAddr.Port, deliver
 	return context.WithValue(ctx, ctxKey{}, sc), true
 }
 
@@ -274,11 +354,12 @@ type serverConn struct {
 	raw *net.TCPConn
 	sh  *streamhost
 	// Set by go-socks5's goroutine during the handshake.
-	auth   *gosocks5.AuthContext
-	br     *bufio.Reader
-	hash   string
-	port   int
-	prefix []byte
+	auth    *gosocks5.AuthContext
+	br      *bufio.Reader
+	hash    string
+	port    int
+	deliver func(*acceptedConn) // the route of hash
+	prefix  []byte
 
 	mu    sync.Mutex
 	state int
@@ -378,9 +459,13 @@ type nullConn struct{}
 
 var nullAddr = &net.TCPAddr{IP: net.IPv4zero}
 
-func (nullConn) Read([]byte) (int, error)         { return 0, io.EOF }
-func (nullConn) Write(b []byte) (int, error)      { return len(b), nil }
-func (nullConn) Close() error                     { return nil }
+func (nullConn) Read([]byte) (int, error)    { return 0, io.EOF }
+func (nullConn) Write(b []byte) (int, error) { return len(b), nil }
+func (nullConn) Close() error                { return nil }
+
+// WriteTo implements io.WriterTo: go-socks5's copy from the target then
+// ends without allocating a 32 kB copy buffer per connection.
+func (nullConn) WriteTo(io.Writer) (int64, error) { return 0, nil }
 func (nullConn) LocalAddr() net.Addr              { return nullAddr }
 func (nullConn) RemoteAddr() net.Addr             { return nullAddr }
 func (nullConn) SetDeadline(time.Time) error      { return nil }

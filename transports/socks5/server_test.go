@@ -215,6 +215,11 @@ func TestStreamhostHostile(t *testing.T) {
 		{"truncated greeting", []byte{5, 3, 0}},
 		{"silence", nil},
 	}
+	// Room for every hostile client and the good one: with the default
+	// limit (16, as many as the cases) the good client was refused
+	// whenever the hostile ones were all still in handshake.
+	// TestStreamhostLimits tests the limit.
+	ts.setMaxConn(len(cases) + 1)
 	var wg sync.WaitGroup
 	for _, c := range cases {
 		wg.Add(1)

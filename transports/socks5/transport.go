@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"slices"
@@ -69,7 +68,6 @@ type transport struct {
 	peerHash  string // DST.ADDR of the peer's: SHA1(sid + peer + us)
 	local     []*localCand
 	localEl   jingle.Element
-	sh        *streamhost
 	ctx       context.Context // ends with Close
 	cancel    context.CancelFunc
 	checkCtx  context.Context // ends when the transport is settled
@@ -88,6 +86,8 @@ type transport struct {
 	activated  string // cid of the peer's <activated/>
 	proxyErr   bool
 	accepted   []*acceptedConn
+	joined     bool        // t has routes on the Method's streamhost
+	left       *streamhost // the streamhost t closed when leaving it last
 	proxying   bool
 	route      CandidateType   // the type of the candidate in use, once settled
 	proxyAddrs map[string]bool // host:port of this side's own proxies
@@ -154,14 +154,15 @@ func (t *transport) gather(ctx context.Context) error {
 		if err != nil {
 			t.log.Warn("socks5: no direct candidates", "err", err)
 		}
-		var ln net.Listener
+		var port uint16
 		if len(hosts) > 0 {
-			if ln, err = t.listen(); err != nil {
+			if port, err = t.m.hub.join(t); err != nil {
 				t.log.Warn("socks5: no direct candidates", "err", err)
+			} else {
+				t.joined = true
 			}
 		}
-		if ln != nil {
-			port := uint16(ln.Addr().(*net.TCPAddr).Port)
+		if t.joined {
 			for i, h := range hosts {
 				addr := hostPort(h, port)
 				if taken[addr] {
@@ -170,10 +171,8 @@ func (t *transport) gather(ctx context.Context) error {
 				lp := uint16(65535 - min(i, 65535))
 				t.addLocal(Candidate{Host: h, JID: localJID, Port: strconv.Itoa(int(port)), Type: TypeDirect}, Priority(TypeDirect, lp), Proxy{})
 			}
-			if len(t.local) > 0 {
-				t.sh = newStreamhost(ln, []string{t.dstaddr, t.peerHash}, t.set.HandshakeTimeout, t.log, t.deliver)
-			} else {
-				ln.Close()
+			if len(t.local) == 0 {
+				t.leaveHub(true)
 			}
 		}
 	}
@@ -211,12 +210,24 @@ func (t *transport) gather(ctx context.Context) error {
 	}
 	t.localEl, err = jingle.NewElement(el)
 	if err != nil {
-		if t.sh != nil {
-			t.sh.Close()
-		}
+		t.leaveHub(true)
 		return err
 	}
 	return nil
+}
+
+// leaveHub removes t's routes from the Method's streamhost; with wait, it
+// also waits for the streamhost's goroutines if t closed it, which must
+// not be done with t.mu held.
+func (t *transport) leaveHub(wait bool) {
+	if !t.joined {
+		return
+	}
+	t.joined = false
+	t.left = t.m.hub.leave(t)
+	if wait && t.left != nil {
+		t.left.wait()
+	}
 }
 
 func (t *transport) addLocal(c Candidate, prio uint32, px Proxy) {
@@ -237,7 +248,7 @@ func (t *transport) directHosts() ([]string, error) {
 		}
 		return []string{ip.String()}, nil
 	}
-	ips, err := interfaceAddrs(t.set.AllowLoopback)
+	ips, err := t.m.addrs.get(t.set.AllowLoopback)
 	if err != nil {
 		return nil, err
 	}
@@ -246,30 +257,6 @@ func (t *transport) directHosts() ([]string, error) {
 		out[i] = ip.String()
 	}
 	return out, nil
-}
-
-// listen opens the streamhost's listener, on a port of the configured
-// range if there is one.
-func (t *transport) listen() (net.Listener, error) {
-	if t.set.PortMin == 0 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(t.set.ListenHost, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("socks5: streamhost: %w", err)
-		}
-		return ln, nil
-	}
-	n := int(t.set.PortMax) - int(t.set.PortMin) + 1
-	start, _ := rand.Int(rand.Reader, big.NewInt(int64(n)))
-	var lastErr error
-	for i := range n {
-		port := int(t.set.PortMin) + (int(start.Int64())+i)%n
-		ln, err := net.Listen("tcp", net.JoinHostPort(t.set.ListenHost, strconv.Itoa(port)))
-		if err == nil {
-			return ln, nil
-		}
-		lastErr = err
-	}
-	return nil, fmt.Errorf("socks5: streamhost: no free port in %d-%d: %w", t.set.PortMin, t.set.PortMax, lastErr)
 }
 
 // addRemote records the peer's candidates from el; t.mu is held (or t is
@@ -719,15 +706,9 @@ func (t *transport) finish(conn net.Conn, err error) {
 		}
 	}
 	t.accepted = nil
-	if t.sh != nil {
-		sh := t.sh
-		// Not under t.mu: a serving goroutine may be waiting for it.
-		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
-			sh.Close()
-		}()
-	}
+	// No waiting under t.mu: a serving goroutine may be waiting for it.
+	// Close waits.
+	t.leaveHub(false)
 	if err == nil {
 		t.log.Debug("socks5: bytestream ready", "local", conn.LocalAddr(), "remote", conn.RemoteAddr())
 	}
@@ -755,11 +736,11 @@ func (t *transport) Close() error {
 		t.closed = true
 		t.finish(nil, fmt.Errorf("socks5: transport closed: %w", jingle.ErrTransportFailed))
 	}
-	conn := t.conn
+	conn, left := t.conn, t.left
 	t.mu.Unlock()
 	t.cancel()
-	if t.sh != nil {
-		t.sh.Close()
+	if left != nil {
+		left.wait()
 	}
 	t.wg.Wait()
 	if conn != nil {
