@@ -25,6 +25,14 @@ const maxIncomingChannels = 4
 // inboundQueue is the number of messages read ahead of Read.
 const inboundQueue = 32
 
+// sctpMTU is the largest SCTP packet handed to DTLS: pion/sctp's default
+// up to v1.8.x. Since v1.9 pion defaults to 1191 (libwebrtc's figure),
+// which costs 3% more packets, and as much more CPU, for the same bytes.
+// With DTLS's 37 bytes (record header, explicit nonce, GCM tag) a packet
+// is a 1265-byte UDP payload: it fits a 1500-byte path over IPv6 even
+// through a TURN Send indication (48 bytes).
+const sctpMTU = 1228
+
 // lingerTimeout bounds how long Close waits for queued data to be
 // acknowledged before resetting the channel.
 const lingerTimeout = 10 * time.Second
@@ -117,6 +125,7 @@ func openStream(ctx context.Context, dc net.Conn, p streamParams) (*Conn, error)
 			MaxMessageSize:       uint32(max(p.sendMessage, p.maxRecvMessage)),
 			// RFC 9653: no CRC32c inside DTLS when both sides agree.
 			EnableZeroChecksum: true,
+			MTU:                sctpMTU,
 		})
 		ch <- result{a, err}
 	}()
