@@ -37,9 +37,16 @@ bench:
 bench-smoke:
 	$(GO) run ./cmd/jinglebench -smoke $(BENCH_FLAGS)
 
-# 100 MiB over ICE data channels StanzaJS -> StanzaJS, jinglekit -> StanzaJS
-# and StanzaJS -> jinglekit in one run (../shared/peers/stanza; skipped with
-# a message when node, npm or prosody is missing).
+# Against real peers, in one run, each ratio against the peer-to-peer case
+# of the same transport: 100 MiB over ICE data channels StanzaJS -> StanzaJS,
+# jinglekit -> StanzaJS, StanzaJS -> jinglekit (../shared/peers/stanza,
+# ports 25222/25280); Libervia 0.9 -> Libervia, jinglekit -> Libervia and
+# Libervia -> jinglekit, 100 MiB over S5B and 32 MiB over IBB (Libervia's
+# IBB runs at ~0.85 MB/s) (../shared/peers/libervia, ports 15222/15000).
+# A peer that is not installed is skipped with a message
+# (JINGLEKIT_REQUIRE_STANZA=1 / JINGLEKIT_REQUIRE_LIBERVIA=1: an error).
+# One harness per machine: run under flock /tmp/jinglekit-stanza.lock and
+# flock /tmp/jinglekit-libervia.lock when tests may run at the same time.
 bench-peers:
 	$(GO) run ./cmd/jinglebench -run '^peers/' $(BENCH_FLAGS)
 

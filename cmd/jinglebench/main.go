@@ -47,6 +47,7 @@ type options struct {
 	concurrentSize int64
 	streamSize     int64
 	peersSize      int64
+	peersIBBSize   int64
 	peersRounds    int
 	run            *regexp.Regexp
 	jsonPath       string
@@ -76,9 +77,11 @@ const defaultNetwork = "min_wait = 0.00001; nagle = false"
 // Defaults of the full run and of -smoke.
 var (
 	fullDefaults = options{size: 1 << 30, rounds: 3, ibbRounds: 1, sessions: 100, concurrent: 1000, idle: 10000,
-		concurrentSize: 1 << 20, streamSize: 10 << 30, peersSize: 100 << 20, peersRounds: 1}
+		concurrentSize: 1 << 20, streamSize: 10 << 30, peersSize: 100 << 20, peersIBBSize: 32 << 20,
+		peersRounds: 1}
 	smokeDefaults = options{size: 32 << 20, ibbSize: 8 << 20, rounds: 1, ibbRounds: 1, sessions: 10, concurrent: 50, idle: 200,
-		concurrentSize: 1 << 20, streamSize: 256 << 20, peersSize: 10 << 20, peersRounds: 1}
+		concurrentSize: 1 << 20, streamSize: 256 << 20, peersSize: 10 << 20, peersIBBSize: 1 << 20,
+		peersRounds: 1}
 )
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -95,7 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.idle, "idle", 0, "sessions of the idle case, slow senders over IBB in one Manager (default 10000; smoke 200)")
 	fs.Var(sizeFlag{&o.concurrentSize}, "concurrent-size", "size of each concurrent transfer (default 1MiB)")
 	fs.Var(sizeFlag{&o.streamSize}, "stream-size", "size of the memory cases' stream (default 10GiB; smoke 256MiB)")
-	fs.Var(sizeFlag{&o.peersSize}, "peers-size", "file size of the StanzaJS interop cases, peers/… (default 100MiB; smoke 10MiB)")
+	fs.Var(sizeFlag{&o.peersSize}, "peers-size", "file size of the StanzaJS and Libervia S5B interop cases, peers/… (default 100MiB; smoke 10MiB)")
+	fs.Var(sizeFlag{&o.peersIBBSize}, "peers-ibb-size", "file size of the Libervia IBB interop cases, peers/libervia…-ibb (default 32MiB: Libervia's IBB runs at about 0.85 MB/s; smoke 1MiB)")
 	fs.IntVar(&o.peersRounds, "peers-rounds", 0, "rounds of peers/jinglekit-to-jinglekit, each paired with a StanzaJS-to-StanzaJS round just before it; the median ratio is reported (default 1: the run's peers/stanza-to-stanza)")
 	runRe := fs.String("run", "", "run only the cases whose name matches this regular expression")
 	fs.StringVar(&o.jsonPath, "json", os.Getenv("BENCH_JSON"), "also write the results as JSON to this file (default $BENCH_JSON)")
@@ -138,6 +142,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	setInt(&o.concurrentSize, d.concurrentSize)
 	setInt(&o.streamSize, d.streamSize)
 	setInt(&o.peersSize, d.peersSize)
+	setInt(&o.peersIBBSize, d.peersIBBSize)
 	for _, p := range []struct {
 		v   *int
 		def int
@@ -283,6 +288,7 @@ func (h *harness) runAll(ctx context.Context) (*Report, error) {
 	step("throughput", h.runThroughput)
 	step("throughput through ejabberd", h.runEjabberd)
 	step("interop with StanzaJS (bench-peers)", h.runPeers)
+	step("interop with Libervia (bench-peers)", h.runLibervia)
 	step("encrypted throughput (JET-OMEMO)", h.runJET)
 	step("setup latency", h.runLatency)
 	step("concurrency and memory (child processes)", h.runChildren)

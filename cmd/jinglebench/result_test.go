@@ -224,6 +224,13 @@ func TestParseFlags(t *testing.T) {
 	if o.peersRounds != 1 {
 		t.Errorf("-peers-rounds default %d, want 1", o.peersRounds)
 	}
+	// Libervia's IBB (~0.85 MB/s) keeps its cases at 32 MiB, under ~1 min each.
+	if o.peersSize != 100<<20 || o.peersIBBSize != 32<<20 {
+		t.Errorf("-peers-size %d, -peers-ibb-size %d; want 100MiB, 32MiB", o.peersSize, o.peersIBBSize)
+	}
+	if o, err := parseFlags([]string{"-smoke", "-peers-ibb-size", "2MiB"}, &errs); err != nil || o.peersIBBSize != 2<<20 || o.peersSize != 10<<20 {
+		t.Errorf("-smoke -peers-ibb-size 2MiB: %v, %+v", err, o)
+	}
 	if o, err := parseFlags([]string{"-peers-rounds", "3"}, &errs); err != nil || o.peersRounds != 3 {
 		t.Errorf("-peers-rounds 3: %v, %+v", err, o)
 	}

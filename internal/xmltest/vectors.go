@@ -51,6 +51,12 @@ func SharedDir(t testing.TB) string {
 }
 
 func sharedDir() (string, error) {
+	return SharedPath()
+}
+
+// SharedPath returns the shared/ directory next to the repository, like
+// SharedDir, or the error that SharedDir fails its test with.
+func SharedPath() (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("xmltest: %w", err)
