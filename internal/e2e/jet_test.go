@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -136,44 +135,37 @@ func TestEncryptedTransports(t *testing.T) {
 			}
 			alice := newPeer(t, srv, "alice", opts)
 			bob := newPeer(t, srv, "bob", tc.opts)
+			// The first file goes encrypted, the second in the clear.
+			encrypted := func(i int) bool { return i == 0 }
 			const size = 1 << 20
-			for i, encrypted := range []bool{true, false} {
-				path, sum := randomFile(t, fmt.Sprintf("f%d.bin", i), size, uint64(i+10))
-				plain, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				capture[tc.transport].buf.Reset()
-				src, _ := filetransfer.FileSource(path)
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-				s := filetransfer.Sender{Transports: []string{tc.transport}}
-				if encrypted {
-					s.Secure = secureWith(alice)
-				}
-				res, err := s.Send(ctx, alice.m, bob.jid, src)
-				cancel()
-				if err != nil {
-					t.Fatalf("send (encrypted %v): %v", encrypted, err)
-				}
-				if !res[0].Verified || res[0].Encrypted != encrypted {
-					t.Fatalf("sender's result: verified=%v encrypted=%v", res[0].Verified, res[0].Encrypted)
-				}
-				r := bob.result(t)
-				checkReceived(t, r, sum, size)
-				if r.Encrypted != encrypted {
-					t.Fatalf("receiver's result: encrypted=%v, want %v", r.Encrypted, encrypted)
-				}
-				wire := capture[tc.transport].bytes()
-				if len(wire) < size {
-					t.Fatalf("captured %d bytes, want at least %d", len(wire), size)
-				}
-				if encrypted && len(wire) != size+jet.TagSize {
-					t.Fatalf("encrypted stream carried %d bytes, want %d (size + tag)", len(wire), size+jet.TagSize)
-				}
-				if found := plaintextIn(plain, wire); found == encrypted {
-					t.Fatalf("encrypted=%v: plaintext found on the wire: %v", encrypted, found)
-				}
-			}
+			sendTable(t, alice, bob, tc.transport, []int64{size, size}, sendHook{
+				before: func(t *testing.T, i int, _ string, s *filetransfer.Sender) {
+					capture[tc.transport].buf.Reset()
+					if encrypted(i) {
+						s.Secure = secureWith(alice)
+					}
+				},
+				after: func(t *testing.T, i int, path string, sent, got filetransfer.Result) {
+					encrypted := encrypted(i)
+					if sent.Encrypted != encrypted || got.Encrypted != encrypted {
+						t.Fatalf("results: sender's encrypted=%v, receiver's %v; want %v", sent.Encrypted, got.Encrypted, encrypted)
+					}
+					plain, err := os.ReadFile(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					wire := capture[tc.transport].bytes()
+					if len(wire) < size {
+						t.Fatalf("captured %d bytes, want at least %d", len(wire), size)
+					}
+					if encrypted && len(wire) != size+jet.TagSize {
+						t.Fatalf("encrypted stream carried %d bytes, want %d (size + tag)", len(wire), size+jet.TagSize)
+					}
+					if found := plaintextIn(plain, wire); found == encrypted {
+						t.Fatalf("encrypted=%v: plaintext found on the wire: %v", encrypted, found)
+					}
+				},
+			})
 		})
 	}
 }

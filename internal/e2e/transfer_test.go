@@ -51,10 +51,20 @@ func TestTransports(t *testing.T) {
 	}
 }
 
+// sendHook adapts sendTable to a test. Either field may be nil.
+type sendHook struct {
+	// before prepares the sender of the i-th file, at path, before it is
+	// sent.
+	before func(t *testing.T, i int, path string, s *filetransfer.Sender)
+	// after checks more of the i-th transfer, once sendTable's own checks
+	// passed: sent is the sender's result, got the receiver's.
+	after func(t *testing.T, i int, path string, sent, got filetransfer.Result)
+}
+
 // sendTable sends a file of each size from alice to bob over transport
 // and checks each arrives byte-identical, verified by both sides, over
-// that transport.
-func sendTable(t *testing.T, alice, bob *peer, transport string, sizes []int64) {
+// that transport. hooks adapt it to a test.
+func sendTable(t *testing.T, alice, bob *peer, transport string, sizes []int64, hooks ...sendHook) {
 	t.Helper()
 	for i, size := range sizes {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
@@ -66,6 +76,11 @@ func sendTable(t *testing.T, alice, bob *peer, transport string, sizes []int64) 
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			s := filetransfer.Sender{Transports: []string{transport}}
+			for _, h := range hooks {
+				if h.before != nil {
+					h.before(t, i, path, &s)
+				}
+			}
 			res, err := s.Send(ctx, alice.m, bob.jid, src)
 			if err != nil {
 				t.Fatalf("send: %v", err)
@@ -77,6 +92,11 @@ func sendTable(t *testing.T, alice, bob *peer, transport string, sizes []int64) 
 			checkReceived(t, r, sum, size)
 			if r.Transport != transport {
 				t.Fatalf("received over %s, want %s", r.Transport, transport)
+			}
+			for _, h := range hooks {
+				if h.after != nil {
+					h.after(t, i, path, res[0], r)
+				}
 			}
 			_ = os.Remove(r.Path)
 		})
