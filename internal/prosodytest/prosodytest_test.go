@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // shared is the server of the tests that do not stop or restart it.
@@ -80,11 +82,7 @@ func startOwn(t *testing.T, opts Options) *Server {
 	t.Helper()
 	srv, err := Start(testContext(t), opts)
 	if err != nil {
-		skip, msg := verdict(err, os.Getenv(EnvRequire) == "1")
-		if skip {
-			t.Skip(msg)
-		}
-		t.Fatal(msg)
+		testserver.React(t, err, ErrNotInstalled, EnvRequire)
 	}
 	t.Cleanup(func() {
 		if err := srv.Stop(); err != nil {
@@ -638,7 +636,7 @@ func TestVerdict(t *testing.T) {
 		{broken, false, false},
 		{broken, true, false},
 	} {
-		skip, msg := verdict(tc.err, tc.required)
+		skip, msg := testserver.Verdict(tc.err, ErrNotInstalled, EnvRequire, tc.required)
 		if skip != tc.skip {
 			t.Errorf("verdict(%v, required=%v) skip = %v, want %v", tc.err, tc.required, skip, tc.skip)
 		}
@@ -646,7 +644,7 @@ func TestVerdict(t *testing.T) {
 			t.Errorf("verdict message %q does not contain the error", msg)
 		}
 	}
-	if _, msg := verdict(missing, false); !strings.Contains(msg, "apt-get install prosody") {
+	if _, msg := testserver.Verdict(missing, ErrNotInstalled, EnvRequire, false); !strings.Contains(msg, "apt-get install prosody") {
 		t.Errorf("skip message %q does not say how to install prosody", msg)
 	}
 }
@@ -698,11 +696,7 @@ func bannerProsodyctl(t *testing.T) string {
 	t.Helper()
 	_, ctl, err := findPrograms(Options{})
 	if err != nil {
-		skip, msg := verdict(err, os.Getenv(EnvRequire) == "1")
-		if skip {
-			t.Skip(msg)
-		}
-		t.Fatal(msg)
+		testserver.React(t, err, ErrNotInstalled, EnvRequire)
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "lunbound.lua"), []byte(`error("lua-unbound hidden by a jinglekit test")`+"\n"), 0o600); err != nil {
