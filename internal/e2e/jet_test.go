@@ -217,44 +217,21 @@ func TestEncryptedFlippedByte(t *testing.T) {
 // .part (its bytes were never authenticated), and sending the file again
 // starts over from 0 and verifies.
 func TestEncryptedNoResume(t *testing.T) {
-	srv := prosody.Get(t)
 	const size = 8 << 20
-	cut := &cutMethod{limit: size / 2}
-	alice := newPeer(t, srv, "alice", peerOpts{
-		s5b:       socks5.Settings{NoProxyDiscovery: true},
-		transport: func(m jingle.TransportMethod) jingle.TransportMethod { cut.TransportMethod = m; return cut },
+	second, sent := cutAndResend(t, "noresume.bin", size, 43, true, func(bob *peer, first filetransfer.Result) {
+		if !first.Encrypted {
+			t.Fatalf("bob's first result: err %v, encrypted %v", first.Err, first.Encrypted)
+		}
+		if first.Path != "" {
+			t.Fatalf("an encrypted .part was kept: %s", first.Path)
+		}
+		if ents, _ := os.ReadDir(bob.dir); len(ents) != 0 {
+			t.Fatalf("left in the receive directory after the cut: %v", ents)
+		}
 	})
-	bob := newPeer(t, srv, "bob", peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}})
-	path, sum := randomFile(t, "noresume.bin", size, 43)
-	src, err := filetransfer.FileSource(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s := filetransfer.Sender{Transports: []string{socks5.NS}, Secure: secureWith(alice)}
-	if _, err := s.Send(ctx, alice.m, bob.jid, src); err == nil {
-		t.Fatal("the cut transfer succeeded")
-	}
-	first := bob.result(t)
-	if first.Err == nil || !first.Encrypted {
-		t.Fatalf("bob's first result: err %v, encrypted %v", first.Err, first.Encrypted)
-	}
-	if first.Path != "" {
-		t.Fatalf("an encrypted .part was kept: %s", first.Path)
-	}
-	if ents, _ := os.ReadDir(bob.dir); len(ents) != 0 {
-		t.Fatalf("left in the receive directory after the cut: %v", ents)
-	}
-	res, err := s.Send(ctx, alice.m, bob.jid, src)
-	if err != nil {
-		t.Fatalf("second send: %v", err)
-	}
-	second := bob.result(t)
-	checkReceived(t, second, sum, size)
-	if second.Offset != 0 || res[0].Offset != 0 || second.Bytes != size || !second.Encrypted {
+	if second.Offset != 0 || sent.Offset != 0 || second.Bytes != size || !second.Encrypted {
 		t.Fatalf("second transfer: offset %d (sender %d), %d bytes, encrypted %v; want all of it from 0, encrypted",
-			second.Offset, res[0].Offset, second.Bytes, second.Encrypted)
+			second.Offset, sent.Offset, second.Bytes, second.Encrypted)
 	}
 }
 

@@ -221,15 +221,42 @@ func (c *cutConn) Write(b []byte) (int, error) {
 // file again: the receiver resumes from its .part with a range and the
 // whole file verifies.
 func TestResume(t *testing.T) {
-	srv := prosody.Get(t)
 	const size = 8 << 20
+	var part os.FileInfo
+	second, sent := cutAndResend(t, "resume.bin", size, 42, false, func(_ *peer, first filetransfer.Result) {
+		var err error
+		part, err = os.Stat(first.Path)
+		if err != nil || part.Size() == 0 || part.Size() >= size {
+			t.Fatalf("after the cut: .part %v (err %v), want a partial file", first.Path, err)
+		}
+		if _, err := os.Stat(filepathWithoutPart(first.Path)); !os.IsNotExist(err) {
+			t.Fatalf("a complete-looking file exists after the cut (%v)", err)
+		}
+	})
+	if second.Offset == 0 || sent.Offset != second.Offset {
+		t.Fatalf("second transfer started at %d (sender says %d), want a resume from the .part (%d bytes)", second.Offset, sent.Offset, part.Size())
+	}
+	if second.Bytes != size-second.Offset {
+		t.Fatalf("second transfer carried %d bytes, want %d", second.Bytes, size-second.Offset)
+	}
+}
+
+// cutAndResend sends a file of size bytes (random, from seed) from alice to
+// bob over S5B twice: first with the stream killed at half of the file,
+// which must fail on both sides, then again, which must arrive verified.
+// afterCut checks bob's result of the cut transfer before the second send.
+// With encrypt, both sends use JET. It returns bob's result of the second
+// transfer and the sender's.
+func cutAndResend(t *testing.T, name string, size int64, seed uint64, encrypt bool, afterCut func(bob *peer, first filetransfer.Result)) (second, sent filetransfer.Result) {
+	t.Helper()
+	srv := prosody.Get(t)
 	cut := &cutMethod{limit: size / 2}
 	alice := newPeer(t, srv, "alice", peerOpts{
 		s5b:       socks5.Settings{NoProxyDiscovery: true},
 		transport: func(m jingle.TransportMethod) jingle.TransportMethod { cut.TransportMethod = m; return cut },
 	})
 	bob := newPeer(t, srv, "bob", peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}})
-	path, sum := randomFile(t, "resume.bin", size, 42)
+	path, sum := randomFile(t, name, size, seed)
 	src, err := filetransfer.FileSource(path)
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +264,9 @@ func TestResume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	s := filetransfer.Sender{Transports: []string{socks5.NS}}
-
+	if encrypt {
+		s.Secure = secureWith(alice)
+	}
 	if _, err := s.Send(ctx, alice.m, bob.jid, src); err == nil {
 		t.Fatal("the cut transfer succeeded")
 	}
@@ -245,26 +274,14 @@ func TestResume(t *testing.T) {
 	if first.Err == nil {
 		t.Fatal("bob reports the cut transfer as a success")
 	}
-	part, err := os.Stat(first.Path)
-	if err != nil || part.Size() == 0 || part.Size() >= size {
-		t.Fatalf("after the cut: .part %v (err %v), want a partial file", first.Path, err)
-	}
-	if _, err := os.Stat(filepathWithoutPart(first.Path)); !os.IsNotExist(err) {
-		t.Fatalf("a complete-looking file exists after the cut (%v)", err)
-	}
-
+	afterCut(bob, first)
 	res, err := s.Send(ctx, alice.m, bob.jid, src)
 	if err != nil {
-		t.Fatalf("resumed send: %v", err)
+		t.Fatalf("second send: %v", err)
 	}
-	second := bob.result(t)
+	second = bob.result(t)
 	checkReceived(t, second, sum, size)
-	if second.Offset == 0 || res[0].Offset != second.Offset {
-		t.Fatalf("second transfer started at %d (sender says %d), want a resume from the .part (%d bytes)", second.Offset, res[0].Offset, part.Size())
-	}
-	if second.Bytes != size-second.Offset {
-		t.Fatalf("second transfer carried %d bytes, want %d", second.Bytes, size-second.Offset)
-	}
+	return second, res[0]
 }
 
 func filepathWithoutPart(p string) string {
