@@ -81,6 +81,24 @@ func newAccount(t *testing.T, srv *prosodytest.Server, prefix string) account {
 	return account{j, pw}
 }
 
+// contactPair registers alice and bob on srv, mutual roster contacts.
+func contactPair(t *testing.T, srv *prosodytest.Server) (alice, bob account) {
+	t.Helper()
+	alice, bob = newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
+	subscribe(t, srv, alice, bob)
+	return alice, bob
+}
+
+// subscribe makes a and each of others mutual roster contacts on srv.
+func subscribe(t *testing.T, srv *prosodytest.Server, a account, others ...account) {
+	t.Helper()
+	for _, b := range others {
+		if err := srv.MutualSubscribe(t.Context(), a.jid, b.jid); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // cli runs jinglectl.
 type cli struct {
 	t   *testing.T
