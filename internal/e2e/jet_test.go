@@ -218,7 +218,7 @@ func TestEncryptedFlippedByte(t *testing.T) {
 // starts over from 0 and verifies.
 func TestEncryptedNoResume(t *testing.T) {
 	const size = 8 << 20
-	second, sent := cutAndResend(t, "noresume.bin", size, 43, true, func(bob *peer, first filetransfer.Result) {
+	second, sent := cutAndResend(t, "noresume.bin", size, 43, [2]bool{true, true}, func(bob *peer, first filetransfer.Result) {
 		if !first.Encrypted {
 			t.Fatalf("bob's first result: err %v, encrypted %v", first.Err, first.Encrypted)
 		}
@@ -241,43 +241,20 @@ func TestEncryptedNoResume(t *testing.T) {
 // and the receiver's result says why (filetransfer.NoteEncryptedRestart).
 // Nothing is left but the verified file.
 func TestEncryptedOfferOverPlainPart(t *testing.T) {
-	srv := prosody.Get(t)
 	const size = 4 << 20
-	cut := &cutMethod{limit: size / 2}
-	alice := newPeer(t, srv, "alice", peerOpts{
-		s5b:       socks5.Settings{NoProxyDiscovery: true},
-		transport: func(m jingle.TransportMethod) jingle.TransportMethod { cut.TransportMethod = m; return cut },
+	var bob *peer
+	second, sent := cutAndResend(t, "overpart.bin", size, 44, [2]bool{false, true}, func(p *peer, first filetransfer.Result) {
+		bob = p
+		if first.Encrypted || first.Path == "" {
+			t.Fatalf("bob's first result: err %v, encrypted %v, path %q: want a kept plaintext .part", first.Err, first.Encrypted, first.Path)
+		}
+		if fi, err := os.Stat(first.Path); err != nil || fi.Size() == 0 {
+			t.Fatalf("the plaintext .part: %v, %v", fi, err)
+		}
 	})
-	bob := newPeer(t, srv, "bob", peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}})
-	path, sum := randomFile(t, "overpart.bin", size, 44)
-	src, err := filetransfer.FileSource(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	plain := filetransfer.Sender{Transports: []string{socks5.NS}}
-	if _, err := plain.Send(ctx, alice.m, bob.jid, src); err == nil {
-		t.Fatal("the cut transfer succeeded")
-	}
-	first := bob.result(t)
-	if first.Err == nil || first.Encrypted || first.Path == "" {
-		t.Fatalf("bob's first result: err %v, encrypted %v, path %q: want a kept plaintext .part", first.Err, first.Encrypted, first.Path)
-	}
-	if fi, err := os.Stat(first.Path); err != nil || fi.Size() == 0 {
-		t.Fatalf("the plaintext .part: %v, %v", fi, err)
-	}
-
-	enc := filetransfer.Sender{Transports: []string{socks5.NS}, Secure: secureWith(alice)}
-	res, err := enc.Send(ctx, alice.m, bob.jid, src)
-	if err != nil {
-		t.Fatalf("encrypted send: %v", err)
-	}
-	second := bob.result(t)
-	checkReceived(t, second, sum, size)
-	if second.Offset != 0 || res[0].Offset != 0 || second.Bytes != size || !second.Encrypted {
+	if second.Offset != 0 || sent.Offset != 0 || second.Bytes != size || !second.Encrypted {
 		t.Fatalf("encrypted transfer: offset %d (sender %d), %d bytes, encrypted %v; want all of it from 0, encrypted",
-			second.Offset, res[0].Offset, second.Bytes, second.Encrypted)
+			second.Offset, sent.Offset, second.Bytes, second.Encrypted)
 	}
 	if second.Note != filetransfer.NoteEncryptedRestart {
 		t.Errorf("receiver's note %q, want %q", second.Note, filetransfer.NoteEncryptedRestart)

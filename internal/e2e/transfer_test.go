@@ -223,7 +223,7 @@ func (c *cutConn) Write(b []byte) (int, error) {
 func TestResume(t *testing.T) {
 	const size = 8 << 20
 	var part os.FileInfo
-	second, sent := cutAndResend(t, "resume.bin", size, 42, false, func(_ *peer, first filetransfer.Result) {
+	second, sent := cutAndResend(t, "resume.bin", size, 42, [2]bool{false, false}, func(_ *peer, first filetransfer.Result) {
 		var err error
 		part, err = os.Stat(first.Path)
 		if err != nil || part.Size() == 0 || part.Size() >= size {
@@ -245,9 +245,9 @@ func TestResume(t *testing.T) {
 // bob over S5B twice: first with the stream killed at half of the file,
 // which must fail on both sides, then again, which must arrive verified.
 // afterCut checks bob's result of the cut transfer before the second send.
-// With encrypt, both sends use JET. It returns bob's result of the second
-// transfer and the sender's.
-func cutAndResend(t *testing.T, name string, size int64, seed uint64, encrypt bool, afterCut func(bob *peer, first filetransfer.Result)) (second, sent filetransfer.Result) {
+// encrypt[0] and encrypt[1] say whether the cut send and the second one use
+// JET. It returns bob's result of the second transfer and the sender's.
+func cutAndResend(t *testing.T, name string, size int64, seed uint64, encrypt [2]bool, afterCut func(bob *peer, first filetransfer.Result)) (second, sent filetransfer.Result) {
 	t.Helper()
 	srv := prosody.Get(t)
 	cut := &cutMethod{limit: size / 2}
@@ -263,11 +263,14 @@ func cutAndResend(t *testing.T, name string, size int64, seed uint64, encrypt bo
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s := filetransfer.Sender{Transports: []string{socks5.NS}}
-	if encrypt {
-		s.Secure = secureWith(alice)
+	var s [2]filetransfer.Sender
+	for i := range s {
+		s[i].Transports = []string{socks5.NS}
+		if encrypt[i] {
+			s[i].Secure = secureWith(alice)
+		}
 	}
-	if _, err := s.Send(ctx, alice.m, bob.jid, src); err == nil {
+	if _, err := s[0].Send(ctx, alice.m, bob.jid, src); err == nil {
 		t.Fatal("the cut transfer succeeded")
 	}
 	first := bob.result(t)
@@ -275,7 +278,7 @@ func cutAndResend(t *testing.T, name string, size int64, seed uint64, encrypt bo
 		t.Fatal("bob reports the cut transfer as a success")
 	}
 	afterCut(bob, first)
-	res, err := s.Send(ctx, alice.m, bob.jid, src)
+	res, err := s[1].Send(ctx, alice.m, bob.jid, src)
 	if err != nil {
 		t.Fatalf("second send: %v", err)
 	}
