@@ -126,10 +126,7 @@ func TestSendEncrypted(t *testing.T) {
 func TestEncryptedResendRestarts(t *testing.T) {
 	srv := startPEPProsody(t)
 	c := newCLI(t, srv)
-	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := contactPair(t, srv)
 	c.env = append(c.env, "XDG_STATE_HOME="+t.TempDir())
 	src, dst := t.TempDir(), t.TempDir()
 	const size = 2 << 20
