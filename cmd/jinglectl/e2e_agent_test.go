@@ -109,10 +109,7 @@ func partFiles(dir string) map[string]int64 {
 func TestAgentQueueSurvivesRestart(t *testing.T) {
 	srv := prosody.Get(t)
 	c := newCLI(t, srv)
-	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := contactPair(t, srv)
 	// 1 MiB/s: the large files take a second or two, the small ones a few
 	// milliseconds.
 	as := writeAgentConfig(t, srv, alice, false, "limit_rate = \"1M\"", "concurrency = 4")
@@ -215,10 +212,7 @@ func TestAgentQueueSurvivesRestart(t *testing.T) {
 func TestAgentSIGTERM(t *testing.T) {
 	srv := prosody.Get(t)
 	c := newCLI(t, srv)
-	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := contactPair(t, srv)
 	as := writeAgentConfig(t, srv, alice, false, "limit_rate = \"1M\"")
 	bs := writeAgentConfig(t, srv, bob, true, "")
 	aliceAgent := c.startAgent(t, as)

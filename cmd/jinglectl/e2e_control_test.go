@@ -41,9 +41,7 @@ func TestAgentControl(t *testing.T) {
 	srv := prosody.Get(t)
 	c := newCLI(t, srv)
 	alice, bob, eve := newAccount(t, srv, "alice"), newAccount(t, srv, "bob"), newAccount(t, srv, "eve")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	subscribe(t, srv, alice, bob)
 	as := writeAgentConfig(t, srv, alice, false, "limit_rate = \"256K\"")
 	bs := writeAgentConfig(t, srv, bob, true, "")
 	// Metrics on an ephemeral port.

@@ -39,10 +39,7 @@ func startPEPProsody(t *testing.T) *prosodytest.Server {
 func TestSendEncrypted(t *testing.T) {
 	srv := startPEPProsody(t)
 	c := newCLI(t, srv)
-	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := contactPair(t, srv)
 	state := t.TempDir()
 	c.env = append(c.env, "XDG_STATE_HOME="+state)
 	src, dst := t.TempDir(), t.TempDir()
@@ -97,9 +94,7 @@ func TestSendEncrypted(t *testing.T) {
 	// carol has no OMEMO (her state directory cannot be created): always
 	// fails with exit 6, auto sends in the clear.
 	carol := newAccount(t, srv, "carol")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, carol.jid); err != nil {
-		t.Fatal(err)
-	}
+	subscribe(t, srv, alice, carol)
 	for _, mode := range []string{"always", "auto"} {
 		dst3 := t.TempDir()
 		env := c.env
@@ -131,10 +126,7 @@ func TestSendEncrypted(t *testing.T) {
 func TestEncryptedResendRestarts(t *testing.T) {
 	srv := startPEPProsody(t)
 	c := newCLI(t, srv)
-	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := contactPair(t, srv)
 	c.env = append(c.env, "XDG_STATE_HOME="+t.TempDir())
 	src, dst := t.TempDir(), t.TempDir()
 	const size = 2 << 20

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -82,6 +81,24 @@ func newAccount(t *testing.T, srv *prosodytest.Server, prefix string) account {
 	return account{j, pw}
 }
 
+// contactPair registers alice and bob on srv, mutual roster contacts.
+func contactPair(t *testing.T, srv *prosodytest.Server) (alice, bob account) {
+	t.Helper()
+	alice, bob = newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
+	subscribe(t, srv, alice, bob)
+	return alice, bob
+}
+
+// subscribe makes a and each of others mutual roster contacts on srv.
+func subscribe(t *testing.T, srv *prosodytest.Server, a account, others ...account) {
+	t.Helper()
+	for _, b := range others {
+		if err := srv.MutualSubscribe(t.Context(), a.jid, b.jid); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // cli runs jinglectl.
 type cli struct {
 	t   *testing.T
@@ -133,14 +150,9 @@ func (c *cli) run(timeout time.Duration, a account, args ...string) result {
 	cmd := c.command(ctx, a, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := testproc.Run(cmd)
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
+	code, err := testproc.ExitCode(testproc.Run(cmd))
+	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	if err != nil {
 		c.t.Fatalf("jinglectl %s: %v", strings.Join(args, " "), err)
 	}
 	if ctx.Err() != nil {
@@ -152,27 +164,10 @@ func (c *cli) run(timeout time.Duration, a account, args ...string) result {
 // background is a jinglectl running in the background.
 type background struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testproc.Output
 	done           chan struct{}
 	err            error
 	cancel         context.CancelFunc
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start runs jinglectl in the background; it is killed at the end of the
@@ -181,7 +176,7 @@ func (c *cli) start(a account, args ...string) *background {
 	c.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := c.command(ctx, a, args...)
-	bg := &background{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel}
+	bg := &background{cmd: cmd, stdout: &testproc.Output{}, stderr: &testproc.Output{}, done: make(chan struct{}), cancel: cancel}
 	cmd.Stdout, cmd.Stderr = bg.stdout, bg.stderr
 	proc, err := testproc.Start(cmd)
 	if err != nil {
@@ -212,13 +207,11 @@ func (b *background) wait(t *testing.T, timeout time.Duration) result {
 		<-b.done
 		t.Fatalf("background jinglectl did not finish within %s\nstdout:\n%s\nstderr:\n%s", timeout, b.stdout, b.stderr)
 	}
-	r := result{stdout: b.stdout.String(), stderr: b.stderr.String()}
-	var ee *exec.ExitError
-	if errors.As(b.err, &ee) {
-		r.code = ee.ExitCode()
-	} else if b.err != nil {
-		t.Fatal(b.err)
+	code, err := testproc.ExitCode(b.err)
+	if err != nil {
+		t.Fatal(err)
 	}
+	r := result{code: code, stdout: b.stdout.String(), stderr: b.stderr.String()}
 	return r
 }
 

@@ -29,12 +29,7 @@ func TestCarelessUse(t *testing.T) {
 	srv := prosody.Get(t)
 	c := newCLI(t, srv)
 	alice, bob, carol := newAccount(t, srv, "alice"), newAccount(t, srv, "bob"), newAccount(t, srv, "carol")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, carol.jid); err != nil {
-		t.Fatal(err)
-	}
+	subscribe(t, srv, alice, bob, carol)
 	tmp := t.TempDir()
 	file := randomFile(t, tmp, "f.bin", 4096)
 	acct := func(a account) []string { return c.accountArgs(a, "") }

@@ -15,10 +15,7 @@ import (
 func TestSendICE(t *testing.T) {
 	srv := prosody.Get(t)
 	c := newCLI(t, srv)
-	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := contactPair(t, srv)
 	src, dst := t.TempDir(), t.TempDir()
 	f := randomFile(t, src, "one.bin", 1<<20)
 	recv := c.start(bob, append([]string{"receive"}, append(c.accountArgs(bob, "recv"), "--dir", dst, "--once", "--json", "--allow-loopback")...)...)
@@ -46,10 +43,7 @@ func TestSendICE(t *testing.T) {
 func TestSendAutoWithoutS5B(t *testing.T) {
 	srv := privacyServer(t)
 	c := newCLI(t, srv)
-	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := contactPair(t, srv)
 	src, dst := t.TempDir(), t.TempDir()
 	f := randomFile(t, src, "two.bin", 300<<10)
 	noS5B := []string{"--no-direct", "--no-proxy", "--allow-loopback"}

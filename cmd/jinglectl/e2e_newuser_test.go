@@ -32,10 +32,7 @@ import (
 func TestNewUser(t *testing.T) {
 	srv := prosody.Get(t)
 	c := newCLI(t, srv)
-	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := contactPair(t, srv)
 	acct := func(a account, extra ...string) []string { return append(c.accountArgs(a, ""), extra...) }
 	file := randomFile(t, t.TempDir(), "f.bin", 40000)
 
@@ -177,9 +174,7 @@ func TestNewUser(t *testing.T) {
 
 	t.Run("call with nothing online", func(t *testing.T) {
 		carol := newAccount(t, srv, "carol")
-		if err := srv.MutualSubscribe(t.Context(), alice.jid, carol.jid); err != nil {
-			t.Fatal(err)
-		}
+		subscribe(t, srv, alice, carol)
 		start := time.Now()
 		r := c.run(90*time.Second, alice, append([]string{"call"}, acct(alice, "--allow-loopback", carol.jid)...)...)
 		if (r.code != exitOffline && r.code != exitUnsupported) || time.Since(start) > 30*time.Second {

@@ -52,10 +52,7 @@ func TestSendReceive(t *testing.T) {
 		{"ibb", "ibb", agent.RouteIBB},
 	} {
 		t.Run(tc.transport, func(t *testing.T) {
-			alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-			if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-				t.Fatal(err)
-			}
+			alice, bob := contactPair(t, srv)
 			src, dst := t.TempDir(), t.TempDir()
 			f1 := randomFile(t, src, "one.bin", 300<<10)
 			f2 := randomFile(t, src, "two words.txt", 1000)
@@ -166,10 +163,7 @@ func checkReceiveEvents(t *testing.T, evs []agent.Event, files int, transport st
 func TestSendManyFiles(t *testing.T) {
 	srv := prosody.Get(t)
 	c := newCLI(t, srv)
-	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := contactPair(t, srv)
 	const n = 200
 	src, dst := t.TempDir(), t.TempDir()
 	files := make([]string, n)
@@ -218,10 +212,7 @@ func TestSendManyFiles(t *testing.T) {
 func TestKilledSenderResumes(t *testing.T) {
 	srv := prosody.Get(t)
 	c := newCLI(t, srv)
-	alice, bob := newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	if err := srv.MutualSubscribe(t.Context(), alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := contactPair(t, srv)
 	src, dst := t.TempDir(), t.TempDir()
 	const size = 2 << 20
 	f := randomFile(t, src, "big.bin", size)

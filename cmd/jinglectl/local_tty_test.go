@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jinglekit/jinglekit/internal/testproc"
 )
 
 // TestLocalReceivePrompt runs receive --local with standard input on a
@@ -20,8 +22,8 @@ func TestLocalReceivePrompt(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cmd := c.command(ctx, account{}, "receive", "--local", "--name", "bob@host-b", "--listen", "127.0.0.1:0", "--no-mdns", "--dir", in)
-	stderr := &syncBuffer{}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &syncBuffer{}, stderr
+	stderr := &testproc.Output{}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &testproc.Output{}, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -136,44 +135,37 @@ func TestEncryptedTransports(t *testing.T) {
 			}
 			alice := newPeer(t, srv, "alice", opts)
 			bob := newPeer(t, srv, "bob", tc.opts)
+			// The first file goes encrypted, the second in the clear.
+			encrypted := func(i int) bool { return i == 0 }
 			const size = 1 << 20
-			for i, encrypted := range []bool{true, false} {
-				path, sum := randomFile(t, fmt.Sprintf("f%d.bin", i), size, uint64(i+10))
-				plain, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				capture[tc.transport].buf.Reset()
-				src, _ := filetransfer.FileSource(path)
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-				s := filetransfer.Sender{Transports: []string{tc.transport}}
-				if encrypted {
-					s.Secure = secureWith(alice)
-				}
-				res, err := s.Send(ctx, alice.m, bob.jid, src)
-				cancel()
-				if err != nil {
-					t.Fatalf("send (encrypted %v): %v", encrypted, err)
-				}
-				if !res[0].Verified || res[0].Encrypted != encrypted {
-					t.Fatalf("sender's result: verified=%v encrypted=%v", res[0].Verified, res[0].Encrypted)
-				}
-				r := bob.result(t)
-				checkReceived(t, r, sum, size)
-				if r.Encrypted != encrypted {
-					t.Fatalf("receiver's result: encrypted=%v, want %v", r.Encrypted, encrypted)
-				}
-				wire := capture[tc.transport].bytes()
-				if len(wire) < size {
-					t.Fatalf("captured %d bytes, want at least %d", len(wire), size)
-				}
-				if encrypted && len(wire) != size+jet.TagSize {
-					t.Fatalf("encrypted stream carried %d bytes, want %d (size + tag)", len(wire), size+jet.TagSize)
-				}
-				if found := plaintextIn(plain, wire); found == encrypted {
-					t.Fatalf("encrypted=%v: plaintext found on the wire: %v", encrypted, found)
-				}
-			}
+			sendTable(t, alice, bob, tc.transport, []int64{size, size}, sendHook{
+				before: func(t *testing.T, i int, _ string, s *filetransfer.Sender) {
+					capture[tc.transport].buf.Reset()
+					if encrypted(i) {
+						s.Secure = secureWith(alice)
+					}
+				},
+				after: func(t *testing.T, i int, path string, sent, got filetransfer.Result) {
+					encrypted := encrypted(i)
+					if sent.Encrypted != encrypted || got.Encrypted != encrypted {
+						t.Fatalf("results: sender's encrypted=%v, receiver's %v; want %v", sent.Encrypted, got.Encrypted, encrypted)
+					}
+					plain, err := os.ReadFile(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					wire := capture[tc.transport].bytes()
+					if len(wire) < size {
+						t.Fatalf("captured %d bytes, want at least %d", len(wire), size)
+					}
+					if encrypted && len(wire) != size+jet.TagSize {
+						t.Fatalf("encrypted stream carried %d bytes, want %d (size + tag)", len(wire), size+jet.TagSize)
+					}
+					if found := plaintextIn(plain, wire); found == encrypted {
+						t.Fatalf("encrypted=%v: plaintext found on the wire: %v", encrypted, found)
+					}
+				},
+			})
 		})
 	}
 }
@@ -225,44 +217,21 @@ func TestEncryptedFlippedByte(t *testing.T) {
 // .part (its bytes were never authenticated), and sending the file again
 // starts over from 0 and verifies.
 func TestEncryptedNoResume(t *testing.T) {
-	srv := prosody.Get(t)
 	const size = 8 << 20
-	cut := &cutMethod{limit: size / 2}
-	alice := newPeer(t, srv, "alice", peerOpts{
-		s5b:       socks5.Settings{NoProxyDiscovery: true},
-		transport: func(m jingle.TransportMethod) jingle.TransportMethod { cut.TransportMethod = m; return cut },
+	second, sent := cutAndResend(t, "noresume.bin", size, 43, [2]bool{true, true}, func(bob *peer, first filetransfer.Result) {
+		if !first.Encrypted {
+			t.Fatalf("bob's first result: err %v, encrypted %v", first.Err, first.Encrypted)
+		}
+		if first.Path != "" {
+			t.Fatalf("an encrypted .part was kept: %s", first.Path)
+		}
+		if ents, _ := os.ReadDir(bob.dir); len(ents) != 0 {
+			t.Fatalf("left in the receive directory after the cut: %v", ents)
+		}
 	})
-	bob := newPeer(t, srv, "bob", peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}})
-	path, sum := randomFile(t, "noresume.bin", size, 43)
-	src, err := filetransfer.FileSource(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s := filetransfer.Sender{Transports: []string{socks5.NS}, Secure: secureWith(alice)}
-	if _, err := s.Send(ctx, alice.m, bob.jid, src); err == nil {
-		t.Fatal("the cut transfer succeeded")
-	}
-	first := bob.result(t)
-	if first.Err == nil || !first.Encrypted {
-		t.Fatalf("bob's first result: err %v, encrypted %v", first.Err, first.Encrypted)
-	}
-	if first.Path != "" {
-		t.Fatalf("an encrypted .part was kept: %s", first.Path)
-	}
-	if ents, _ := os.ReadDir(bob.dir); len(ents) != 0 {
-		t.Fatalf("left in the receive directory after the cut: %v", ents)
-	}
-	res, err := s.Send(ctx, alice.m, bob.jid, src)
-	if err != nil {
-		t.Fatalf("second send: %v", err)
-	}
-	second := bob.result(t)
-	checkReceived(t, second, sum, size)
-	if second.Offset != 0 || res[0].Offset != 0 || second.Bytes != size || !second.Encrypted {
+	if second.Offset != 0 || sent.Offset != 0 || second.Bytes != size || !second.Encrypted {
 		t.Fatalf("second transfer: offset %d (sender %d), %d bytes, encrypted %v; want all of it from 0, encrypted",
-			second.Offset, res[0].Offset, second.Bytes, second.Encrypted)
+			second.Offset, sent.Offset, second.Bytes, second.Encrypted)
 	}
 }
 
@@ -272,43 +241,20 @@ func TestEncryptedNoResume(t *testing.T) {
 // and the receiver's result says why (filetransfer.NoteEncryptedRestart).
 // Nothing is left but the verified file.
 func TestEncryptedOfferOverPlainPart(t *testing.T) {
-	srv := prosody.Get(t)
 	const size = 4 << 20
-	cut := &cutMethod{limit: size / 2}
-	alice := newPeer(t, srv, "alice", peerOpts{
-		s5b:       socks5.Settings{NoProxyDiscovery: true},
-		transport: func(m jingle.TransportMethod) jingle.TransportMethod { cut.TransportMethod = m; return cut },
+	var bob *peer
+	second, sent := cutAndResend(t, "overpart.bin", size, 44, [2]bool{false, true}, func(p *peer, first filetransfer.Result) {
+		bob = p
+		if first.Encrypted || first.Path == "" {
+			t.Fatalf("bob's first result: err %v, encrypted %v, path %q: want a kept plaintext .part", first.Err, first.Encrypted, first.Path)
+		}
+		if fi, err := os.Stat(first.Path); err != nil || fi.Size() == 0 {
+			t.Fatalf("the plaintext .part: %v, %v", fi, err)
+		}
 	})
-	bob := newPeer(t, srv, "bob", peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}})
-	path, sum := randomFile(t, "overpart.bin", size, 44)
-	src, err := filetransfer.FileSource(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	plain := filetransfer.Sender{Transports: []string{socks5.NS}}
-	if _, err := plain.Send(ctx, alice.m, bob.jid, src); err == nil {
-		t.Fatal("the cut transfer succeeded")
-	}
-	first := bob.result(t)
-	if first.Err == nil || first.Encrypted || first.Path == "" {
-		t.Fatalf("bob's first result: err %v, encrypted %v, path %q: want a kept plaintext .part", first.Err, first.Encrypted, first.Path)
-	}
-	if fi, err := os.Stat(first.Path); err != nil || fi.Size() == 0 {
-		t.Fatalf("the plaintext .part: %v, %v", fi, err)
-	}
-
-	enc := filetransfer.Sender{Transports: []string{socks5.NS}, Secure: secureWith(alice)}
-	res, err := enc.Send(ctx, alice.m, bob.jid, src)
-	if err != nil {
-		t.Fatalf("encrypted send: %v", err)
-	}
-	second := bob.result(t)
-	checkReceived(t, second, sum, size)
-	if second.Offset != 0 || res[0].Offset != 0 || second.Bytes != size || !second.Encrypted {
+	if second.Offset != 0 || sent.Offset != 0 || second.Bytes != size || !second.Encrypted {
 		t.Fatalf("encrypted transfer: offset %d (sender %d), %d bytes, encrypted %v; want all of it from 0, encrypted",
-			second.Offset, res[0].Offset, second.Bytes, second.Encrypted)
+			second.Offset, sent.Offset, second.Bytes, second.Encrypted)
 	}
 	if second.Note != filetransfer.NoteEncryptedRestart {
 		t.Errorf("receiver's note %q, want %q", second.Note, filetransfer.NoteEncryptedRestart)

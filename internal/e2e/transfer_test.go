@@ -51,10 +51,20 @@ func TestTransports(t *testing.T) {
 	}
 }
 
+// sendHook adapts sendTable to a test. Either field may be nil.
+type sendHook struct {
+	// before prepares the sender of the i-th file, at path, before it is
+	// sent.
+	before func(t *testing.T, i int, path string, s *filetransfer.Sender)
+	// after checks more of the i-th transfer, once sendTable's own checks
+	// passed: sent is the sender's result, got the receiver's.
+	after func(t *testing.T, i int, path string, sent, got filetransfer.Result)
+}
+
 // sendTable sends a file of each size from alice to bob over transport
 // and checks each arrives byte-identical, verified by both sides, over
-// that transport.
-func sendTable(t *testing.T, alice, bob *peer, transport string, sizes []int64) {
+// that transport. hooks adapt it to a test.
+func sendTable(t *testing.T, alice, bob *peer, transport string, sizes []int64, hooks ...sendHook) {
 	t.Helper()
 	for i, size := range sizes {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
@@ -66,6 +76,11 @@ func sendTable(t *testing.T, alice, bob *peer, transport string, sizes []int64) 
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			s := filetransfer.Sender{Transports: []string{transport}}
+			for _, h := range hooks {
+				if h.before != nil {
+					h.before(t, i, path, &s)
+				}
+			}
 			res, err := s.Send(ctx, alice.m, bob.jid, src)
 			if err != nil {
 				t.Fatalf("send: %v", err)
@@ -77,6 +92,11 @@ func sendTable(t *testing.T, alice, bob *peer, transport string, sizes []int64) 
 			checkReceived(t, r, sum, size)
 			if r.Transport != transport {
 				t.Fatalf("received over %s, want %s", r.Transport, transport)
+			}
+			for _, h := range hooks {
+				if h.after != nil {
+					h.after(t, i, path, res[0], r)
+				}
 			}
 			_ = os.Remove(r.Path)
 		})
@@ -201,50 +221,70 @@ func (c *cutConn) Write(b []byte) (int, error) {
 // file again: the receiver resumes from its .part with a range and the
 // whole file verifies.
 func TestResume(t *testing.T) {
-	srv := prosody.Get(t)
 	const size = 8 << 20
+	var part os.FileInfo
+	second, sent := cutAndResend(t, "resume.bin", size, 42, [2]bool{false, false}, func(_ *peer, first filetransfer.Result) {
+		var err error
+		part, err = os.Stat(first.Path)
+		if err != nil || part.Size() == 0 || part.Size() >= size {
+			t.Fatalf("after the cut: .part %v (err %v), want a partial file", first.Path, err)
+		}
+		if _, err := os.Stat(filepathWithoutPart(first.Path)); !os.IsNotExist(err) {
+			t.Fatalf("a complete-looking file exists after the cut (%v)", err)
+		}
+	})
+	if second.Offset == 0 || sent.Offset != second.Offset {
+		t.Fatalf("second transfer started at %d (sender says %d), want a resume from the .part (%d bytes)", second.Offset, sent.Offset, part.Size())
+	}
+	if second.Bytes != size-second.Offset {
+		t.Fatalf("second transfer carried %d bytes, want %d", second.Bytes, size-second.Offset)
+	}
+}
+
+// cutAndResend sends a file of size bytes (random, from seed) from alice to
+// bob over S5B twice: first with the stream killed at half of the file,
+// which must fail on both sides, then again, which must arrive verified.
+// afterCut checks bob's result of the cut transfer before the second send.
+// encrypt[0] and encrypt[1] say whether the cut send and the second one use
+// JET. It returns bob's result of the second transfer and the sender's.
+func cutAndResend(t *testing.T, name string, size int64, seed uint64, encrypt [2]bool, afterCut func(bob *peer, first filetransfer.Result)) (second, sent filetransfer.Result) {
+	t.Helper()
+	srv := prosody.Get(t)
 	cut := &cutMethod{limit: size / 2}
 	alice := newPeer(t, srv, "alice", peerOpts{
 		s5b:       socks5.Settings{NoProxyDiscovery: true},
 		transport: func(m jingle.TransportMethod) jingle.TransportMethod { cut.TransportMethod = m; return cut },
 	})
 	bob := newPeer(t, srv, "bob", peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}})
-	path, sum := randomFile(t, "resume.bin", size, 42)
+	path, sum := randomFile(t, name, size, seed)
 	src, err := filetransfer.FileSource(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s := filetransfer.Sender{Transports: []string{socks5.NS}}
-
-	if _, err := s.Send(ctx, alice.m, bob.jid, src); err == nil {
+	var s [2]filetransfer.Sender
+	for i := range s {
+		s[i].Transports = []string{socks5.NS}
+		if encrypt[i] {
+			s[i].Secure = secureWith(alice)
+		}
+	}
+	if _, err := s[0].Send(ctx, alice.m, bob.jid, src); err == nil {
 		t.Fatal("the cut transfer succeeded")
 	}
 	first := bob.result(t)
 	if first.Err == nil {
 		t.Fatal("bob reports the cut transfer as a success")
 	}
-	part, err := os.Stat(first.Path)
-	if err != nil || part.Size() == 0 || part.Size() >= size {
-		t.Fatalf("after the cut: .part %v (err %v), want a partial file", first.Path, err)
-	}
-	if _, err := os.Stat(filepathWithoutPart(first.Path)); !os.IsNotExist(err) {
-		t.Fatalf("a complete-looking file exists after the cut (%v)", err)
-	}
-
-	res, err := s.Send(ctx, alice.m, bob.jid, src)
+	afterCut(bob, first)
+	res, err := s[1].Send(ctx, alice.m, bob.jid, src)
 	if err != nil {
-		t.Fatalf("resumed send: %v", err)
+		t.Fatalf("second send: %v", err)
 	}
-	second := bob.result(t)
+	second = bob.result(t)
 	checkReceived(t, second, sum, size)
-	if second.Offset == 0 || res[0].Offset != second.Offset {
-		t.Fatalf("second transfer started at %d (sender says %d), want a resume from the .part (%d bytes)", second.Offset, res[0].Offset, part.Size())
-	}
-	if second.Bytes != size-second.Offset {
-		t.Fatalf("second transfer carried %d bytes, want %d", second.Bytes, size-second.Offset)
-	}
+	return second, res[0]
 }
 
 func filepathWithoutPart(p string) string {

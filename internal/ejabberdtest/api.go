@@ -3,8 +3,6 @@ package ejabberdtest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // apiTimeout bounds one HTTP API call on top of its context.
@@ -50,7 +50,7 @@ func (s *Server) API(ctx context.Context, command string, args map[string]any) (
 // AddUser registers user (a localpart) on Domain with password. An
 // existing account keeps its password and is an error.
 func (s *Server) AddUser(ctx context.Context, user, password string) error {
-	if err := checkLocalpart(user); err != nil {
+	if err := testserver.CheckLocalpart("ejabberdtest", user); err != nil {
 		return err
 	}
 	if password == "" {
@@ -71,31 +71,16 @@ func (s *Server) AddUser(ctx context.Context, user, password string) error {
 // t on error.
 func (s *Server) NewUser(t testing.TB, prefix string) (jid, password string) {
 	t.Helper()
-	if prefix == "" {
-		prefix = "user"
-	}
-	user := fmt.Sprintf("%s-%d", strings.ToLower(prefix), s.userSeq.Add(1))
-	b := make([]byte, 12)
-	_, _ = rand.Read(b) // never fails: Go crashes the program if the system RNG does
-	password = hex.EncodeToString(b)
-	if err := s.AddUser(t.Context(), user, password); err != nil {
-		t.Fatalf("ejabberdtest: NewUser: %v", err)
-	}
-	return user + "@" + s.Domain, password
+	return testserver.NewUser(t, "ejabberdtest", s.Domain, prefix, s.userSeq, s.AddUser)
 }
 
 // MutualSubscribe gives users a and b (localparts or bare JIDs on Domain)
 // a mutual ("both") presence subscription, without asking either of them
 // (add_rosteritem of mod_admin_extra). Call it before the users log in.
 func (s *Server) MutualSubscribe(ctx context.Context, a, b string) error {
-	a, b = strings.TrimSuffix(a, "@"+s.Domain), strings.TrimSuffix(b, "@"+s.Domain)
-	for _, u := range []string{a, b} {
-		if err := checkLocalpart(u); err != nil {
-			return err
-		}
-	}
-	if a == b {
-		return fmt.Errorf("ejabberdtest: MutualSubscribe of %q with itself", a)
+	a, b, err := testserver.SubscriptionPair("ejabberdtest", s.Domain, a, b)
+	if err != nil {
+		return err
 	}
 	for _, pair := range [][2]string{{a, b}, {b, a}} {
 		// ejabberd 23.01's add_rosteritem takes one group.

@@ -46,6 +46,7 @@ import (
 
 	"github.com/jinglekit/jinglekit/internal/testcert"
 	"github.com/jinglekit/jinglekit/internal/testproc"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // Environment variables read by the harness.
@@ -244,7 +245,7 @@ func prepare(opts Options) (Options, programs, error) {
 		return opts, progs, fmt.Errorf("ejabberdtest: LogLevel %q: want info, debug, warning or error", opts.LogLevel)
 	}
 	for user := range opts.Users {
-		if err := checkLocalpart(user); err != nil {
+		if err := testserver.CheckLocalpart("ejabberdtest", user); err != nil {
 			return opts, progs, err
 		}
 	}
@@ -464,20 +465,6 @@ func findPrograms(opts Options) (programs, error) {
 		return p, fmt.Errorf("%w (no ejabberd-*/ebin/ejabberd.app under %s)", ErrNotInstalled, p.libs)
 	}
 	return p, nil
-}
-
-// checkLocalpart accepts the localparts the harness can pass safely:
-// lower-case letters, digits and ._-.
-func checkLocalpart(user string) error {
-	if user == "" {
-		return errors.New("ejabberdtest: empty username")
-	}
-	for _, c := range user {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("ejabberdtest: username %q: use only a-z, 0-9 and ._-", user)
-		}
-	}
-	return nil
 }
 
 // Pid returns the process id of the node's Erlang VM, or 0 when it is not

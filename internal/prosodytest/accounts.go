@@ -3,8 +3,6 @@ package prosodytest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/internal/testproc"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // ctlWaitDelay bounds how long a cancelled prosodyctl may linger.
@@ -44,7 +43,7 @@ func (s *Server) Prosodyctl(ctx context.Context, args ...string) (string, error)
 // prosodyctl register. An existing account gets the new password. It works
 // whether or not prosody is running.
 func (s *Server) AddUser(ctx context.Context, user, password string) error {
-	if err := checkLocalpart(user); err != nil {
+	if err := testserver.CheckLocalpart("prosodytest", user); err != nil {
 		return err
 	}
 	if password == "" {
@@ -60,17 +59,7 @@ func (s *Server) AddUser(ctx context.Context, user, password string) error {
 // is unique on this server, with a random password. It fails t on error.
 func (s *Server) NewUser(t testing.TB, prefix string) (jid, password string) {
 	t.Helper()
-	if prefix == "" {
-		prefix = "user"
-	}
-	user := fmt.Sprintf("%s-%d", strings.ToLower(prefix), s.userSeq.Add(1))
-	b := make([]byte, 12)
-	_, _ = rand.Read(b) // never fails: Go crashes the program if the system RNG does
-	password = hex.EncodeToString(b)
-	if err := s.AddUser(t.Context(), user, password); err != nil {
-		t.Fatalf("prosodytest: NewUser: %v", err)
-	}
-	return user + "@" + s.Domain, password
+	return testserver.NewUser(t, "prosodytest", s.Domain, prefix, &s.userSeq, s.AddUser)
 }
 
 // Shell runs one command of Prosody's admin console (prosodyctl shell)
@@ -138,14 +127,9 @@ func parseEval(out string) (string, error) {
 // online sessions get a roster push but no presence. Call it before the
 // users log in.
 func (s *Server) MutualSubscribe(ctx context.Context, a, b string) error {
-	a, b = strings.TrimSuffix(a, "@"+s.Domain), strings.TrimSuffix(b, "@"+s.Domain)
-	for _, u := range []string{a, b} {
-		if err := checkLocalpart(u); err != nil {
-			return err
-		}
-	}
-	if a == b {
-		return fmt.Errorf("prosodytest: MutualSubscribe of %q with itself", a)
+	a, b, err := testserver.SubscriptionPair("prosodytest", s.Domain, a, b)
+	if err != nil {
+		return err
 	}
 	// One line of Lua, evaluated in the server.
 	lua := `local rm, um = require "core.rostermanager", require "core.usermanager"; ` +
@@ -169,20 +153,6 @@ func (s *Server) MutualSubscribe(ctx context.Context, a, b string) error {
 	}
 	if out != "subscribed" {
 		return fmt.Errorf("prosodytest: MutualSubscribe %s, %s: the server answered %q", a, b, out)
-	}
-	return nil
-}
-
-// checkLocalpart accepts the localparts the harness can pass safely to
-// prosodyctl: lower-case letters, digits and ._-.
-func checkLocalpart(user string) error {
-	if user == "" {
-		return errors.New("prosodytest: empty username")
-	}
-	for _, c := range user {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("prosodytest: username %q: use only a-z, 0-9 and ._-", user)
-		}
 	}
 	return nil
 }

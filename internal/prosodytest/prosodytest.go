@@ -46,6 +46,7 @@ import (
 
 	"github.com/jinglekit/jinglekit/internal/testcert"
 	"github.com/jinglekit/jinglekit/internal/testproc"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // Environment variables read by the harness.
@@ -446,7 +447,7 @@ func checkOptions(opts Options) error {
 		return fmt.Errorf("prosodytest: LogLevel %q: want debug, info, warn or error", opts.LogLevel)
 	}
 	for user := range opts.Users {
-		if err := checkLocalpart(user); err != nil {
+		if err := testserver.CheckLocalpart("prosodytest", user); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // shared is the server of the tests that do not stop or restart it.
@@ -80,11 +82,7 @@ func startOwn(t *testing.T, opts Options) *Server {
 	t.Helper()
 	srv, err := Start(testContext(t), opts)
 	if err != nil {
-		skip, msg := verdict(err, os.Getenv(EnvRequire) == "1")
-		if skip {
-			t.Skip(msg)
-		}
-		t.Fatal(msg)
+		testserver.React(t, err, ErrNotInstalled, EnvRequire)
 	}
 	t.Cleanup(func() {
 		if err := srv.Stop(); err != nil {
@@ -625,29 +623,14 @@ func TestMissingProsody(t *testing.T) {
 	}
 }
 
+// TestVerdict: a missing prosody skips the test with a message that says
+// how to install it and how to require it (testserver's tests cover the
+// rest of Verdict).
 func TestVerdict(t *testing.T) {
 	missing := fmt.Errorf("%w (exec: not found)", ErrNotInstalled)
-	broken := errors.New("prosody exited during start-up")
-	for _, tc := range []struct {
-		err      error
-		required bool
-		skip     bool
-	}{
-		{missing, false, true},
-		{missing, true, false},
-		{broken, false, false},
-		{broken, true, false},
-	} {
-		skip, msg := verdict(tc.err, tc.required)
-		if skip != tc.skip {
-			t.Errorf("verdict(%v, required=%v) skip = %v, want %v", tc.err, tc.required, skip, tc.skip)
-		}
-		if !strings.Contains(msg, tc.err.Error()) {
-			t.Errorf("verdict message %q does not contain the error", msg)
-		}
-	}
-	if _, msg := verdict(missing, false); !strings.Contains(msg, "apt-get install prosody") {
-		t.Errorf("skip message %q does not say how to install prosody", msg)
+	skip, msg := testserver.Verdict(missing, program.NotInstalled, program.Env, false)
+	if !skip || !strings.Contains(msg, "apt-get install prosody") || !strings.Contains(msg, EnvRequire+"=1") {
+		t.Errorf("Verdict(%v) = %v, %q; want a skip that says how to install prosody and names %s", missing, skip, msg, EnvRequire)
 	}
 }
 
@@ -698,11 +681,7 @@ func bannerProsodyctl(t *testing.T) string {
 	t.Helper()
 	_, ctl, err := findPrograms(Options{})
 	if err != nil {
-		skip, msg := verdict(err, os.Getenv(EnvRequire) == "1")
-		if skip {
-			t.Skip(msg)
-		}
-		t.Fatal(msg)
+		testserver.React(t, err, ErrNotInstalled, EnvRequire)
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "lunbound.lua"), []byte(`error("lua-unbound hidden by a jinglekit test")`+"\n"), 0o600); err != nil {

@@ -17,7 +17,6 @@
 package stanzatest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -28,7 +27,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -261,8 +259,8 @@ func tail(s string, lines int) string {
 type Peer struct {
 	args   []string
 	proc   *testproc.Process
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testproc.Output
+	stderr *testproc.Output
 }
 
 // Peer starts `node peer.js ARGS…` (see the harness's README: send,
@@ -287,7 +285,7 @@ func (h *Harness) Peer(t testing.TB, args ...string) *Peer {
 func (h *Harness) StartPeer(args ...string) (*Peer, error) {
 	cmd := h.group.Command("node", append([]string{"peer.js"}, args...)...)
 	cmd.Dir = h.Dir
-	p := &Peer{args: args, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	p := &Peer{args: args, stdout: &testproc.Output{}, stderr: &testproc.Output{}}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	proc, err := testproc.Start(cmd)
 	if err != nil {
@@ -331,16 +329,11 @@ func (p *Peer) Result(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("stanzatest: peer.js %s still running: %w:\n%s", p.args[0], ctx.Err(), tail(p.stderr.String(), 30))
 	}
 	r := Result{Code: -1, Ended: time.Now(), Stderr: p.stderr.String()}
-	err := p.proc.Wait()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		r.Code = 0
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
+	code, err := testproc.ExitCode(p.proc.Wait())
+	if err != nil {
 		return r, fmt.Errorf("stanzatest: peer.js %s: %w", p.args[0], err)
 	}
+	r.Code = code
 	for _, line := range strings.Split(p.stdout.String(), "\n") {
 		line = strings.TrimSpace(line)
 		if !strings.HasPrefix(line, "{") {
@@ -407,24 +400,6 @@ func (p *Peer) Wait(t testing.TB, timeout time.Duration) Result {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // LogEntry is one line of a peer.js --log file: a Jingle IQ (or the

@@ -53,6 +53,7 @@ import (
 	"github.com/pion/stun"
 
 	"github.com/jinglekit/jinglekit/internal/testproc"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // Environment variables read by the harness.
@@ -430,58 +431,31 @@ func freePort() (int, error) {
 	return 0, errors.New("no port free for both UDP and TCP")
 }
 
+// program is what Lazy.Get needs to skip or fail a test without coturn.
+var program = testserver.Program{NotInstalled: ErrNotInstalled, Env: EnvRequire}
+
+// errLazyStopped is the start error of a Lazy after Stop.
+var errLazyStopped = errors.New("turntest: shared server already stopped")
+
 // Lazy starts one Server on first use and shares it. The zero value is
 // ready to use; set Options before the first Get.
 type Lazy struct {
 	Options Options
 
-	mu      sync.Mutex
-	started bool
-	stopped bool
-	srv     *Server
-	err     error
+	shared testserver.Lazy[*Server]
 }
 
 // Get returns the shared server, starting it on the first call. When
 // coturn is not installed it skips t, or fails it if EnvRequire is "1".
 func (l *Lazy) Get(t testing.TB) *Server {
 	t.Helper()
-	l.mu.Lock()
-	if !l.started {
-		l.started = true
-		if l.stopped {
-			l.err = errors.New("turntest: shared server already stopped")
-		} else {
-			l.srv, l.err = Start(context.Background(), l.Options)
-		}
-	}
-	srv, err := l.srv, l.err
-	l.mu.Unlock()
-	if err != nil {
-		if errors.Is(err, ErrNotInstalled) {
-			if os.Getenv(EnvRequire) == "1" {
-				t.Fatalf("%v (%s=1 is set, so this is a failure)", err, EnvRequire)
-			}
-			t.Skipf("%v (set %s=1 to fail instead of skipping)", err, EnvRequire)
-		}
-		t.Fatal(err)
-	}
-	return srv
+	// Not t.Context(): the server outlives this test.
+	return l.shared.For(t, program, func() (*Server, error) { return Start(context.Background(), l.Options) })
 }
 
 // Stop stops the server if Get started one; later Gets fail.
 func (l *Lazy) Stop() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.stopped = true
-	if l.srv == nil {
-		return nil
-	}
-	srv := l.srv
-	l.srv = nil
-	l.started = true
-	l.err = errors.New("turntest: shared server already stopped")
-	return srv.Stop()
+	return l.shared.Shutdown((*Server).Stop, errLazyStopped)
 }
 
 // ProsodyConfig returns what a test Prosody needs to announce s through

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -242,31 +241,14 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 // hub told about each incoming session and o.Receive's policy (nobody
 // without it; mutual roster contacts by default).
 func (c *Conn) newReceiver(o Options, ft *filetransfer.Handler) *receiver {
-	h := c.hub
-	rcv := &receiver{h: ft, hub: h, emit: func(Event) {}, newID: func(sid, content string) string { return sid + "/" + content }}
+	rcv, allow := newReceiver(c.hub, ft, o.Receive, o.OnEvent)
 	rcv.allowed = func(jid.JID) bool { return false }
-	if o.OnEvent != nil {
-		rcv.emit = o.OnEvent
-	}
-	if ro := o.Receive; ro != nil {
-		ft.Dir = ro.Dir
-		rcv.dir = ro.Dir
-		ft.Limits.MaxFileSize = ro.MaxSize
-		rcv.onDone = ro.OnSession
-		if ro.NewID != nil {
-			rcv.newID = ro.NewID
-		}
-		allow := slices.Clone(ro.AcceptFrom)
+	if o.Receive != nil {
 		rcv.allowed = func(from jid.JID) bool {
 			if len(allow) == 0 {
 				return c.roster.mutual(from)
 			}
-			for _, a := range allow {
-				if a.Resourcepart() == "" && a.Equal(from.Bare()) || a.Equal(from) {
-					return true
-				}
-			}
-			return false
+			return listed(allow, from)
 		}
 	}
 	ft.Policy = rcv.policy

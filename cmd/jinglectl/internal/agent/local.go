@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 
 	"mellium.im/xmpp/jid"
@@ -98,42 +97,20 @@ func ConnectLocal(ctx context.Context, o LocalOptions) (*Conn, error) {
 	c := &Conn{cfg: Config{AllowLoopback: o.AllowLoopback}.WithDefaults(), log: log, hub: h, roster: newRoster()}
 	c.m = &jingle.Manager{Logger: log, Observer: h}
 	ft := &filetransfer.Handler{Logger: log, Progress: h.progress}
-	rcv := &receiver{h: ft, hub: h, emit: func(Event) {}, newID: func(sid, content string) string { return sid + "/" + content }}
-	if o.OnEvent != nil {
-		rcv.emit = o.OnEvent
-	}
-	var allow []jid.JID
-	if ro := o.Receive; ro != nil {
-		ft.Dir = ro.Dir
-		rcv.dir = ro.Dir
-		ft.Limits.MaxFileSize = ro.MaxSize
-		rcv.onDone = ro.OnSession
-		if ro.NewID != nil {
-			rcv.newID = ro.NewID
-		}
-		allow = slices.Clone(ro.AcceptFrom)
-	}
-	listed := func(from jid.JID) bool {
-		for _, a := range allow {
-			if a.Resourcepart() == "" && a.Equal(from.Bare()) || a.Equal(from) {
-				return true
-			}
-		}
-		return false
-	}
+	rcv, allow := newReceiver(h, ft, o.Receive, o.OnEvent)
 	ask := o.Ask
 	if o.Receive == nil {
 		ask = nil
 	}
 	// A session is "allowed" when its sender is listed or may be asked;
 	// each offer is then decided by localPolicy.
-	rcv.allowed = func(from jid.JID) bool { return o.Receive != nil && (listed(from) || ask != nil) }
+	rcv.allowed = func(from jid.JID) bool { return o.Receive != nil && (listed(allow, from) || ask != nil) }
 	var askMu sync.Mutex
 	ft.Policy = func(off filetransfer.Offer) filetransfer.Decision {
 		switch {
 		case o.Receive == nil:
 			return rcv.decide(off, false, "not receiving")
-		case listed(off.From):
+		case listed(allow, off.From):
 			return rcv.decide(off, true, "")
 		case ask != nil:
 			askMu.Lock()
@@ -232,17 +209,6 @@ func (r *receiver) decide(o filetransfer.Offer, accept bool, why string) filetra
 		return dec
 	}
 	f := &fileRef{id: r.newID(o.SID, o.Content), name: o.Name, size: o.Size, content: o.Content}
-	r.hub.mu.Lock()
-	w.byContent[o.Content] = f
-	r.hub.mu.Unlock()
-	w.emit(w.event(EventOffered, f))
-	if dec.Accept {
-		f.accepted = true
-		w.emit(w.event(EventAccepted, f))
-	} else {
-		e := w.event(EventDeclined, f)
-		e.Error = why
-		w.emit(e)
-	}
+	r.announce(w, f, dec.Accept, why)
 	return dec
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -346,6 +347,39 @@ type receiver struct {
 	dir     string
 }
 
+// newReceiver returns the receiver of ft, which it configures from ro (no
+// receive directory when ro is nil), with onEvent (when set) told of
+// every event. It returns the senders ro lists (AcceptFrom) for the
+// caller's policy, which also sets the receiver's allowed.
+func newReceiver(h *hub, ft *filetransfer.Handler, ro *ReceiveOptions, onEvent func(Event)) (*receiver, []jid.JID) {
+	rcv := &receiver{h: ft, hub: h, emit: func(Event) {}, newID: func(sid, content string) string { return sid + "/" + content }}
+	if onEvent != nil {
+		rcv.emit = onEvent
+	}
+	if ro == nil {
+		return rcv, nil
+	}
+	ft.Dir = ro.Dir
+	rcv.dir = ro.Dir
+	ft.Limits.MaxFileSize = ro.MaxSize
+	rcv.onDone = ro.OnSession
+	if ro.NewID != nil {
+		rcv.newID = ro.NewID
+	}
+	return rcv, slices.Clone(ro.AcceptFrom)
+}
+
+// listed reports whether from is in allow: a bare JID there lists all its
+// resources.
+func listed(allow []jid.JID, from jid.JID) bool {
+	for _, a := range allow {
+		if a.Resourcepart() == "" && a.Equal(from.Bare()) || a.Equal(from) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *receiver) Namespaces() []string { return r.h.Namespaces() }
 
 // Features implements jingle.FeatureAdvertiser with the handler's.
@@ -384,19 +418,25 @@ func (r *receiver) policy(o filetransfer.Offer) filetransfer.Decision {
 		r.hub.supersede(o, supersedeWait)
 	}
 	f := &fileRef{id: r.newID(o.SID, o.Content), name: o.Name, size: o.Size, content: o.Content, encrypted: o.Encrypted, finished: make(chan struct{})}
+	r.announce(w, f, dec.Accept, "sender not allowed")
+	return dec
+}
+
+// announce records f, the file of an offer in w's session, and emits its
+// offered event, then accepted, or declined with why.
+func (r *receiver) announce(w *watch, f *fileRef, accept bool, why string) {
 	r.hub.mu.Lock()
-	w.byContent[o.Content] = f
+	w.byContent[f.content] = f
 	r.hub.mu.Unlock()
 	w.emit(w.event(EventOffered, f))
-	if dec.Accept {
+	if accept {
 		f.accepted = true
 		w.emit(w.event(EventAccepted, f))
-	} else {
-		e := w.event(EventDeclined, f)
-		e.Error = "sender not allowed"
-		w.emit(e)
+		return
 	}
-	return dec
+	e := w.event(EventDeclined, f)
+	e.Error = why
+	w.emit(e)
 }
 
 // done is the Handler's Done callback.

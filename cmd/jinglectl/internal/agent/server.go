@@ -245,14 +245,19 @@ func (a *Agent) stream(ctx context.Context, c net.Conn, w *watcher, write func(R
 		c.Close()
 		<-gone
 	}()
+	// forward writes what w.ch gave, "end" once it is closed; false when
+	// the stream is over.
+	forward := func(r Reply, ok bool) bool {
+		if !ok {
+			write(Reply{Event: Event{Event: ReplyEnd}})
+			return false
+		}
+		return write(r)
+	}
 	for {
 		select {
 		case r, ok := <-w.ch:
-			if !ok {
-				write(Reply{Event: Event{Event: ReplyEnd}})
-				return
-			}
-			if !write(r) {
+			if !forward(r, ok) {
 				return
 			}
 		case <-gone:
@@ -262,11 +267,7 @@ func (a *Agent) stream(ctx context.Context, c net.Conn, w *watcher, write func(R
 			for {
 				select {
 				case r, ok := <-w.ch:
-					if !ok {
-						write(Reply{Event: Event{Event: ReplyEnd}})
-						return
-					}
-					if !write(r) {
+					if !forward(r, ok) {
 						return
 					}
 				case <-time.After(a.cfg.ShutdownTimeout):

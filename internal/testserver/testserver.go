@@ -1,0 +1,174 @@
+// Package testserver holds what the harnesses of the real servers that
+// tests start (prosodytest, ejabberdtest, turntest) share: one server
+// started on first use and shared by the tests of a package (Lazy, Main),
+// the choice between skipping and failing a test when the server's
+// program is missing (Verdict, React), and the names and passwords of the
+// accounts a test registers (NewUser, CheckLocalpart).
+//
+// How a server starts, stops and registers an account stays in each
+// harness: they talk to different servers.
+package testserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Program is what a harness tells about its server's program, so that a
+// test skips or fails when it cannot start (React).
+type Program struct {
+	// NotInstalled is the error, wrapped by the start error, that says the
+	// program is missing.
+	NotInstalled error
+	// Env names the variable that, set to "1", makes a missing program a
+	// failure instead of a skip.
+	Env string
+}
+
+// Lazy starts one server of type S on first use and shares it between the
+// tests of a package; the harness's Main stops it with Shutdown. The zero
+// value is ready to use.
+type Lazy[S any] struct {
+	once    sync.Once
+	srv     S
+	started bool // srv holds a server that start returned
+	err     error
+	stopped bool
+}
+
+// Get returns the shared server. The first call starts it with start;
+// later calls return the same server, or the same error.
+func (l *Lazy[S]) Get(start func() (S, error)) (S, error) {
+	l.once.Do(func() {
+		l.srv, l.err = start()
+		l.started = l.err == nil
+	})
+	return l.srv, l.err
+}
+
+// For is Get for a test: when the server did not start, it skips or fails
+// t as React says for the program p, and returns the zero S.
+func (l *Lazy[S]) For(t testing.TB, p Program, start func() (S, error)) S {
+	t.Helper()
+	srv, err := l.Get(start)
+	if err != nil {
+		React(t, err, p.NotInstalled, p.Env)
+		var zero S
+		return zero
+	}
+	return srv
+}
+
+// Shutdown stops the server with stop if Get started one, at most once.
+// Every later Get returns stopped, the error of a server that Main has
+// already shut down.
+func (l *Lazy[S]) Shutdown(stop func(S) error, stopped error) error {
+	l.once.Do(func() { l.err = stopped })
+	if !l.started || l.stopped {
+		return nil
+	}
+	l.stopped = true
+	l.err = stopped
+	return stop(l.srv)
+}
+
+// Main runs the tests of m and then calls every stop (the Shutdown of the
+// shared servers). A failure to stop a server cleanly turns a passing run
+// into a failing one; harness names the harness in the message.
+func Main(m *testing.M, harness string, stops ...func() error) int {
+	code := m.Run()
+	for _, stop := range stops {
+		if err := stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: stopping a shared server: %v\n", harness, err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	return code
+}
+
+// Verdict decides how a test reacts to err, the error of starting a
+// server: skip it only when err wraps notInstalled (the server's program
+// is missing) and the run does not require it. The message names env, the
+// variable that, set to "1", requires it.
+func Verdict(err, notInstalled error, env string, required bool) (skip bool, msg string) {
+	if errors.Is(err, notInstalled) {
+		if required {
+			return false, fmt.Sprintf("%v (%s=1 is set, so this is a failure)", err, env)
+		}
+		return true, fmt.Sprintf("%v (set %s=1 to fail instead of skipping)", err, env)
+	}
+	return false, err.Error()
+}
+
+// React skips or fails t after err, the error of starting a server, as
+// Verdict says, with the server required when the variable env is "1".
+func React(t testing.TB, err, notInstalled error, env string) {
+	t.Helper()
+	skip, msg := Verdict(err, notInstalled, env, os.Getenv(env) == "1")
+	if skip {
+		t.Skip(msg)
+	} else {
+		t.Fatal(msg)
+	}
+}
+
+// CheckLocalpart accepts the localparts that a harness can pass safely to
+// its server's tools: lower-case letters, digits and ._-. harness names
+// the harness in the error.
+func CheckLocalpart(harness, user string) error {
+	if user == "" {
+		return fmt.Errorf("%s: empty username", harness)
+	}
+	for _, c := range user {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%s: username %q: use only a-z, 0-9 and ._-", harness, user)
+		}
+	}
+	return nil
+}
+
+// SubscriptionPair returns the localparts of a and b (localparts or bare
+// JIDs on domain) for a mutual subscription, or an error when one is not
+// a valid localpart or both are the same user.
+func SubscriptionPair(harness, domain, a, b string) (string, string, error) {
+	a, b = strings.TrimSuffix(a, "@"+domain), strings.TrimSuffix(b, "@"+domain)
+	for _, u := range []string{a, b} {
+		if err := CheckLocalpart(harness, u); err != nil {
+			return "", "", err
+		}
+	}
+	if a == b {
+		return "", "", fmt.Errorf("%s: MutualSubscribe of %q with itself", harness, a)
+	}
+	return a, b, nil
+}
+
+// NewUser registers with add a new account on domain, whose localpart is
+// prefix (lower-cased; "user" when empty) and the next number of seq, with
+// a random password. It fails t on error; harness names the harness in
+// the message.
+func NewUser(t testing.TB, harness, domain, prefix string, seq *atomic.Uint64,
+	add func(ctx context.Context, user, password string) error) (jid, password string) {
+	t.Helper()
+	if prefix == "" {
+		prefix = "user"
+	}
+	user := fmt.Sprintf("%s-%d", strings.ToLower(prefix), seq.Add(1))
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // never fails: Go crashes the program if the system RNG does
+	password = hex.EncodeToString(b)
+	if err := add(t.Context(), user, password); err != nil {
+		t.Fatalf("%s: NewUser: %v", harness, err)
+	}
+	return user + "@" + domain, password
+}
