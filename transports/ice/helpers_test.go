@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -175,9 +174,15 @@ func transfer(t testing.TB, w, r net.Conn, data []byte) {
 		errc <- err
 	}()
 	got := make([]byte, len(data))
-	_ = r.SetReadDeadline(time.Now().Add(60 * time.Second))
-	if _, err := io.ReadFull(r, got); err != nil {
-		t.Fatalf("reading: %v", err)
+	// A stall bound, not a total one: the 256 MiB runs (JINGLEKIT_BIG)
+	// relayed through coturn take 20-70 s on a loaded 2-core machine.
+	for n := 0; n < len(got); {
+		_ = r.SetReadDeadline(time.Now().Add(30 * time.Second))
+		k, err := r.Read(got[n:])
+		n += k
+		if err != nil && n < len(got) {
+			t.Fatalf("reading after %d of %d bytes: %v", n, len(got), err)
+		}
 	}
 	_ = r.SetReadDeadline(time.Time{})
 	if err := <-errc; err != nil {
