@@ -16,10 +16,11 @@ import (
 )
 
 // engine runs the file transfers of one Jingle session, in either role: it
-// owns one worker goroutine per file that moves the bytes, and a pump
-// goroutine that reads the session's events. Everything else — decisions,
-// verification, renaming, signalling — happens on the engine's own
-// goroutine (run), so xfer fields need no lock unless noted.
+// owns one worker goroutine per file that moves the bytes. Everything else
+// — the session's events, decisions, verification, renaming, signalling —
+// happens on the engine's own goroutine (run), so xfer fields need no lock
+// unless noted. An idle session thus costs the engine's goroutine and one
+// worker per file.
 type engine struct {
 	s     *jingle.Session
 	h     *Handler // nil for a plain Sender: then nothing is accepted from the peer
@@ -37,7 +38,6 @@ type engine struct {
 	ctx  context.Context
 	stop context.CancelFunc
 	msgs chan workerMsg
-	evs  chan jingle.Event
 	wg   sync.WaitGroup
 
 	// Cancel requests from Progress.Cancel, which must not block.
@@ -46,6 +46,7 @@ type engine struct {
 	cancelWake chan struct{}
 
 	ended    bool // the session is over
+	evsEnded bool // every event of the session was taken
 	canceled bool // the caller's context ended
 }
 
@@ -145,7 +146,6 @@ func newEngine(ctx context.Context, s *jingle.Session, h *Handler, log *slog.Log
 		s: s, h: h, log: log, t: t.withDefaults(), progr: progress,
 		ctx: ectx, stop: stop,
 		msgs:       make(chan workerMsg),
-		evs:        make(chan jingle.Event),
 		cancelWake: make(chan struct{}, 1),
 	}
 	if h != nil {
@@ -184,8 +184,6 @@ func (e *engine) post(m workerMsg) {
 // started.
 func (e *engine) run() {
 	e.running = true
-	e.wg.Add(1)
-	go e.pump()
 	defer func() {
 		for _, x := range e.files {
 			x.cancel()
@@ -201,11 +199,16 @@ func (e *engine) run() {
 			tm = time.NewTimer(time.Until(d))
 			timeout = tm.C
 		}
+		var evReady <-chan struct{}
+		if !e.evsEnded {
+			evReady = e.s.EventReady()
+		}
 		select {
-		case ev, ok := <-e.evs:
-			if !ok {
+		case <-evReady:
+			if ev, ok, err := e.s.TryNextEvent(); err != nil {
+				e.evsEnded = true
 				e.sessionOver(e.s.Reason(), false)
-			} else {
+			} else if ok {
 				e.onEvent(ev)
 			}
 		case m := <-e.msgs:
@@ -263,33 +266,22 @@ func (e *engine) onlySent() bool {
 
 // linger waits up to the grace period for the peer to end the session.
 func (e *engine) linger() {
+	if e.evsEnded {
+		e.ended = true
+		return
+	}
 	tm := time.NewTimer(e.t.Grace)
 	defer tm.Stop()
 	for {
 		select {
-		case ev, ok := <-e.evs:
-			if !ok || ev.Action == jingle.ActionSessionTerminate {
+		case <-e.s.EventReady():
+			ev, ok, err := e.s.TryNextEvent()
+			if err != nil || ok && ev.Action == jingle.ActionSessionTerminate {
 				e.ended = true
 				return
 			}
 		case <-tm.C:
 			return
-		case <-e.ctx.Done():
-			return
-		}
-	}
-}
-
-func (e *engine) pump() {
-	defer e.wg.Done()
-	defer close(e.evs)
-	for {
-		ev, err := e.s.NextEvent(e.ctx)
-		if err != nil {
-			return
-		}
-		select {
-		case e.evs <- ev:
 		case <-e.ctx.Done():
 			return
 		}
@@ -333,6 +325,8 @@ func (e *engine) onTimeout(now time.Time) {
 		switch {
 		case x.pending != nil:
 			e.fail(x, x.pending, true)
+		case x.send && x.state == xRunning:
+			e.fail(x, errorf(ErrTimeout, x.key.Name, "the data did not finish within %s of the receiver's success", e.t.Grace), true)
 		case x.send:
 			e.fail(x, errorf(ErrTimeout, x.key.Name, "no verdict from the receiver within %s", e.t.Verdict), true)
 		default:
@@ -654,6 +648,14 @@ func (e *engine) peerEnded(x *xfer, r *jingle.Reason, rejected bool) {
 		return
 	case x.send && x.state == xDataDone && (success || x.peerAck):
 		e.succeedSend(x)
+		return
+	case x.send && x.state == xRunning && success && x.moved.Load() >= x.length:
+		// Every byte is written and the receiver is satisfied (it had the
+		// hashes in the offer) before our worker reported in: its report
+		// is on its way, and then the file succeeds (sentAll). A worker
+		// that does not report within the grace period fails the file.
+		x.peerAck = true
+		x.deadline = time.Now().Add(e.t.Grace)
 		return
 	case !x.send && x.state == xDataDone:
 		// All data is here; whatever hashes there are decide.
