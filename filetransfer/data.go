@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jinglekit/jinglekit/jingle"
@@ -110,9 +111,10 @@ func (e *engine) sendData(x *xfer) {
 		hw = io.MultiWriter(whole, ranged)
 	}
 	e.progress(x, true, 0)
-	buf := make([]byte, chunkSize)
+	var sb sendBuf
 	var sent int64
 	for sent < x.length {
+		buf := sb.next()
 		n := int64(len(buf))
 		if r := x.length - sent; r < n {
 			n = r
@@ -193,9 +195,11 @@ func (e *engine) recvData(x *xfer) {
 	}
 	limit := e.maxSize()
 	e.progress(x, false, 0)
-	buf := make([]byte, chunkSize)
+	rb := recvBuf{pool: e.bufPool()}
+	defer rb.release()
 	var got int64
 	for x.length < 0 || got < x.length {
+		buf := rb.next()
 		n := int64(len(buf))
 		if x.length >= 0 && x.length-got < n {
 			n = x.length - got
@@ -217,6 +221,7 @@ func (e *engine) recvData(x *xfer) {
 			x.moved.Store(got)
 			e.progress(x, false, got)
 		}
+		rb.got(int(n), k) // buf is no longer used
 		if rerr != nil {
 			if x.length < 0 && errors.Is(rerr, io.EOF) {
 				break // size unknown: the end of the stream ends the file
@@ -237,6 +242,7 @@ func (e *engine) recvData(x *xfer) {
 			return
 		}
 	}
+	rb.release()
 	e.post(workerMsg{x: x, kind: msgDataDone, sums: hs.Sums(), n: got, transport: ns})
 	if x.length < 0 {
 		return
@@ -255,6 +261,15 @@ func (e *engine) recvData(x *xfer) {
 			return
 		}
 	}
+}
+
+// bufPool returns the pool of the receiving workers' chunkSize buffers:
+// the Handler's, shared by its sessions; nil without a Handler.
+func (e *engine) bufPool() *sync.Pool {
+	if e.h == nil {
+		return nil
+	}
+	return &e.h.bufs
 }
 
 func (e *engine) maxSize() int64 {

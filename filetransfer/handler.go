@@ -62,6 +62,8 @@ type Handler struct {
 
 	once sync.Once
 	st   *store
+	// bufs pools the receiving workers' chunkSize buffers (recvBuf).
+	bufs sync.Pool
 }
 
 func (h *Handler) store() *store {
