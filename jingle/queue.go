@@ -34,6 +34,8 @@ func (q *Queue[T]) Push(v T) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.Max > 0 && len(q.items) >= q.Max {
+		var zero T
+		q.items[0] = zero
 		q.items = q.items[1:]
 	}
 	q.items = append(q.items, v)
@@ -84,6 +86,8 @@ func (q *Queue[T]) TryNext() (v T, ok bool, err error) {
 	defer q.mu.Unlock()
 	if len(q.items) > 0 {
 		v = q.items[0]
+		var zero T
+		q.items[0] = zero // the backing array must not keep a taken item alive
 		q.items = q.items[1:]
 		return v, true, nil
 	}
