@@ -181,59 +181,89 @@ func (e *engine) post(m workerMsg) {
 
 // run drives the session until every file is finished and the session has
 // ended (this side terminates it when needed), then stops the goroutines it
-// started.
+// started. While it waits, its goroutine's stack holds little more than
+// step's frame: an idle session's stack stays small.
 func (e *engine) run() {
 	e.running = true
-	defer func() {
-		for _, x := range e.files {
-			x.cancel()
-			x.closeConn()
-		}
-		e.stop()
-		e.wg.Wait()
-	}()
+	defer e.stopWorkers()
 	for !e.allFinished() {
-		var timeout <-chan time.Time
-		var tm *time.Timer
-		if d, ok := e.nextDeadline(); ok {
-			tm = time.NewTimer(time.Until(d))
-			timeout = tm.C
-		}
-		var evReady <-chan struct{}
-		if !e.evsEnded {
-			evReady = e.s.EventReady()
-		}
-		select {
-		case <-evReady:
-			if ev, ok, err := e.s.TryNextEvent(); err != nil {
-				e.evsEnded = true
-				e.sessionOver(e.s.Reason(), false)
-			} else if ok {
-				e.onEvent(ev)
-			}
-		case m := <-e.msgs:
-			e.onMsg(m)
-		case <-e.cancelWake:
-			e.cancelMu.Lock()
-			reqs := e.cancelReqs
-			e.cancelReqs = nil
-			e.cancelMu.Unlock()
-			for _, x := range reqs {
-				e.fail(x, newErr(ErrCanceled, x.key.Name, nil, errors.New("canceled by this side")), true)
-			}
-		case <-timeout:
-			e.onTimeout(time.Now())
-		case <-e.ctx.Done():
-			// The caller gave up.
-			e.canceled = true
-			for _, x := range e.files {
-				e.finish(x, newErr(ErrCanceled, x.key.Name, nil, context.Cause(e.ctx)))
-			}
-		}
-		if tm != nil {
-			tm.Stop()
-		}
+		e.step()
 	}
+	e.end()
+}
+
+// stopWorkers stops every worker and the engine's other goroutines, and
+// waits for them.
+func (e *engine) stopWorkers() {
+	for _, x := range e.files {
+		x.cancel()
+		x.closeConn()
+	}
+	e.stop()
+	e.wg.Wait()
+}
+
+// step waits for the next thing to happen — the peer's event, a worker's
+// report, a cancel request, a deadline, the caller giving up — and
+// handles it.
+func (e *engine) step() {
+	var timeout <-chan time.Time
+	if d, ok := e.nextDeadline(); ok {
+		tm := time.NewTimer(time.Until(d))
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	var evReady <-chan struct{}
+	if !e.evsEnded {
+		evReady = e.s.EventReady()
+	}
+	select {
+	case <-evReady:
+		e.takeEvent()
+	case m := <-e.msgs:
+		e.onMsg(m)
+	case <-e.cancelWake:
+		e.takeCancels()
+	case <-timeout:
+		e.onTimeout(time.Now())
+	case <-e.ctx.Done():
+		e.callerGone()
+	}
+}
+
+// takeEvent handles the session's next event, if any, or its end.
+func (e *engine) takeEvent() {
+	if ev, ok, err := e.s.TryNextEvent(); err != nil {
+		e.evsEnded = true
+		e.sessionOver(e.s.Reason(), false)
+	} else if ok {
+		e.onEvent(ev)
+	}
+}
+
+// takeCancels fails the files that Progress.Cancel asked to cancel.
+func (e *engine) takeCancels() {
+	e.cancelMu.Lock()
+	reqs := e.cancelReqs
+	e.cancelReqs = nil
+	e.cancelMu.Unlock()
+	for _, x := range reqs {
+		e.fail(x, newErr(ErrCanceled, x.key.Name, nil, errors.New("canceled by this side")), true)
+	}
+}
+
+// callerGone finishes every file when the caller's context ends.
+func (e *engine) callerGone() {
+	e.canceled = true
+	for _, x := range e.files {
+		e.finish(x, newErr(ErrCanceled, x.key.Name, nil, context.Cause(e.ctx)))
+	}
+}
+
+// end runs once every file is finished: it ends the session unless the
+// peer did (giving the peer a moment to do it when it is the one to), and
+// reports the results held back (see report).
+func (e *engine) end() {
 	if !e.ended && !e.canceled && e.onlySent() {
 		// XEP-0234 §6.7: the last to receive ends the session. Give the
 		// receiver a moment to do so after its last <received/>.
