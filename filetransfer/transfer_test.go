@@ -579,6 +579,21 @@ func TestSuccessBeforeWorkerReport(t *testing.T) {
 	}
 }
 
+// TestSourceWithoutReader: a Source whose Open returns neither a reader
+// nor an error fails the file with ErrIO; it used to panic on the nil
+// reader in the sending worker.
+func TestSourceWithoutReader(t *testing.T) {
+	_, alice, bob := newPair(t, nil)
+	src := filetransfer.Source{Name: "nothing.bin", Size: 10, Open: func() (io.ReadCloser, error) { return nil, nil }}
+	_, err := filetransfer.Send(tctx(t), alice.m, bob.jid, src)
+	if !errors.Is(err, filetransfer.ErrIO) {
+		t.Fatalf("Send = %v, want ErrIO", err)
+	}
+	if r := bob.result(t); r.Err == nil {
+		t.Fatalf("receiver %+v, want a failure", r)
+	}
+}
+
 // TestTransportFallback: the first transport cannot connect; the session
 // falls back to the next one, or fails with a transport error when there
 // is none.
