@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jinglekit/jinglekit/jingle"
@@ -72,73 +73,124 @@ func (e *engine) connect(x *xfer) (net.Conn, string, *TransferError) {
 
 // sendData is the sending worker: it hashes the part of the file before
 // the range, sends the range while hashing it, and hashes the rest, so the
-// digests cover the whole file in one pass over the source.
+// digests cover the whole file in one pass over the source. Like
+// recvData, its steps are calls of their own, so that while it waits its
+// goroutine's stack stays small.
 func (e *engine) sendData(x *xfer) {
-	fail := func(err *TransferError, n int64, ns string) {
-		e.post(workerMsg{x: x, kind: msgFailed, err: err, n: n, transport: ns})
-	}
 	conn, ns, terr := e.connect(x)
 	if terr != nil {
-		fail(terr, 0, "")
+		e.failed(x, terr, 0, "")
 		return
 	}
-	rc, err := x.src.Open()
-	if err != nil {
-		fail(errorf(ErrIO, x.key.Name, "opening the source: %v", err), 0, ns)
+	rc := e.openSource(x, ns)
+	if rc == nil {
 		return
 	}
 	defer rc.Close()
-	src := io.LimitReader(rc, x.size)
-	algos := x.algos
-	whole, err := newHashSet(algos)
-	if err != nil {
-		fail(newErr(ErrProtocol, x.key.Name, nil, err), 0, ns)
+	sh := e.sendHashes(x, ns, io.LimitReader(rc, x.size))
+	if sh == nil {
 		return
 	}
-	var ranged *hashSet
+	sent, ok := e.sendLoop(x, conn, ns, sh)
+	if ok {
+		e.sendEnd(x, conn, ns, sh, sent)
+	}
+}
+
+// openSource opens the file's source; it reports a failure and returns
+// nil when it cannot.
+func (e *engine) openSource(x *xfer, ns string) io.ReadCloser {
+	rc, err := x.src.Open()
+	if err == nil && rc == nil {
+		err = errors.New("no reader")
+	}
+	if err != nil {
+		e.failed(x, errorf(ErrIO, x.key.Name, "opening the source: %v", err), 0, ns)
+		return nil
+	}
+	return rc
+}
+
+// sendHashing is the source of a sending worker and the hashes it feeds.
+type sendHashing struct {
+	src    io.Reader
+	whole  *hashSet
+	ranged *hashSet  // of the range sent; nil when it is the whole file
+	w      io.Writer // whole, and ranged if any
+}
+
+// sendHashes sets up the hashes and hashes the part of the file before the
+// range; it reports a failure and returns nil when it cannot.
+func (e *engine) sendHashes(x *xfer, ns string, src io.Reader) *sendHashing {
+	whole, err := newHashSet(x.algos)
+	if err != nil {
+		e.failed(x, newErr(ErrProtocol, x.key.Name, nil, err), 0, ns)
+		return nil
+	}
+	sh := &sendHashing{src: src, whole: whole, w: whole}
 	if x.offset > 0 || x.length != x.size {
-		ranged, _ = newHashSet(algos)
+		sh.ranged, _ = newHashSet(x.algos)
+		sh.w = io.MultiWriter(whole, sh.ranged)
 	}
 	if x.offset > 0 {
 		if n, err := io.CopyN(whole, src, x.offset); err != nil {
-			fail(errorf(ErrIO, x.key.Name, "source shorter than offered (%d bytes): %v", n, err), 0, ns)
-			return
+			e.failed(x, errorf(ErrIO, x.key.Name, "source shorter than offered (%d bytes): %v", n, err), 0, ns)
+			return nil
 		}
 	}
-	hw := io.Writer(whole)
-	if ranged != nil {
-		hw = io.MultiWriter(whole, ranged)
-	}
+	return sh
+}
+
+// sendLoop sends the range while hashing it. It returns how many bytes
+// it sent, and false when it failed (reported to the engine).
+func (e *engine) sendLoop(x *xfer, conn net.Conn, ns string, sh *sendHashing) (int64, bool) {
 	e.progress(x, true, 0)
-	buf := make([]byte, chunkSize)
+	var sb sendBuf
 	var sent int64
 	for sent < x.length {
+		buf := sb.next()
 		n := int64(len(buf))
 		if r := x.length - sent; r < n {
 			n = r
 		}
-		k, rerr := io.ReadFull(src, buf[:n])
+		k, rerr := io.ReadFull(sh.src, buf[:n])
 		if k > 0 {
-			hw.Write(buf[:k])
+			sh.w.Write(buf[:k])
 			_ = conn.SetWriteDeadline(time.Now().Add(e.t.Idle))
 			w, werr := conn.Write(buf[:k])
 			sent += int64(w)
 			x.moved.Store(sent)
 			if werr != nil {
-				kind := ErrTransport
-				if x.ctx.Err() != nil {
-					kind = ErrCanceled
-				}
-				fail(newErr(kind, x.key.Name, nil, werr), sent, ns)
-				return
+				e.failed(x, writeConnFailure(x, werr), sent, ns)
+				return sent, false
 			}
 			e.progress(x, true, sent)
 		}
 		if rerr != nil {
-			fail(errorf(ErrIO, x.key.Name, "source shorter than offered: %v", rerr), sent, ns)
-			return
+			e.failed(x, shortSource(x, rerr), sent, ns)
+			return sent, false
 		}
 	}
+	return sent, true
+}
+
+// writeConnFailure is the error of a sending worker whose write failed.
+func writeConnFailure(x *xfer, werr error) *TransferError {
+	kind := ErrTransport
+	if x.ctx.Err() != nil {
+		kind = ErrCanceled
+	}
+	return newErr(kind, x.key.Name, nil, werr)
+}
+
+// shortSource is the error of a source that ended before its size.
+func shortSource(x *xfer, err error) *TransferError {
+	return errorf(ErrIO, x.key.Name, "source shorter than offered: %v", err)
+}
+
+// sendEnd runs once the range is sent: it signals the end of the data,
+// hashes the rest of the file and reports the hashes to the engine.
+func (e *engine) sendEnd(x *xfer, conn net.Conn, ns string, sh *sendHashing, sent int64) {
 	// Signal the end of the data where the transport can: our receiver
 	// stops at the offered size, but some peers (Libervia) wait for the end
 	// of the stream before they check the file.
@@ -148,14 +200,14 @@ func (e *engine) sendData(x *xfer) {
 		}
 	}
 	if rest := x.size - x.offset - x.length; rest > 0 {
-		if _, err := io.CopyN(whole, src, rest); err != nil {
-			fail(errorf(ErrIO, x.key.Name, "source shorter than offered: %v", err), sent, ns)
+		if _, err := io.CopyN(sh.whole, sh.src, rest); err != nil {
+			e.failed(x, shortSource(x, err), sent, ns)
 			return
 		}
 	}
-	m := workerMsg{x: x, kind: msgDataDone, sums: whole.Sums(), n: sent, transport: ns}
-	if ranged != nil {
-		m.rangeSums = ranged.Sums()
+	m := workerMsg{x: x, kind: msgDataDone, sums: sh.whole.Sums(), n: sent, transport: ns}
+	if sh.ranged != nil {
+		m.rangeSums = sh.ranged.Sums()
 	}
 	e.post(m)
 }
@@ -163,39 +215,72 @@ func (e *engine) sendData(x *xfer) {
 // recvData is the receiving worker: it hashes what the .part already holds,
 // then reads exactly the expected number of bytes into the .part and the
 // hashes — it never waits for the end of the stream when the size is known
-// — and then keeps reading only to catch a sender that sends more.
+// — and then keeps reading only to catch a sender that sends more. Its
+// steps are calls of their own, so that while it waits for the peer its
+// goroutine's stack holds little more than the waiting step's frame.
 func (e *engine) recvData(x *xfer) {
-	fail := func(err *TransferError, n int64, ns string) {
-		e.post(workerMsg{x: x, kind: msgFailed, err: err, n: n, transport: ns})
-	}
-	hs, err := newHashSet(x.algos)
-	if err != nil {
-		fail(newErr(ErrProtocol, x.key.Name, nil, err), 0, "")
+	hs, conn, ns := e.recvSetup(x)
+	if conn == nil {
 		return
 	}
-	f := x.part
-	if pf := f.f; pf != nil {
+	if !e.recvLoop(x, conn, ns, hs) {
+		return
+	}
+	if x.length >= 0 {
+		e.watchExcess(x, conn)
+	}
+}
+
+// failed reports a worker's failure to the engine.
+func (e *engine) failed(x *xfer, err *TransferError, n int64, ns string) {
+	e.post(workerMsg{x: x, kind: msgFailed, err: err, n: n, transport: ns})
+}
+
+// recvSetup hashes what the .part already holds and gets the content's
+// stream; it reports a failure and returns a nil conn when it cannot.
+func (e *engine) recvSetup(x *xfer) (*hashSet, net.Conn, string) {
+	hs, err := newHashSet(x.algos)
+	if err != nil {
+		e.failed(x, newErr(ErrProtocol, x.key.Name, nil, err), 0, "")
+		return nil, nil, ""
+	}
+	if pf := x.part.f; pf != nil {
 		if x.offset > 0 {
 			if _, err := io.Copy(hs, io.NewSectionReader(pf, 0, x.offset)); err != nil {
-				fail(errorf(ErrIO, x.key.Name, "reading the partial file: %v", err), 0, "")
-				return
+				e.failed(x, errorf(ErrIO, x.key.Name, "reading the partial file: %v", err), 0, "")
+				return nil, nil, ""
 			}
 		}
 		if _, err := pf.Seek(x.offset, io.SeekStart); err != nil {
-			fail(errorf(ErrIO, x.key.Name, "seeking the partial file: %v", err), 0, "")
-			return
+			e.failed(x, errorf(ErrIO, x.key.Name, "seeking the partial file: %v", err), 0, "")
+			return nil, nil, ""
 		}
 	}
 	conn, ns, terr := e.connect(x)
 	if terr != nil {
-		fail(terr, 0, "")
-		return
+		e.failed(x, terr, 0, "")
+		return nil, nil, ""
 	}
+	return hs, conn, ns
+}
+
+// tooMuch reports that the sender sent more than it offered.
+func (e *engine) tooMuch(x *xfer) {
+	x.excess.Store(true)
+	e.post(workerMsg{x: x, kind: msgExcess})
+}
+
+// recvLoop reads the file's bytes into the .part and hs, and reports them
+// to the engine. It returns false when it failed (reported too) or the
+// sender sent too much.
+func (e *engine) recvLoop(x *xfer, conn net.Conn, ns string, hs *hashSet) bool {
 	limit := e.maxSize()
 	e.progress(x, false, 0)
-	buf := make([]byte, chunkSize)
+	rb := recvBuf{pool: e.bufPool()}
+	defer rb.release()
 	var got int64
 	for x.length < 0 || got < x.length {
+		buf := rb.next()
 		n := int64(len(buf))
 		if x.length >= 0 && x.length-got < n {
 			n = x.length - got
@@ -204,57 +289,84 @@ func (e *engine) recvData(x *xfer) {
 		k, rerr := conn.Read(buf[:n])
 		if k > 0 {
 			if x.length < 0 && x.offset+got+int64(k) > limit {
-				x.excess.Store(true)
-				e.post(workerMsg{x: x, kind: msgExcess})
-				return
+				e.tooMuch(x)
+				return false
 			}
-			if _, werr := f.Write(buf[:k]); werr != nil {
-				fail(errorf(ErrIO, x.key.Name, "writing the partial file: %v", werr), got, ns)
-				return
+			if _, werr := x.part.Write(buf[:k]); werr != nil {
+				e.failed(x, writeFailure(x, werr), got, ns)
+				return false
 			}
 			hs.Write(buf[:k])
 			got += int64(k)
 			x.moved.Store(got)
 			e.progress(x, false, got)
 		}
+		rb.got(int(n), k) // buf is no longer used
 		if rerr != nil {
 			if x.length < 0 && errors.Is(rerr, io.EOF) {
 				break // size unknown: the end of the stream ends the file
 			}
-			kind := ErrTransport
-			var rr interface{ JingleReason() jingle.Reason }
-			switch {
-			case x.ctx.Err() != nil:
-				kind = ErrCanceled
-			case errors.Is(rerr, os.ErrDeadlineExceeded):
-				kind = ErrTimeout
-			case errors.As(rerr, &rr) && rr.JingleReason().Condition == jingle.ReasonSecurityError:
-				// The security layer refused the data (a failed
-				// authentication tag): nothing of it is kept.
-				kind = ErrSecurity
-			}
-			fail(newErr(kind, x.key.Name, nil, fmt.Errorf("after %d of %d bytes: %w", got, x.length, rerr)), got, ns)
-			return
+			e.failed(x, readFailure(x, rerr, got), got, ns)
+			return false
 		}
 	}
-	e.post(workerMsg{x: x, kind: msgDataDone, sums: hs.Sums(), n: got, transport: ns})
-	if x.length < 0 {
-		return
+	e.dataDone(x, hs, got, ns)
+	return true
+}
+
+// dataDone reports that every byte of the file moved.
+func (e *engine) dataDone(x *xfer, hs *hashSet, n int64, ns string) {
+	e.post(workerMsg{x: x, kind: msgDataDone, sums: hs.Sums(), n: n, transport: ns})
+}
+
+// writeFailure is the error of a receiving worker that could not write
+// to the .part.
+func writeFailure(x *xfer, werr error) *TransferError {
+	return errorf(ErrIO, x.key.Name, "writing the partial file: %v", werr)
+}
+
+// readFailure is the error of a receiving worker whose read failed after
+// got bytes.
+func readFailure(x *xfer, rerr error, got int64) *TransferError {
+	kind := ErrTransport
+	var rr interface{ JingleReason() jingle.Reason }
+	switch {
+	case x.ctx.Err() != nil:
+		kind = ErrCanceled
+	case errors.Is(rerr, os.ErrDeadlineExceeded):
+		kind = ErrTimeout
+	case errors.As(rerr, &rr) && rr.JingleReason().Condition == jingle.ReasonSecurityError:
+		// The security layer refused the data (a failed
+		// authentication tag): nothing of it is kept.
+		kind = ErrSecurity
 	}
-	// Everything offered has arrived: any further byte is a violation.
+	return newErr(kind, x.key.Name, nil, fmt.Errorf("after %d of %d bytes: %w", got, x.length, rerr))
+}
+
+// watchExcess keeps reading once everything offered has arrived: any
+// further byte is a violation.
+func (e *engine) watchExcess(x *xfer, conn net.Conn) {
 	_ = conn.SetReadDeadline(time.Time{})
 	var one [1]byte
 	for {
 		k, err := conn.Read(one[:])
 		if k > 0 {
-			x.excess.Store(true)
-			e.post(workerMsg{x: x, kind: msgExcess})
+			e.tooMuch(x)
 			return
 		}
 		if err != nil {
 			return
 		}
 	}
+}
+
+// bufPool returns the pool of the receiving workers' chunkSize buffers:
+// the Handler's, shared by its sessions; nil without a Handler.
+func (e *engine) bufPool() *sync.Pool {
+	if e.h == nil {
+		return nil
+	}
+	return &e.h.bufs
 }
 
 func (e *engine) maxSize() int64 {

@@ -16,10 +16,11 @@ import (
 )
 
 // engine runs the file transfers of one Jingle session, in either role: it
-// owns one worker goroutine per file that moves the bytes, and a pump
-// goroutine that reads the session's events. Everything else — decisions,
-// verification, renaming, signalling — happens on the engine's own
-// goroutine (run), so xfer fields need no lock unless noted.
+// owns one worker goroutine per file that moves the bytes. Everything else
+// — the session's events, decisions, verification, renaming, signalling —
+// happens on the engine's own goroutine (run), so xfer fields need no lock
+// unless noted. An idle session thus costs the engine's goroutine and one
+// worker per file.
 type engine struct {
 	s     *jingle.Session
 	h     *Handler // nil for a plain Sender: then nothing is accepted from the peer
@@ -37,7 +38,6 @@ type engine struct {
 	ctx  context.Context
 	stop context.CancelFunc
 	msgs chan workerMsg
-	evs  chan jingle.Event
 	wg   sync.WaitGroup
 
 	// Cancel requests from Progress.Cancel, which must not block.
@@ -46,6 +46,7 @@ type engine struct {
 	cancelWake chan struct{}
 
 	ended    bool // the session is over
+	evsEnded bool // every event of the session was taken
 	canceled bool // the caller's context ended
 }
 
@@ -145,7 +146,6 @@ func newEngine(ctx context.Context, s *jingle.Session, h *Handler, log *slog.Log
 		s: s, h: h, log: log, t: t.withDefaults(), progr: progress,
 		ctx: ectx, stop: stop,
 		msgs:       make(chan workerMsg),
-		evs:        make(chan jingle.Event),
 		cancelWake: make(chan struct{}, 1),
 	}
 	if h != nil {
@@ -181,56 +181,89 @@ func (e *engine) post(m workerMsg) {
 
 // run drives the session until every file is finished and the session has
 // ended (this side terminates it when needed), then stops the goroutines it
-// started.
+// started. While it waits, its goroutine's stack holds little more than
+// step's frame: an idle session's stack stays small.
 func (e *engine) run() {
 	e.running = true
-	e.wg.Add(1)
-	go e.pump()
-	defer func() {
-		for _, x := range e.files {
-			x.cancel()
-			x.closeConn()
-		}
-		e.stop()
-		e.wg.Wait()
-	}()
+	defer e.stopWorkers()
 	for !e.allFinished() {
-		var timeout <-chan time.Time
-		var tm *time.Timer
-		if d, ok := e.nextDeadline(); ok {
-			tm = time.NewTimer(time.Until(d))
-			timeout = tm.C
-		}
-		select {
-		case ev, ok := <-e.evs:
-			if !ok {
-				e.sessionOver(e.s.Reason(), false)
-			} else {
-				e.onEvent(ev)
-			}
-		case m := <-e.msgs:
-			e.onMsg(m)
-		case <-e.cancelWake:
-			e.cancelMu.Lock()
-			reqs := e.cancelReqs
-			e.cancelReqs = nil
-			e.cancelMu.Unlock()
-			for _, x := range reqs {
-				e.fail(x, newErr(ErrCanceled, x.key.Name, nil, errors.New("canceled by this side")), true)
-			}
-		case <-timeout:
-			e.onTimeout(time.Now())
-		case <-e.ctx.Done():
-			// The caller gave up.
-			e.canceled = true
-			for _, x := range e.files {
-				e.finish(x, newErr(ErrCanceled, x.key.Name, nil, context.Cause(e.ctx)))
-			}
-		}
-		if tm != nil {
-			tm.Stop()
-		}
+		e.step()
 	}
+	e.end()
+}
+
+// stopWorkers stops every worker and the engine's other goroutines, and
+// waits for them.
+func (e *engine) stopWorkers() {
+	for _, x := range e.files {
+		x.cancel()
+		x.closeConn()
+	}
+	e.stop()
+	e.wg.Wait()
+}
+
+// step waits for the next thing to happen — the peer's event, a worker's
+// report, a cancel request, a deadline, the caller giving up — and
+// handles it.
+func (e *engine) step() {
+	var timeout <-chan time.Time
+	if d, ok := e.nextDeadline(); ok {
+		tm := time.NewTimer(time.Until(d))
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	var evReady <-chan struct{}
+	if !e.evsEnded {
+		evReady = e.s.EventReady()
+	}
+	select {
+	case <-evReady:
+		e.takeEvent()
+	case m := <-e.msgs:
+		e.onMsg(m)
+	case <-e.cancelWake:
+		e.takeCancels()
+	case <-timeout:
+		e.onTimeout(time.Now())
+	case <-e.ctx.Done():
+		e.callerGone()
+	}
+}
+
+// takeEvent handles the session's next event, if any, or its end.
+func (e *engine) takeEvent() {
+	if ev, ok, err := e.s.TryNextEvent(); err != nil {
+		e.evsEnded = true
+		e.sessionOver(e.s.Reason(), false)
+	} else if ok {
+		e.onEvent(ev)
+	}
+}
+
+// takeCancels fails the files that Progress.Cancel asked to cancel.
+func (e *engine) takeCancels() {
+	e.cancelMu.Lock()
+	reqs := e.cancelReqs
+	e.cancelReqs = nil
+	e.cancelMu.Unlock()
+	for _, x := range reqs {
+		e.fail(x, newErr(ErrCanceled, x.key.Name, nil, errors.New("canceled by this side")), true)
+	}
+}
+
+// callerGone finishes every file when the caller's context ends.
+func (e *engine) callerGone() {
+	e.canceled = true
+	for _, x := range e.files {
+		e.finish(x, newErr(ErrCanceled, x.key.Name, nil, context.Cause(e.ctx)))
+	}
+}
+
+// end runs once every file is finished: it ends the session unless the
+// peer did (giving the peer a moment to do it when it is the one to), and
+// reports the results held back (see report).
+func (e *engine) end() {
 	if !e.ended && !e.canceled && e.onlySent() {
 		// XEP-0234 §6.7: the last to receive ends the session. Give the
 		// receiver a moment to do so after its last <received/>.
@@ -263,33 +296,22 @@ func (e *engine) onlySent() bool {
 
 // linger waits up to the grace period for the peer to end the session.
 func (e *engine) linger() {
+	if e.evsEnded {
+		e.ended = true
+		return
+	}
 	tm := time.NewTimer(e.t.Grace)
 	defer tm.Stop()
 	for {
 		select {
-		case ev, ok := <-e.evs:
-			if !ok || ev.Action == jingle.ActionSessionTerminate {
+		case <-e.s.EventReady():
+			ev, ok, err := e.s.TryNextEvent()
+			if err != nil || ok && ev.Action == jingle.ActionSessionTerminate {
 				e.ended = true
 				return
 			}
 		case <-tm.C:
 			return
-		case <-e.ctx.Done():
-			return
-		}
-	}
-}
-
-func (e *engine) pump() {
-	defer e.wg.Done()
-	defer close(e.evs)
-	for {
-		ev, err := e.s.NextEvent(e.ctx)
-		if err != nil {
-			return
-		}
-		select {
-		case e.evs <- ev:
 		case <-e.ctx.Done():
 			return
 		}
@@ -333,6 +355,8 @@ func (e *engine) onTimeout(now time.Time) {
 		switch {
 		case x.pending != nil:
 			e.fail(x, x.pending, true)
+		case x.send && x.state == xRunning:
+			e.fail(x, errorf(ErrTimeout, x.key.Name, "the data did not finish within %s of the receiver's success", e.t.Grace), true)
 		case x.send:
 			e.fail(x, errorf(ErrTimeout, x.key.Name, "no verdict from the receiver within %s", e.t.Verdict), true)
 		default:
@@ -654,6 +678,14 @@ func (e *engine) peerEnded(x *xfer, r *jingle.Reason, rejected bool) {
 		return
 	case x.send && x.state == xDataDone && (success || x.peerAck):
 		e.succeedSend(x)
+		return
+	case x.send && x.state == xRunning && success && x.moved.Load() >= x.length:
+		// Every byte is written and the receiver is satisfied (it had the
+		// hashes in the offer) before our worker reported in: its report
+		// is on its way, and then the file succeeds (sentAll). A worker
+		// that does not report within the grace period fails the file.
+		x.peerAck = true
+		x.deadline = time.Now().Add(e.t.Grace)
 		return
 	case !x.send && x.state == xDataDone:
 		// All data is here; whatever hashes there are decide.

@@ -62,6 +62,8 @@ type Handler struct {
 
 	once sync.Once
 	st   *store
+	// bufs pools the receiving workers' chunkSize buffers (recvBuf).
+	bufs sync.Pool
 }
 
 func (h *Handler) store() *store {
@@ -94,8 +96,19 @@ func (h *Handler) UnderstandsInfo(n xml.Name) bool {
 // accepts the session if any is taken, and runs the transfers until the
 // session ends. The receiving side ends the session when all is done.
 func (h *Handler) HandleSession(ctx context.Context, s *jingle.Session) {
+	// The answer is built in its own call, so that its frame is off the
+	// stack while the session runs: an idle session's goroutine then keeps
+	// a small stack.
+	if e := h.answer(ctx, s); e != nil {
+		e.run()
+	}
+}
+
+// answer decides on every content of an incoming session and answers it.
+// It returns the engine to run, nil when nothing was accepted.
+func (h *Handler) answer(ctx context.Context, s *jingle.Session) *engine {
 	if _, err := s.NextEvent(ctx); err != nil { // session-initiate
-		return
+		return nil
 	}
 	e := newEngine(context.WithoutCancel(ctx), s, h, h.logger(), h.Timeouts, h.Progress)
 	var refused []refusal
@@ -134,7 +147,7 @@ func (h *Handler) HandleSession(ctx context.Context, s *jingle.Session) {
 			}
 		}
 		e.stop()
-		return
+		return nil
 	}
 	actx, cancel := e.ctxSend()
 	err := s.Accept(actx, descs)
@@ -144,7 +157,7 @@ func (h *Handler) HandleSession(ctx context.Context, s *jingle.Session) {
 			e.finish(x, newErr(ErrCanceled, x.key.Name, nil, err))
 		}
 		e.stop()
-		return
+		return nil
 	}
 	for _, rf := range refused {
 		if rf.x != nil {
@@ -160,7 +173,7 @@ func (h *Handler) HandleSession(ctx context.Context, s *jingle.Session) {
 			e.start(x)
 		}
 	}
-	e.run()
+	return e
 }
 
 type refusal struct {

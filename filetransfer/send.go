@@ -61,11 +61,33 @@ func Send(ctx context.Context, m *jingle.Manager, peer jid.JID, files ...Source)
 // session-info to the session). The returned error joins the files'
 // errors; each Result has its own.
 func (s *Sender) Send(ctx context.Context, m *jingle.Manager, peer jid.JID, files ...Source) ([]Result, error) {
+	// The offer is made in its own call, so that its frame is off the
+	// stack while the session runs: an idle session's goroutine then keeps
+	// a small stack.
+	e, results, err := s.offer(ctx, m, peer, files)
+	if e == nil {
+		return results, err
+	}
+	e.run()
+	results = make([]Result, len(e.files))
+	var errs []error
+	for i, x := range e.files {
+		results[i] = x.res
+		if x.res.Err != nil {
+			errs = append(errs, x.res.Err)
+		}
+	}
+	return results, errors.Join(errs...)
+}
+
+// offer offers files to peer. It returns the engine to run, or the
+// results and error of an offer that failed.
+func (s *Sender) offer(ctx context.Context, m *jingle.Manager, peer jid.JID, files []Source) (*engine, []Result, error) {
 	if len(files) == 0 {
-		return nil, errors.New("filetransfer: nothing to send")
+		return nil, nil, errors.New("filetransfer: nothing to send")
 	}
 	if !slices.Contains(m.Features(), NS) {
-		return nil, errors.New("filetransfer: no Handler is registered on the Manager")
+		return nil, nil, errors.New("filetransfer: no Handler is registered on the Manager")
 	}
 	var xs []*xfer
 	var offers []jingle.Offer
@@ -73,17 +95,17 @@ func (s *Sender) Send(ctx context.Context, m *jingle.Manager, peer jid.JID, file
 		key := jingle.ContentKey{Creator: jingle.CreatorInitiator, Name: "file" + strconv.Itoa(i)}
 		x, d, terr := newSendXfer(key, NS, "", src, s.Hashes, s.HashEncoding)
 		if terr != nil {
-			return nil, terr
+			return nil, nil, terr
 		}
 		el, err := jingle.NewElement(d)
 		if err != nil {
-			return nil, fmt.Errorf("filetransfer: %w", err)
+			return nil, nil, fmt.Errorf("filetransfer: %w", err)
 		}
 		o := jingle.Offer{Name: key.Name, Senders: jingle.SendersInitiator, Description: el, Transports: s.Transports}
 		if s.Secure != nil {
 			sec, layer, err := s.Secure(ctx, peer, key.Name)
 			if err != nil {
-				return nil, newErr(ErrSecurity, key.Name, nil, err)
+				return nil, nil, newErr(ErrSecurity, key.Name, nil, err)
 			}
 			o.Security, o.Layer = &sec, layer
 			x.encrypted = true
@@ -98,7 +120,7 @@ func (s *Sender) Send(ctx context.Context, m *jingle.Manager, peer jid.JID, file
 			results[i] = Result{Peer: peer, Content: x.key.Name, Name: x.name, Size: x.size,
 				Err: newErr(kindOfInitiateError(err), x.key.Name, nil, err)}
 		}
-		return results, results[0].Err
+		return nil, results, results[0].Err
 	}
 	log := s.Logger
 	if log == nil {
@@ -108,16 +130,7 @@ func (s *Sender) Send(ctx context.Context, m *jingle.Manager, peer jid.JID, file
 	for _, x := range xs {
 		e.add(x)
 	}
-	e.run()
-	results := make([]Result, len(xs))
-	var errs []error
-	for i, x := range xs {
-		results[i] = x.res
-		if x.res.Err != nil {
-			errs = append(errs, x.res.Err)
-		}
-	}
-	return results, errors.Join(errs...)
+	return e, nil, nil
 }
 
 func kindOfInitiateError(err error) error {

@@ -551,6 +551,49 @@ func TestHashOptions(t *testing.T) {
 	}
 }
 
+// TestSuccessBeforeWorkerReport: with the hashes in the offer, the
+// receiver verifies the file and ends the session with success as soon as
+// the last byte arrives, possibly before the sender's worker has reported
+// that it wrote everything (here, held by a slow Progress callback after
+// the last write). The sender must wait for its worker, not call the file
+// canceled.
+func TestSuccessBeforeWorkerReport(t *testing.T) {
+	data := randomBytes(123456, 22)
+	_, alice, bob := newPair(t, nil)
+	src := filetransfer.BytesSource("prehashed", data)
+	src.Hashes = []filetransfer.Digest{{Algo: filetransfer.SHA256, Sum: sha256Of(data)}}
+	s := filetransfer.Sender{Progress: func(p filetransfer.Progress) {
+		if p.Bytes == p.Total {
+			time.Sleep(300 * time.Millisecond) // the receiver's verdict arrives meanwhile
+		}
+	}}
+	res, err := s.Send(tctx(t), alice.m, bob.jid, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := bob.result(t); r.Err != nil || !r.Verified {
+		t.Fatalf("receiver %+v", r)
+	}
+	if !res[0].Verified || res[0].Bytes != int64(len(data)) {
+		t.Fatalf("sender %+v", res[0])
+	}
+}
+
+// TestSourceWithoutReader: a Source whose Open returns neither a reader
+// nor an error fails the file with ErrIO; it used to panic on the nil
+// reader in the sending worker.
+func TestSourceWithoutReader(t *testing.T) {
+	_, alice, bob := newPair(t, nil)
+	src := filetransfer.Source{Name: "nothing.bin", Size: 10, Open: func() (io.ReadCloser, error) { return nil, nil }}
+	_, err := filetransfer.Send(tctx(t), alice.m, bob.jid, src)
+	if !errors.Is(err, filetransfer.ErrIO) {
+		t.Fatalf("Send = %v, want ErrIO", err)
+	}
+	if r := bob.result(t); r.Err == nil {
+		t.Fatalf("receiver %+v, want a failure", r)
+	}
+}
+
 // TestTransportFallback: the first transport cannot connect; the session
 // falls back to the next one, or fails with a transport error when there
 // is none.

@@ -233,6 +233,22 @@ func (s *Session) NextEvent(ctx context.Context) (Event, error) {
 	return s.events.Next(ctx)
 }
 
+// EventReady returns a channel that is closed when NextEvent would not
+// block: an event is waiting or the session has ended and every event was
+// taken. An application that waits for the session among other channels
+// selects on it, then takes the event with TryNextEvent; the channel may
+// also close on another change, so take a new one after each wake-up.
+func (s *Session) EventReady() <-chan struct{} {
+	return s.events.Ready()
+}
+
+// TryNextEvent returns the peer's next accepted action without waiting:
+// ok is false when none is waiting. After the session has ended and every
+// event was taken, it returns ErrEnded.
+func (s *Session) TryNextEvent() (ev Event, ok bool, err error) {
+	return s.events.TryNext()
+}
+
 // broadcast wakes everyone waiting on a change; s.mu is held.
 func (s *Session) broadcast() {
 	close(s.changed)

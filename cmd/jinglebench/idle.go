@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,9 +116,12 @@ func (h *harness) idle(ctx context.Context, c *Case) error {
 	// The first sessions wait idle while the last ones are set up (86 s
 	// for 10,000 on 2 loaded cores), longer than the default Idle (2 min)
 	// that rightly fails a stalled transfer, and releasing 10,000 senders
-	// at once delays some verdicts past the default Verdict (1 min): this
-	// case measures idle sessions, not those timeouts.
-	cfg := peerConfig{resource: "idle", limits: lim, timeouts: filetransfer.Timeouts{Idle: h.o.timeout, Verdict: h.o.timeout}}
+	// at once delays some verdicts past the default Verdict (1 min), and
+	// some checksums past the default Checksum (1 min: 548 of 10,000 on 2
+	// cores at load 15): this case measures idle sessions, not those
+	// timeouts.
+	cfg := peerConfig{resource: "idle", limits: lim,
+		timeouts: filetransfer.Timeouts{Idle: h.o.timeout, Verdict: h.o.timeout, Checksum: h.o.timeout}}
 	alice, bob, err := loginPair(ctx, h.env, cfg, h.log)
 	if err != nil {
 		return err
@@ -155,6 +161,11 @@ func (h *harness) idle(ctx context.Context, c *Case) error {
 	}
 	established := time.Since(start)
 	idleG, idleRSS := runtime.NumGoroutine(), rssMB()
+	if p := h.o.goroutineProfile; p != "" {
+		if err := writeProfiles(p + ".established"); err != nil {
+			h.log.Warn("bench: profile of the idle sessions", "err", err)
+		}
+	}
 	g.release()
 	for range n {
 		if err := <-errs; err != nil {
@@ -174,4 +185,22 @@ func (h *harness) idle(ctx context.Context, c *Case) error {
 		return fmt.Errorf("%d of %d sessions failed, first: %w", len(failed), c.Count, failed[0])
 	}
 	return perr
+}
+
+// writeProfiles writes the goroutine profile (debug=1) to file and the
+// heap profile to file.heap, now: the idle case's picture of established,
+// idle sessions, besides the sampler's at the goroutine peak.
+func writeProfiles(file string) error {
+	var g, hp bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&g, 1); err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(&hp, 0); err != nil {
+		return err
+	}
+	if err := os.WriteFile(file+".heap", hp.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(file, g.Bytes(), 0o644)
 }

@@ -269,7 +269,7 @@ func sendFile(ctx context.Context, a *peer, b receiver, ns string, src filetrans
 func sendFileWith(ctx context.Context, a *peer, b receiver, ns string, src filetransfer.Source, punch bool,
 	secure func(context.Context, jid.JID, string) (jingle.Element, jingle.Security, error)) (transfer, error) {
 	wait := b.expect(src.Name, src.Size, ns, punch)
-	s := filetransfer.Sender{Transports: []string{ns}, Hashes: []string{filetransfer.SHA256}, Secure: secure}
+	s := filetransfer.Sender{Transports: []string{ns}, Hashes: []string{filetransfer.SHA256}, Secure: secure, Timeouts: a.t}
 	t := transfer{Start: time.Now()}
 	res, err := s.Send(ctx, a.m, b.addr(), src)
 	t.Elapsed = time.Since(t.Start)

@@ -336,6 +336,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 		k := min(len(p), bs)
 		enc := make([]byte, base64.StdEncoding.EncodedLen(k))
 		base64.StdEncoding.Encode(enc, p[:k])
+		if err := c.waitWritten(dl); err != nil {
+			<-c.slots
+			return n, err
+		}
 		c.mu.Lock()
 		if err := c.writableLocked(); err != nil {
 			c.mu.Unlock()
@@ -355,6 +359,31 @@ func (c *Conn) Write(p []byte) (int, error) {
 		p = p[k:]
 	}
 	return n, nil
+}
+
+// waitWritten waits until the block handed over last is written to the
+// XMPP stream (its answer may still be pending), so that at most one block
+// of the bytestream waits for the stream's write lock, with its goroutine
+// and its encoded copy: with thousands of bytestreams writing at once
+// (issue 17's idle case released), blocks queued by the window used to
+// pile up by the tens of thousands. The next block is encoded while this
+// one is written. Only the Write holding c.wmu hands blocks over.
+func (c *Conn) waitWritten(dl <-chan struct{}) error {
+	c.mu.Lock()
+	prev := c.lastWritten
+	c.mu.Unlock()
+	select {
+	case <-prev:
+		return nil
+	case <-dl:
+		return os.ErrDeadlineExceeded
+	case <-c.closing:
+		return net.ErrClosed
+	case <-c.dead:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.writableLocked()
+	}
 }
 
 // sendData sends one <data/> IQ once the previous one is written, so that
