@@ -146,6 +146,27 @@ func TestTargets(t *testing.T) {
 			t.Errorf("CPU %+v: target %+v, want missed", u, c.Target)
 		}
 	}
+	// Issue 17: at 65535-byte blocks the limit is 15% of a core, at 4096
+	// it is 30%; the old decoder's case (-xmlpath) has no target.
+	u := CPUUse{WallS: 10, SelfS: 1.6, ReceiverS: f64(1.4), ProsodyS: f64(9)}
+	for name, met := range map[string]bool{"throughput/ibb-65535": false, "throughput/ibb-4096": true} {
+		c := Case{Name: name, MBPerS: f64(1), CPU: &u}
+		setTarget(&c)
+		if c.Target == nil || c.Target.Met != met {
+			t.Errorf("%s at 16%%: target %+v, want met %v", name, c.Target, met)
+		}
+	}
+	u15 := CPUUse{WallS: 10, SelfS: 1.5, ReceiverS: f64(1.2), ProsodyS: f64(9)}
+	c15 := Case{Name: "throughput/ibb-65535", MBPerS: f64(1), CPU: &u15}
+	setTarget(&c15)
+	if c15.Target == nil || !c15.Target.Met {
+		t.Errorf("ibb-65535 at 15%%: target %+v, want met", c15.Target)
+	}
+	xml := Case{Name: "throughput/ibb-65535-xmlpath", MBPerS: f64(1), CPU: &u}
+	setTarget(&xml)
+	if xml.Target != nil {
+		t.Errorf("ibb-65535-xmlpath has a target: %+v", xml.Target)
+	}
 	// Call set-up: p50 ≤ 100 ms.
 	for p50, met := range map[float64]bool{5: true, 100: true, 100.5: false, 2000: false} {
 		c := Case{Name: caseCall, MS: f64(p50), P95MS: f64(p50 * 2), Baseline: baseIQRTT}
