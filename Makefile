@@ -28,7 +28,7 @@ demo:
 
 # Benchmarks of every transport against raw baselines, on loopback against
 # a Prosody the command starts itself (docs/benchmarks.md). Full run: about
-# 7 minutes on 2 cores. BENCH_JSON=FILE also writes the results as JSON;
+# 17 minutes on 2 cores, bench-peers included. BENCH_JSON=FILE also writes the results as JSON;
 # BENCH_FLAGS passes more flags (go run ./cmd/jinglebench -h).
 bench:
 	$(GO) run ./cmd/jinglebench $(BENCH_FLAGS)
