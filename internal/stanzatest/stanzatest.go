@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,8 +70,29 @@ func missing(t testing.TB, msg string) {
 }
 
 // ErrNotInstalled is wrapped by Launch's error when node, npm, prosody or
-// the harness itself is missing.
+// the harness itself is missing, or node is older than MinNode.
 var ErrNotInstalled = errors.New("stanzatest: StanzaJS harness not installed")
+
+// MinNode is the oldest Node.js major version the harness runs on: its
+// package.json says ">=20", and peer.js uses fs.openAsBlob and the global
+// File. Debian 12's nodejs is 18.20, where `send` fails with
+// "fs.openAsBlob is not a function" (.ci/run installs Node 20 then).
+const MinNode = 20
+
+// checkNode fails with ErrNotInstalled when the node on PATH is older
+// than MinNode.
+func checkNode(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "node", "--version").Output()
+	if err != nil {
+		return fmt.Errorf("stanzatest: node --version: %w", err)
+	}
+	v := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+	major, _, _ := strings.Cut(v, ".")
+	if n, err := strconv.Atoi(major); err != nil || n < MinNode {
+		return fmt.Errorf("%w: node %s is older than the harness's Node.js %d", ErrNotInstalled, strings.TrimSpace(string(out)), MinNode)
+	}
+	return nil
+}
 
 // Source returns the directory of the harness: ../shared/peers/stanza
 // next to the module's root, found from the working directory upwards.
@@ -130,6 +152,9 @@ func Launch(ctx context.Context, src, work string, logf func(string, ...any)) (*
 		if _, err := exec.LookPath(cmd); err != nil {
 			return nil, fmt.Errorf("%w: %s not found", ErrNotInstalled, cmd)
 		}
+	}
+	if err := checkNode(ctx); err != nil {
+		return nil, err
 	}
 	if logf == nil {
 		logf = func(string, ...any) {}
