@@ -21,32 +21,20 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/jinglekit/jinglekit/internal/testproc"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
-// testLog collects the logs of a test and prints them only if it fails
+// newLogger collects the logs of a test and prints them only if it fails
 // (or always, with JINGLEKIT_TEST_LOG=1).
-type testLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *testLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
 func newLogger(t testing.TB) *slog.Logger {
-	l := &testLog{}
+	l := &testproc.Output{}
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("JINGLEKIT_TEST_LOG") == "1" {
-			l.mu.Lock()
-			t.Logf("logs:\n%s", l.buf.String())
-			l.mu.Unlock()
+			t.Logf("logs:\n%s", l.String())
 		}
 	})
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
