@@ -59,17 +59,32 @@ func (r *recvBuf) next() []byte {
 // got records that a read of want bytes returned k.
 func (r *recvBuf) got(want, k int) {
 	switch {
-	case k >= want && r.big == nil:
-		if r.pool != nil {
-			r.big, _ = r.pool.Get().(*[]byte)
-		}
-		if r.big == nil {
-			b := make([]byte, chunkSize)
-			r.big = &b
-		}
+	case k >= want:
+		r.grow()
 	case k < want && r.big != nil:
 		r.release()
 	}
+}
+
+// grow makes the next reads use a chunkSize buffer.
+func (r *recvBuf) grow() {
+	if r.big != nil {
+		return
+	}
+	if r.pool != nil {
+		r.big, _ = r.pool.Get().(*[]byte)
+	}
+	if r.big == nil {
+		b := make([]byte, chunkSize)
+		r.big = &b
+	}
+}
+
+// drop lets go of both buffers, the big one back to the pool: the worker
+// parks and holds none while it waits.
+func (r *recvBuf) drop() {
+	r.release()
+	r.small = nil
 }
 
 // release hands the big buffer back to the pool.

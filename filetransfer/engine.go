@@ -378,14 +378,19 @@ func (e *engine) start(x *xfer) {
 	x.done = make(chan struct{})
 	e.wg.Add(1)
 	go func() {
-		defer e.wg.Done()
-		defer close(x.done)
 		if x.send {
 			e.sendData(x)
-		} else {
-			e.recvData(x)
+		} else if !e.recvData(x) {
+			return // parked: the worker finishes in another goroutine
 		}
+		e.workerDone(x)
 	}()
+}
+
+// workerDone records that the worker of x has exited.
+func (e *engine) workerDone(x *xfer) {
+	close(x.done)
+	e.wg.Done()
 }
 
 // stopWorker cancels a file's worker and waits for it to exit.

@@ -100,6 +100,9 @@ type Conn struct {
 	readers int   // Reads waiting for data
 	holders int   // data handlers waiting for room
 	changed chan struct{}
+	// onReadable is the function AfterReadable arranged to call once a
+	// Read would not block; nil when none is armed.
+	onReadable *readableFunc
 	// send side
 	wseq        uint16
 	werr        error         // why Write fails
@@ -122,16 +125,18 @@ func newConn(m *Method, cfg settings, p jingle.TransportParams, limit int) *Conn
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	close(done)
-	return &Conn{
+	c := &Conn{
 		m: m, cfg: cfg, sender: p.Stream, local: p.Local, peer: p.Peer,
 		opener: p.Offer == nil, offered: limit, limit: limit,
 		ctx: ctx, cancel: cancel,
-		readDL: newDeadline(), writeDL: newDeadline(),
-		remote: make(chan struct{}), ready: make(chan struct{}),
+		writeDL: newDeadline(nil),
+		remote:  make(chan struct{}), ready: make(chan struct{}),
 		changed: make(chan struct{}), lastWritten: done,
 		closing: make(chan struct{}), dead: make(chan struct{}),
 		slots: make(chan struct{}, cfg.window),
 	}
+	c.readDL = newDeadline(c.readDeadlinePassed)
+	return c
 }
 
 func (c *Conn) limitOffered() int { return c.offered }
@@ -165,11 +170,71 @@ func (c *Conn) SetReadDeadline(t time.Time) error { c.readDL.set(t); return nil 
 // SetWriteDeadline implements net.Conn.
 func (c *Conn) SetWriteDeadline(t time.Time) error { c.writeDL.set(t); return nil }
 
-// broadcastLocked wakes every Read and data handler waiting for a change;
-// c.mu is held.
+// broadcastLocked wakes every Read and data handler waiting for a change,
+// and starts the function AfterReadable armed if a Read would no longer
+// block; c.mu is held.
 func (c *Conn) broadcastLocked() {
 	close(c.changed)
 	c.changed = make(chan struct{})
+	c.fireReadableLocked()
+}
+
+// readableFunc is one AfterReadable call's function, until it is started
+// or stopped.
+type readableFunc struct{ f func() }
+
+// AfterReadable arranges to call f in its own goroutine once a Read would
+// not block: received data is buffered, the stream has ended or broken,
+// the Conn is closed, or the read deadline has passed. If a Read would not
+// block now, f starts at once. Like context.AfterFunc, it returns a
+// function that stops the call; stop reports whether it did (false once
+// f has been started or stopped already). One call may be armed at a
+// time: a new AfterReadable replaces one still armed, which then never
+// runs.
+//
+// It lets a reader that has caught up with the data give up its goroutine
+// until more arrives: with thousands of idle bytestreams (issue 17), a
+// goroutine blocked in Read on each is most of what they cost.
+func (c *Conn) AfterReadable(f func()) (stop func() bool) {
+	rf := &readableFunc{f: f}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onReadable = rf
+	c.fireReadableLocked()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.onReadable != rf {
+			return false
+		}
+		c.onReadable = nil
+		return true
+	}
+}
+
+// readableLocked reports whether a Read would return without waiting; c.mu
+// is held.
+func (c *Conn) readableLocked() bool {
+	return c.localClosed || c.rlen > 0 || c.rerr != nil || isClosed(c.readDL.wait())
+}
+
+// fireReadableLocked starts the armed AfterReadable function if a Read
+// would not block; c.mu is held.
+func (c *Conn) fireReadableLocked() {
+	if c.onReadable == nil || !c.readableLocked() {
+		return
+	}
+	f := c.onReadable.f
+	c.onReadable = nil
+	go f()
+}
+
+// readDeadlinePassed runs when the read deadline passes: an armed
+// AfterReadable function starts, since Read no longer blocks.
+func (c *Conn) readDeadlinePassed() {
+	c.mu.Lock()
+	c.fireReadableLocked()
+	c.mu.Unlock()
 }
 
 // setReadyLocked closes ready once; c.mu is held.

@@ -483,3 +483,93 @@ func TestTransportCloseKeepsData(t *testing.T) {
 		t.Fatalf("Dial after close: %v", err)
 	}
 }
+
+// TestAfterReadable: the function runs once a Read would not block — data,
+// the read deadline, Close, the peer's <close/> — and not before; stop
+// prevents it.
+func TestAfterReadable(t *testing.T) {
+	_, alice, bob := pair(t, &ibb.Method{}, &ibb.Method{})
+	ca, cb := connect(t, alice, bob)
+	fired := make(chan struct{}, 1)
+	notify := func() { fired <- struct{}{} }
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-fired:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the function did not run", what)
+		}
+	}
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case <-fired:
+			t.Fatalf("%s: the function ran while a Read would block", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	// Data.
+	cb.AfterReadable(notify)
+	quiet("no data")
+	if _, err := ca.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	wait("data")
+	// Data already buffered: at once.
+	cb.AfterReadable(notify)
+	wait("buffered data")
+	if got := readN(t, cb, 5); string(got) != "hello" {
+		t.Fatalf("read %q", got)
+	}
+	// Stopped: never.
+	stop := cb.AfterReadable(notify)
+	if !stop() {
+		t.Fatal("stop of an armed function reported false")
+	}
+	if _, err := ca.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	quiet("stopped")
+	if stop() {
+		t.Fatal("second stop reported true")
+	}
+	readN(t, cb, 1)
+	// The read deadline passing, by its timer and by moving it.
+	cb.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	cb.AfterReadable(notify)
+	wait("deadline passed")
+	cb.SetReadDeadline(time.Time{})
+	cb.AfterReadable(notify)
+	quiet("deadline cleared")
+	cb.SetReadDeadline(time.Now())
+	wait("deadline moved to now")
+	cb.SetReadDeadline(time.Time{})
+	// The peer's <close/>.
+	cb.AfterReadable(notify)
+	if err := ca.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wait("peer closed")
+	if _, err := cb.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("Read after the peer's close: %v", err)
+	}
+}
+
+// TestAfterReadableClose: closing the Conn runs the armed function, and a
+// function that already ran is not stopped.
+func TestAfterReadableClose(t *testing.T) {
+	_, alice, bob := pair(t, &ibb.Method{}, &ibb.Method{})
+	_, cb := connect(t, alice, bob)
+	fired := make(chan struct{}, 1)
+	stop := cb.AfterReadable(func() { fired <- struct{}{} })
+	go cb.Close()
+	select {
+	case <-fired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not run the function")
+	}
+	if stop() {
+		t.Fatal("stop after the function ran reported true")
+	}
+}
