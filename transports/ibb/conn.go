@@ -117,6 +117,7 @@ type Conn struct {
 	closing     chan struct{} // closed by Close
 	dead        chan struct{} // closed when the stream can no longer carry data
 	slots       chan struct{} // one token per data IQ in flight
+	flight      chan struct{} // the Method's, shared by its Conns (MaxInFlight)
 	inflight    sync.WaitGroup
 	bg          sync.WaitGroup // <open/> and abortive <close/> senders
 }
@@ -382,33 +383,24 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if isClosed(dl) {
 			return n, os.ErrDeadlineExceeded
 		}
-		select {
-		case c.slots <- struct{}{}:
-		default:
-			select {
-			case c.slots <- struct{}{}:
-			case <-dl:
-				return n, os.ErrDeadlineExceeded
-			case <-c.closing:
-				return n, net.ErrClosed
-			case <-c.dead:
-				c.mu.Lock()
-				err := c.writableLocked()
-				c.mu.Unlock()
-				return n, err
-			}
+		if err := c.acquire(c.slots, dl); err != nil {
+			return n, err
+		}
+		if err := c.acquire(c.flight, dl); err != nil {
+			<-c.slots
+			return n, err
 		}
 		k := min(len(p), bs)
 		enc := make([]byte, base64.StdEncoding.EncodedLen(k))
 		base64.StdEncoding.Encode(enc, p[:k])
 		if err := c.waitWritten(dl); err != nil {
-			<-c.slots
+			c.releaseSlots()
 			return n, err
 		}
 		c.mu.Lock()
 		if err := c.writableLocked(); err != nil {
 			c.mu.Unlock()
-			<-c.slots
+			c.releaseSlots()
 			return n, err
 		}
 		seq, ord := c.wseq, c.word
@@ -424,6 +416,35 @@ func (c *Conn) Write(p []byte) (int, error) {
 		p = p[k:]
 	}
 	return n, nil
+}
+
+// acquire takes a slot of sem for a data IQ, waiting until one is free,
+// the write deadline passes, the Conn is closed or the stream dies.
+func (c *Conn) acquire(sem chan struct{}, dl <-chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-dl:
+		return os.ErrDeadlineExceeded
+	case <-c.closing:
+		return net.ErrClosed
+	case <-c.dead:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.writableLocked()
+	}
+}
+
+// releaseSlots gives back the slots of one data IQ: the Conn's (Window)
+// and the Method's (MaxInFlight).
+func (c *Conn) releaseSlots() {
+	<-c.flight
+	<-c.slots
 }
 
 // waitWritten waits until the block handed over last is written to the
@@ -455,7 +476,7 @@ func (c *Conn) waitWritten(dl <-chan struct{}) error {
 // chunks leave in sequence order while several wait for their answers.
 func (c *Conn) sendData(ord uint64, seq uint16, enc []byte, prev <-chan struct{}, mine chan struct{}) {
 	defer c.inflight.Done()
-	defer func() { <-c.slots }()
+	defer c.releaseSlots()
 	var once sync.Once
 	written := func() { once.Do(func() { close(mine) }) }
 	defer written()

@@ -573,3 +573,61 @@ func TestAfterReadableClose(t *testing.T) {
 		t.Fatal("stop after the function ran reported true")
 	}
 }
+
+// TestMaxInFlight: the Method's bytestreams together keep at most
+// MaxInFlight data IQs in flight, whatever each one's Window; the others
+// wait in Write (here until their deadline) and go out once answers
+// come back.
+func TestMaxInFlight(t *testing.T) {
+	n, alice, bob := pair(t, &ibb.Method{BlockSize: 10, Window: 4, MaxInFlight: 5}, &ibb.Method{})
+	var conns [3][2]*ibb.Conn
+	for i := range conns {
+		conns[i][0], conns[i][1] = connect(t, alice, bob)
+	}
+	var hold atomic.Bool
+	var sent atomic.Int32
+	var held [][]byte
+	var mu sync.Mutex
+	n.SetFilter(func(from, to jid.JID, st []byte) []byte {
+		if from.Equal(alice.addr) && bytes.Contains(st, []byte("<data ")) {
+			sent.Add(1)
+		}
+		if hold.Load() && from.Equal(bob.addr) && bytes.Contains(st, []byte(`type="result"`)) {
+			mu.Lock()
+			held = append(held, st)
+			mu.Unlock()
+			return nil
+		}
+		return st
+	})
+	hold.Store(true)
+	var wg sync.WaitGroup
+	written := make([]int, len(conns))
+	for i := range conns {
+		ca := conns[i][0]
+		ca.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		wg.Go(func() { written[i], _ = ca.Write(make([]byte, 100)) })
+	}
+	wg.Wait()
+	total := 0
+	for _, w := range written {
+		total += w
+	}
+	if got := sent.Load(); got != 5 || total != 50 {
+		t.Fatalf("%d data IQs sent and %d bytes handed over with the answers held, want 5 and 50 (MaxInFlight 5 × block 10)", got, total)
+	}
+	hold.Store(false)
+	mu.Lock()
+	for _, st := range held {
+		if err := n.Inject(tctx(t), alice.addr, string(st)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Unlock()
+	for i := range conns {
+		ca, cb := conns[i][0], conns[i][1]
+		readN(t, cb, written[i])
+		ca.SetWriteDeadline(time.Time{})
+		transfer(t, ca, cb, randomBytes(t, 1000))
+	}
+}
