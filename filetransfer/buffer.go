@@ -1,14 +1,21 @@
 package filetransfer
 
-import "sync"
+import (
+	"io"
+	"sync"
+)
 
 // The data workers allocate their buffers as the data flows, not when a
 // file is accepted: an established session whose data does not move (a
 // slow sender, a stalled peer) holds a few KiB per file, not chunkSize on
 // each side.
 
-// firstChunk is the size of a sending worker's first read.
+// firstChunk is the size of a sending worker's first chunk.
 const firstChunk = 4 << 10
+
+// probeSize is the size of a sending worker's first Read of each chunk:
+// the Read that waits while the source has nothing to give.
+const probeSize = 512
 
 // trickleChunk is the size of a receiving worker's reads while it has
 // caught up with the data: one byte more than an In-Band Bytestream block
@@ -16,21 +23,81 @@ const firstChunk = 4 << 10
 // (see recvBuf) while two waiting blocks fill it.
 const trickleChunk = 4<<10 + 1
 
-// sendBuf is a sending worker's buffer. Its first chunk is firstChunk
-// bytes and each next one twice the last, up to chunkSize: a source that
-// stops after its first bytes is waited for with a small buffer, and a
-// file read at full speed reaches chunkSize after a few chunks.
-type sendBuf struct{ b []byte }
+// sendBuf is a sending worker's buffers. Its first chunk is firstChunk
+// bytes and each next one twice the last, up to chunkSize, so a file read
+// at full speed reaches chunkSize after a few chunks. Each chunk is read
+// in two steps: a first Read into a probeSize buffer — the Read that
+// waits when the source is slow — and, once it has given bytes, the rest
+// of the chunk into the chunk buffer, which is held only until the chunk
+// is sent (chunkSize buffers come from and go back to pool). A sender
+// stalled on its source thus holds probeSize bytes, not a chunk.
+type sendBuf struct {
+	pool  *sync.Pool // of *[]byte of chunkSize bytes; nil allocates
+	probe []byte
+	size  int     // of the next chunk
+	b     *[]byte // the chunk being sent
+}
 
-// next returns the buffer for the next chunk.
-func (s *sendBuf) next() []byte {
-	switch {
-	case s.b == nil:
-		s.b = make([]byte, firstChunk)
-	case len(s.b) < chunkSize:
-		s.b = make([]byte, min(2*len(s.b), chunkSize))
+// read reads the next chunk, of at most limit bytes, from r: it returns
+// fewer bytes than the chunk's size only with an error, or when the probe
+// Read returned fewer than it asked for (a slow source: what it gave is
+// sent without waiting for more). done must be called once the chunk is
+// sent.
+func (s *sendBuf) read(r io.Reader, limit int64) ([]byte, error) {
+	if s.size == 0 {
+		s.size = firstChunk
 	}
-	return s.b
+	n := s.size
+	if limit < int64(n) {
+		n = int(limit)
+	}
+	if s.probe == nil {
+		s.probe = make([]byte, probeSize)
+	}
+	want := min(n, probeSize)
+	var k int
+	var err error
+	for k == 0 && err == nil {
+		k, err = r.Read(s.probe[:want])
+	}
+	if k == 0 {
+		return nil, err
+	}
+	buf := s.get()
+	copy(buf, s.probe[:k])
+	if err == nil && k == want && k < n {
+		var m int
+		m, err = io.ReadFull(r, buf[k:n])
+		k += m
+	}
+	if k == n {
+		err = nil // the whole chunk; an end of the source is for the next read
+	}
+	if s.size < chunkSize {
+		s.size = min(2*s.size, chunkSize)
+	}
+	return buf[:k], err
+}
+
+// get returns a buffer for a chunk of s.size bytes.
+func (s *sendBuf) get() []byte {
+	if s.size == chunkSize && s.pool != nil {
+		if b, ok := s.pool.Get().(*[]byte); ok {
+			s.b = b
+			return *b
+		}
+	}
+	b := make([]byte, s.size)
+	s.b = &b
+	return b
+}
+
+// done lets go of the chunk buffer: a chunkSize one goes back to the pool.
+func (s *sendBuf) done() {
+	if s.b != nil && len(*s.b) == chunkSize && s.pool != nil {
+		s.pool.Put(s.b)
+	}
+	s.b = nil
 }
 
 // recvBuf is a receiving worker's buffer. A read that fills its buffer

@@ -145,19 +145,16 @@ func (e *engine) sendHashes(x *xfer, ns string, src io.Reader) *sendHashing {
 // it sent, and false when it failed (reported to the engine).
 func (e *engine) sendLoop(x *xfer, conn net.Conn, ns string, sh *sendHashing) (int64, bool) {
 	e.progress(x, true, 0)
-	var sb sendBuf
+	sb := sendBuf{pool: &e.sendBufs}
+	defer sb.done()
 	var sent int64
 	for sent < x.length {
-		buf := sb.next()
-		n := int64(len(buf))
-		if r := x.length - sent; r < n {
-			n = r
-		}
-		k, rerr := io.ReadFull(sh.src, buf[:n])
-		if k > 0 {
-			sh.w.Write(buf[:k])
+		buf, rerr := sb.read(sh.src, x.length-sent)
+		if k := len(buf); k > 0 {
+			sh.w.Write(buf)
 			_ = conn.SetWriteDeadline(time.Now().Add(e.t.Idle))
-			w, werr := conn.Write(buf[:k])
+			w, werr := conn.Write(buf)
+			sb.done()
 			sent += int64(w)
 			x.moved.Store(sent)
 			if werr != nil {
