@@ -29,13 +29,29 @@ const trickleChunk = 4<<10 + 1
 // in two steps: a first Read into a probeSize buffer — the Read that
 // waits when the source is slow — and, once it has given bytes, the rest
 // of the chunk into the chunk buffer, which is held only until the chunk
-// is sent (chunkSize buffers come from and go back to pool). A sender
-// stalled on its source thus holds probeSize bytes, not a chunk.
+// is sent (it comes from and goes back to pool). A sender stalled on its
+// source thus holds probeSize bytes, not a chunk.
 type sendBuf struct {
-	pool  *sync.Pool // of *[]byte of chunkSize bytes; nil allocates
+	pool  *sync.Pool // of *[]byte chunk buffers; nil allocates
 	probe []byte
 	size  int     // of the next chunk
+	most  int     // largest chunk: chunkSize, or less (see sendChunkLimit)
 	b     *[]byte // the chunk being sent
+}
+
+// sendChunkLimit returns the largest chunk worth handing to conn at once:
+// a stream that sends in blocks (an In-Band Bytestream: BlockSize) gains
+// nothing from chunks larger than a block (with 65535-byte blocks, a
+// chunkSize chunk ended in a 1-byte block), and a chunk waits whole in
+// Write while the stream is busy, so with many streams released at once
+// small chunks keep the memory down. At least firstChunk.
+func sendChunkLimit(conn any) int {
+	if b, ok := conn.(interface{ BlockSize() int }); ok {
+		if n := b.BlockSize(); n > 0 {
+			return min(max(n, firstChunk), chunkSize)
+		}
+	}
+	return chunkSize
 }
 
 // read reads the next chunk, of at most limit bytes, from r: it returns
@@ -44,8 +60,11 @@ type sendBuf struct {
 // sent without waiting for more). done must be called once the chunk is
 // sent.
 func (s *sendBuf) read(r io.Reader, limit int64) ([]byte, error) {
+	if s.most == 0 {
+		s.most = chunkSize
+	}
 	if s.size == 0 {
-		s.size = firstChunk
+		s.size = min(firstChunk, s.most)
 	}
 	n := s.size
 	if limit < int64(n) {
@@ -73,18 +92,19 @@ func (s *sendBuf) read(r io.Reader, limit int64) ([]byte, error) {
 	if k == n {
 		err = nil // the whole chunk; an end of the source is for the next read
 	}
-	if s.size < chunkSize {
-		s.size = min(2*s.size, chunkSize)
+	if s.size < s.most {
+		s.size = min(2*s.size, s.most)
 	}
 	return buf[:k], err
 }
 
-// get returns a buffer for a chunk of s.size bytes.
+// get returns a buffer for a chunk of s.size bytes, from the pool when it
+// holds one large enough.
 func (s *sendBuf) get() []byte {
-	if s.size == chunkSize && s.pool != nil {
-		if b, ok := s.pool.Get().(*[]byte); ok {
+	if s.pool != nil {
+		if b, ok := s.pool.Get().(*[]byte); ok && cap(*b) >= s.size {
 			s.b = b
-			return *b
+			return (*b)[:s.size]
 		}
 	}
 	b := make([]byte, s.size)
@@ -92,9 +112,9 @@ func (s *sendBuf) get() []byte {
 	return b
 }
 
-// done lets go of the chunk buffer: a chunkSize one goes back to the pool.
+// done lets go of the chunk buffer, back to the pool.
 func (s *sendBuf) done() {
-	if s.b != nil && len(*s.b) == chunkSize && s.pool != nil {
+	if s.b != nil && s.pool != nil {
 		s.pool.Put(s.b)
 	}
 	s.b = nil
@@ -106,10 +126,16 @@ func (s *sendBuf) done() {
 // next read may wait for the peer: the big buffer goes back to pool and
 // the next read uses a trickleChunk buffer, so a stalled stream holds
 // trickleChunk bytes while it waits.
+//
+// A worker that parks (drop) gives both back: its small one to
+// smallPool, so that thousands of parked streams woken at once (issue
+// 17's 10,000 idle sessions released) share a few buffers instead of
+// allocating one each.
 type recvBuf struct {
-	pool  *sync.Pool // of *[]byte of chunkSize bytes; nil allocates
-	small []byte
-	big   *[]byte
+	pool      *sync.Pool // of *[]byte of chunkSize bytes; nil allocates
+	smallPool *sync.Pool // of *[]byte of trickleChunk bytes; nil allocates
+	small     *[]byte
+	big       *[]byte
 }
 
 // next returns the buffer for the next read.
@@ -117,10 +143,14 @@ func (r *recvBuf) next() []byte {
 	if r.big != nil {
 		return *r.big
 	}
-	if r.small == nil {
-		r.small = make([]byte, trickleChunk)
+	if r.small == nil && r.smallPool != nil {
+		r.small, _ = r.smallPool.Get().(*[]byte)
 	}
-	return r.small
+	if r.small == nil {
+		b := make([]byte, trickleChunk)
+		r.small = &b
+	}
+	return *r.small
 }
 
 // got records that a read of want bytes returned k.
@@ -151,6 +181,9 @@ func (r *recvBuf) grow() {
 // parks and holds none while it waits.
 func (r *recvBuf) drop() {
 	r.release()
+	if r.small != nil && r.smallPool != nil {
+		r.smallPool.Put(r.small)
+	}
 	r.small = nil
 }
 

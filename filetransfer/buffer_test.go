@@ -11,7 +11,7 @@ import (
 // TestSendBuf: the sender's chunks start small and double up to
 // chunkSize; each is first read into the small probe, so a source that
 // stops is waited for holding no chunk buffer; a probe that comes back
-// short is sent as it is; chunkSize buffers go back to the pool.
+// short is sent as it is; chunk buffers go back to the pool.
 func TestSendBuf(t *testing.T) {
 	var pool sync.Pool
 	s := sendBuf{pool: &pool}
@@ -38,6 +38,24 @@ func TestSendBuf(t *testing.T) {
 		t.Fatalf("limited chunk: %d bytes, %v", len(b), err)
 	}
 	s.done()
+	// A stream that sends in blocks of 4096 bytes gets chunks of a block.
+	blocks := sendBuf{most: sendChunkLimit(blockConn(4096))}
+	for range 4 {
+		if b, err := blocks.read(src, 1<<30); err != nil || len(b) != 4096 {
+			t.Fatalf("chunk for 4096-byte blocks: %d bytes, %v", len(b), err)
+		}
+		blocks.done()
+	}
+	// Not chunkSize: each chunk would end in a 1-byte block.
+	if got := sendChunkLimit(blockConn(65535)); got != 65535 {
+		t.Fatalf("limit for 65535-byte blocks: %d, want 65535", got)
+	}
+	if got := sendChunkLimit(blockConn(100)); got != firstChunk {
+		t.Fatalf("limit for 100-byte blocks: %d, want %d", got, firstChunk)
+	}
+	if got := sendChunkLimit(struct{}{}); got != chunkSize {
+		t.Fatalf("limit for a plain stream: %d, want %d", got, chunkSize)
+	}
 	// A slow source: what the probe got is the chunk.
 	slow := &watchedReader{r: bytes.NewReader(make([]byte, 1000)), most: 100}
 	if b, err := s.read(slow, 1<<30); err != nil || len(b) != 100 {
@@ -110,3 +128,25 @@ func TestRecvBuf(t *testing.T) {
 		t.Fatal("release kept the big buffer")
 	}
 }
+
+// TestRecvBufDrop: a parking worker lets go of both buffers, the small
+// one to its pool, and takes one from there when it wakes.
+func TestRecvBufDrop(t *testing.T) {
+	var pool, smallPool sync.Pool
+	r := recvBuf{pool: &pool, smallPool: &smallPool}
+	r.next()
+	r.got(trickleChunk, trickleChunk)
+	r.next()
+	r.drop()
+	if r.big != nil || r.small != nil {
+		t.Fatal("drop kept a buffer")
+	}
+	if b := r.next(); len(b) != trickleChunk {
+		t.Fatalf("after drop: %d bytes, want %d", len(b), trickleChunk)
+	}
+}
+
+// blockConn is a stream that sends in blocks of its size.
+type blockConn int
+
+func (b blockConn) BlockSize() int { return int(b) }

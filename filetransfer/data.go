@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/jinglekit/jinglekit/jingle"
@@ -145,7 +144,7 @@ func (e *engine) sendHashes(x *xfer, ns string, src io.Reader) *sendHashing {
 // it sent, and false when it failed (reported to the engine).
 func (e *engine) sendLoop(x *xfer, conn net.Conn, ns string, sh *sendHashing) (int64, bool) {
 	e.progress(x, true, 0)
-	sb := sendBuf{pool: &e.sendBufs}
+	sb := sendBuf{pool: &e.sendBufs, most: sendChunkLimit(conn)}
 	defer sb.done()
 	var sent int64
 	for sent < x.length {
@@ -225,7 +224,7 @@ func (e *engine) recvData(x *xfer) (finished bool) {
 	if conn == nil {
 		return true
 	}
-	r := &receiving{e: e, x: x, conn: conn, ns: ns, hs: hs, limit: e.maxSize(), rb: recvBuf{pool: e.bufPool()}}
+	r := &receiving{e: e, x: x, conn: conn, ns: ns, hs: hs, limit: e.maxSize(), rb: e.recvBuf()}
 	r.notify, _ = conn.(readNotifier)
 	e.progress(x, false, 0)
 	if r.notify != nil && x.length != 0 {
@@ -321,12 +320,8 @@ const (
 // to the engine.
 func (r *receiving) readData() step {
 	x, e := r.x, r.e
-	// A woken worker's first Read does not wait: its stream said so. It
-	// reads into a chunkSize buffer, since data is there.
+	// A woken worker's first Read does not wait: its stream said so.
 	woken := r.notify != nil
-	if woken {
-		r.rb.grow()
-	}
 	for x.length < 0 || r.got < x.length {
 		buf := r.rb.next()
 		n := int64(len(buf))
@@ -458,13 +453,13 @@ func (r *receiving) watchExcess() bool {
 	}
 }
 
-// bufPool returns the pool of the receiving workers' chunkSize buffers:
-// the Handler's, shared by its sessions; nil without a Handler.
-func (e *engine) bufPool() *sync.Pool {
+// recvBuf returns a receiving worker's buffers, with the pools of the
+// Handler, shared by its sessions (none without a Handler).
+func (e *engine) recvBuf() recvBuf {
 	if e.h == nil {
-		return nil
+		return recvBuf{}
 	}
-	return &e.h.bufs
+	return recvBuf{pool: &e.h.bufs, smallPool: &e.h.smallBufs}
 }
 
 func (e *engine) maxSize() int64 {

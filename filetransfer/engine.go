@@ -39,7 +39,7 @@ type engine struct {
 	stop context.CancelFunc
 	msgs chan workerMsg
 	wg   sync.WaitGroup
-	// sendBufs pools the sending workers' chunkSize buffers (sendBuf):
+	// sendBufs pools the sending workers' chunk buffers (sendBuf):
 	// a sender that waits for its source holds none, and the pool lets
 	// the garbage collector take it back meanwhile.
 	sendBufs sync.Pool
