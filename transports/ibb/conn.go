@@ -430,14 +430,25 @@ func (c *Conn) acquire(sem chan struct{}, dl <-chan struct{}) error {
 	case sem <- struct{}{}:
 		return nil
 	case <-dl:
-		return os.ErrDeadlineExceeded
 	case <-c.closing:
-		return net.ErrClosed
 	case <-c.dead:
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.writableLocked()
 	}
+	return c.writeStopped(dl)
+}
+
+// writeStopped says why a wait of Write ended other than by what it
+// waited for: its deadline dl passed, the Conn was closed, or the stream
+// died.
+func (c *Conn) writeStopped(dl <-chan struct{}) error {
+	switch {
+	case isClosed(dl):
+		return os.ErrDeadlineExceeded
+	case isClosed(c.closing):
+		return net.ErrClosed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writableLocked()
 }
 
 // releaseSlots gives back the slots of one data IQ: the Conn's (Window)
@@ -462,14 +473,10 @@ func (c *Conn) waitWritten(dl <-chan struct{}) error {
 	case <-prev:
 		return nil
 	case <-dl:
-		return os.ErrDeadlineExceeded
 	case <-c.closing:
-		return net.ErrClosed
 	case <-c.dead:
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.writableLocked()
 	}
+	return c.writeStopped(dl)
 }
 
 // sendData sends one <data/> IQ once the previous one is written, so that

@@ -205,19 +205,8 @@ func TestReadDeadline(t *testing.T) {
 func TestWriteDeadline(t *testing.T) {
 	n, alice, bob := pair(t, &ibb.Method{BlockSize: 10, Window: 2}, &ibb.Method{})
 	ca, cb := connect(t, alice, bob)
-	var hold atomic.Bool
-	var held [][]byte
-	var mu sync.Mutex
-	n.SetFilter(func(from, to jid.JID, st []byte) []byte {
-		if hold.Load() && from.Equal(bob.addr) && bytes.Contains(st, []byte(`type="result"`)) {
-			mu.Lock()
-			held = append(held, st)
-			mu.Unlock()
-			return nil
-		}
-		return st
-	})
-	hold.Store(true)
+	answers := holdAnswers(n, bob.addr, nil)
+	answers.hold.Store(true)
 	ca.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	start := time.Now()
 	nw, err := ca.Write(make([]byte, 100))
@@ -236,14 +225,7 @@ func TestWriteDeadline(t *testing.T) {
 	}
 	// Releasing the answers frees the window: Write works again once the
 	// deadline is cleared.
-	hold.Store(false)
-	mu.Lock()
-	for _, st := range held {
-		if err := n.Inject(tctx(t), alice.addr, string(st)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mu.Unlock()
+	answers.release(t, n, alice.addr)
 	ca.SetWriteDeadline(time.Time{})
 	transfer(t, ca, cb, randomBytes(t, 1000))
 }
@@ -584,23 +566,13 @@ func TestMaxInFlight(t *testing.T) {
 	for i := range conns {
 		conns[i][0], conns[i][1] = connect(t, alice, bob)
 	}
-	var hold atomic.Bool
 	var sent atomic.Int32
-	var held [][]byte
-	var mu sync.Mutex
-	n.SetFilter(func(from, to jid.JID, st []byte) []byte {
+	answers := holdAnswers(n, bob.addr, func(from jid.JID, st []byte) {
 		if from.Equal(alice.addr) && bytes.Contains(st, []byte("<data ")) {
 			sent.Add(1)
 		}
-		if hold.Load() && from.Equal(bob.addr) && bytes.Contains(st, []byte(`type="result"`)) {
-			mu.Lock()
-			held = append(held, st)
-			mu.Unlock()
-			return nil
-		}
-		return st
 	})
-	hold.Store(true)
+	answers.hold.Store(true)
 	var wg sync.WaitGroup
 	written := make([]int, len(conns))
 	for i := range conns {
@@ -616,18 +588,51 @@ func TestMaxInFlight(t *testing.T) {
 	if got := sent.Load(); got != 5 || total != 50 {
 		t.Fatalf("%d data IQs sent and %d bytes handed over with the answers held, want 5 and 50 (MaxInFlight 5 × block 10)", got, total)
 	}
-	hold.Store(false)
-	mu.Lock()
-	for _, st := range held {
-		if err := n.Inject(tctx(t), alice.addr, string(st)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mu.Unlock()
+	answers.release(t, n, alice.addr)
 	for i := range conns {
 		ca, cb := conns[i][0], conns[i][1]
 		readN(t, cb, written[i])
 		ca.SetWriteDeadline(time.Time{})
 		transfer(t, ca, cb, randomBytes(t, 1000))
 	}
+}
+
+// answerHolder holds back the IQ results of one peer while hold is set.
+type answerHolder struct {
+	hold atomic.Bool
+	mu   sync.Mutex
+	held [][]byte
+}
+
+// holdAnswers makes n hold back from's IQ results while the holder's hold
+// is set; also, if not nil, sees every stanza first.
+func holdAnswers(n *xmpptest.Network, from jid.JID, also func(from jid.JID, st []byte)) *answerHolder {
+	h := &answerHolder{}
+	n.SetFilter(func(f, to jid.JID, st []byte) []byte {
+		if also != nil {
+			also(f, st)
+		}
+		if h.hold.Load() && f.Equal(from) && bytes.Contains(st, []byte(`type="result"`)) {
+			h.mu.Lock()
+			h.held = append(h.held, st)
+			h.mu.Unlock()
+			return nil
+		}
+		return st
+	})
+	return h
+}
+
+// release stops holding and delivers the held answers to to.
+func (h *answerHolder) release(t testing.TB, n *xmpptest.Network, to jid.JID) {
+	t.Helper()
+	h.hold.Store(false)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, st := range h.held {
+		if err := n.Inject(tctx(t), to, string(st)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.held = nil
 }
