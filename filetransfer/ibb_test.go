@@ -7,10 +7,12 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/xmpptest"
@@ -67,8 +69,20 @@ func receivingWorkers() int {
 
 // TestIdleIBBReceiverHoldsNoGoroutine: a receiving session over IBB whose
 // sender has stopped sending holds no goroutine for its data (issue 17:
-// 10,000 idle sessions); the data that follows still arrives whole.
+// 10,000 idle sessions); the data that follows still arrives whole. Also
+// when the Manager has an Observer (jinglectl's agent has one), whose
+// wrapper must keep the stream's AfterReadable.
 func TestIdleIBBReceiverHoldsNoGoroutine(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testIdleIBBReceiver(t, false) })
+	t.Run("observed", func(t *testing.T) { testIdleIBBReceiver(t, true) })
+}
+
+// countingObserver counts the bytes an observed stream moves.
+type countingObserver struct{ read atomic.Int64 }
+
+func (o *countingObserver) ObserveTransport(e jingle.TransportEvent) { o.read.Add(int64(e.Read)) }
+
+func testIdleIBBReceiver(t *testing.T, observed bool) {
 	got4k := make(chan struct{}, 1)
 	alice, bob := newIBBPair(t, func(h *filetransfer.Handler) {
 		h.Progress = func(p filetransfer.Progress) {
@@ -80,6 +94,10 @@ func TestIdleIBBReceiverHoldsNoGoroutine(t *testing.T) {
 			}
 		}
 	})
+	var obs countingObserver
+	if observed {
+		bob.m.Observer = &obs
+	}
 	data := randomBytes(64<<10, 7)
 	release := make(chan struct{})
 	defer func() {
@@ -122,6 +140,9 @@ func TestIdleIBBReceiverHoldsNoGoroutine(t *testing.T) {
 		t.Fatalf("receive: %+v", r)
 	}
 	wantFile(t, r.Path, data)
+	if observed && obs.read.Load() != int64(len(data)) {
+		t.Fatalf("the observer saw %d bytes read, want %d", obs.read.Load(), len(data))
+	}
 }
 
 // TestIdleIBBReceiverTimesOut: a parked receiving worker still fails the
