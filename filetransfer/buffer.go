@@ -1,14 +1,21 @@
 package filetransfer
 
-import "sync"
+import (
+	"io"
+	"sync"
+)
 
 // The data workers allocate their buffers as the data flows, not when a
 // file is accepted: an established session whose data does not move (a
 // slow sender, a stalled peer) holds a few KiB per file, not chunkSize on
 // each side.
 
-// firstChunk is the size of a sending worker's first read.
+// firstChunk is the size of a sending worker's first chunk.
 const firstChunk = 4 << 10
+
+// probeSize is the size of a sending worker's first Read of each chunk:
+// the Read that waits while the source has nothing to give.
+const probeSize = 512
 
 // trickleChunk is the size of a receiving worker's reads while it has
 // caught up with the data: one byte more than an In-Band Bytestream block
@@ -16,21 +23,101 @@ const firstChunk = 4 << 10
 // (see recvBuf) while two waiting blocks fill it.
 const trickleChunk = 4<<10 + 1
 
-// sendBuf is a sending worker's buffer. Its first chunk is firstChunk
-// bytes and each next one twice the last, up to chunkSize: a source that
-// stops after its first bytes is waited for with a small buffer, and a
-// file read at full speed reaches chunkSize after a few chunks.
-type sendBuf struct{ b []byte }
+// sendBuf is a sending worker's buffers. Its first chunk is firstChunk
+// bytes and each next one twice the last, up to chunkSize, so a file read
+// at full speed reaches chunkSize after a few chunks. Each chunk is read
+// in two steps: a first Read into a probeSize buffer — the Read that
+// waits when the source is slow — and, once it has given bytes, the rest
+// of the chunk into the chunk buffer, which is held only until the chunk
+// is sent (it comes from and goes back to pool). A sender stalled on its
+// source thus holds probeSize bytes, not a chunk.
+type sendBuf struct {
+	pool  *sync.Pool // of *[]byte chunk buffers; nil allocates
+	probe []byte
+	size  int     // of the next chunk
+	most  int     // largest chunk: chunkSize, or less (see sendChunkLimit)
+	b     *[]byte // the chunk being sent
+}
 
-// next returns the buffer for the next chunk.
-func (s *sendBuf) next() []byte {
-	switch {
-	case s.b == nil:
-		s.b = make([]byte, firstChunk)
-	case len(s.b) < chunkSize:
-		s.b = make([]byte, min(2*len(s.b), chunkSize))
+// sendChunkLimit returns the largest chunk worth handing to conn at once:
+// a stream that sends in blocks (an In-Band Bytestream: BlockSize) gains
+// nothing from chunks larger than a block (with 65535-byte blocks, a
+// chunkSize chunk ended in a 1-byte block), and a chunk waits whole in
+// Write while the stream is busy, so with many streams released at once
+// small chunks keep the memory down. At least firstChunk.
+func sendChunkLimit(conn any) int {
+	if b, ok := conn.(interface{ BlockSize() int }); ok {
+		if n := b.BlockSize(); n > 0 {
+			return min(max(n, firstChunk), chunkSize)
+		}
 	}
-	return s.b
+	return chunkSize
+}
+
+// read reads the next chunk, of at most limit bytes, from r: it returns
+// fewer bytes than the chunk's size only with an error, or when the probe
+// Read returned fewer than it asked for (a slow source: what it gave is
+// sent without waiting for more). done must be called once the chunk is
+// sent.
+func (s *sendBuf) read(r io.Reader, limit int64) ([]byte, error) {
+	if s.most == 0 {
+		s.most = chunkSize
+	}
+	if s.size == 0 {
+		s.size = min(firstChunk, s.most)
+	}
+	n := s.size
+	if limit < int64(n) {
+		n = int(limit)
+	}
+	if s.probe == nil {
+		s.probe = make([]byte, probeSize)
+	}
+	want := min(n, probeSize)
+	var k int
+	var err error
+	for k == 0 && err == nil {
+		k, err = r.Read(s.probe[:want])
+	}
+	if k == 0 {
+		return nil, err
+	}
+	buf := s.get()
+	copy(buf, s.probe[:k])
+	if err == nil && k == want && k < n {
+		var m int
+		m, err = io.ReadFull(r, buf[k:n])
+		k += m
+	}
+	if k == n {
+		err = nil // the whole chunk; an end of the source is for the next read
+	}
+	if s.size < s.most {
+		s.size = min(2*s.size, s.most)
+	}
+	return buf[:k], err
+}
+
+// get returns a buffer for a chunk of s.size bytes, from the pool when it
+// holds one large enough.
+func (s *sendBuf) get() []byte {
+	if s.pool != nil {
+		if b, ok := s.pool.Get().(*[]byte); ok && cap(*b) >= s.size {
+			s.b = b
+			return (*b)[:s.size]
+		}
+	}
+	b := make([]byte, s.size)
+	s.b = &b
+	return b
+}
+
+// done lets go of the chunk buffer, back to the pool.
+func (s *sendBuf) done() {
+	if s.b != nil && s.pool != nil {
+		s.pool.Put(s.b)
+	}
+	s.b = nil
 }
 
 // recvBuf is a receiving worker's buffer. A read that fills its buffer
@@ -39,10 +126,16 @@ func (s *sendBuf) next() []byte {
 // next read may wait for the peer: the big buffer goes back to pool and
 // the next read uses a trickleChunk buffer, so a stalled stream holds
 // trickleChunk bytes while it waits.
+//
+// A worker that parks (drop) gives both back: its small one to
+// smallPool, so that thousands of parked streams woken at once (issue
+// 17's 10,000 idle sessions released) share a few buffers instead of
+// allocating one each.
 type recvBuf struct {
-	pool  *sync.Pool // of *[]byte of chunkSize bytes; nil allocates
-	small []byte
-	big   *[]byte
+	pool      *sync.Pool // of *[]byte of chunkSize bytes; nil allocates
+	smallPool *sync.Pool // of *[]byte of trickleChunk bytes; nil allocates
+	small     *[]byte
+	big       *[]byte
 }
 
 // next returns the buffer for the next read.
@@ -50,26 +143,48 @@ func (r *recvBuf) next() []byte {
 	if r.big != nil {
 		return *r.big
 	}
-	if r.small == nil {
-		r.small = make([]byte, trickleChunk)
+	if r.small == nil && r.smallPool != nil {
+		r.small, _ = r.smallPool.Get().(*[]byte)
 	}
-	return r.small
+	if r.small == nil {
+		b := make([]byte, trickleChunk)
+		r.small = &b
+	}
+	return *r.small
 }
 
 // got records that a read of want bytes returned k.
 func (r *recvBuf) got(want, k int) {
 	switch {
-	case k >= want && r.big == nil:
-		if r.pool != nil {
-			r.big, _ = r.pool.Get().(*[]byte)
-		}
-		if r.big == nil {
-			b := make([]byte, chunkSize)
-			r.big = &b
-		}
+	case k >= want:
+		r.grow()
 	case k < want && r.big != nil:
 		r.release()
 	}
+}
+
+// grow makes the next reads use a chunkSize buffer.
+func (r *recvBuf) grow() {
+	if r.big != nil {
+		return
+	}
+	if r.pool != nil {
+		r.big, _ = r.pool.Get().(*[]byte)
+	}
+	if r.big == nil {
+		b := make([]byte, chunkSize)
+		r.big = &b
+	}
+}
+
+// drop lets go of both buffers, the big one back to the pool: the worker
+// parks and holds none while it waits.
+func (r *recvBuf) drop() {
+	r.release()
+	if r.small != nil && r.smallPool != nil {
+		r.smallPool.Put(r.small)
+	}
+	r.small = nil
 }
 
 // release hands the big buffer back to the pool.

@@ -1,22 +1,93 @@
 package filetransfer
 
 import (
+	"bytes"
+	"io"
 	"sync"
 	"testing"
+	"testing/iotest"
 )
 
 // TestSendBuf: the sender's chunks start small and double up to
-// chunkSize, so a source that stops early is waited for with a small
-// buffer.
+// chunkSize; each is first read into the small probe, so a source that
+// stops is waited for holding no chunk buffer; a probe that comes back
+// short is sent as it is; chunk buffers go back to the pool.
 func TestSendBuf(t *testing.T) {
-	var s sendBuf
+	var pool sync.Pool
+	s := sendBuf{pool: &pool}
+	src := &watchedReader{r: bytes.NewReader(make([]byte, 1<<20))}
+	src.check = func(p []byte) {
+		if len(p) == probeSize && s.b != nil {
+			t.Fatal("the probe Read waits with a chunk buffer held")
+		}
+	}
 	want := firstChunk
 	for range 8 {
-		if got := len(s.next()); got != want {
-			t.Fatalf("chunk of %d bytes, want %d", got, want)
+		b, err := s.read(src, 1<<30)
+		if err != nil || len(b) != want {
+			t.Fatalf("chunk of %d bytes (%v), want %d", len(b), err, want)
+		}
+		s.done()
+		if s.b != nil {
+			t.Fatal("done kept the chunk buffer")
 		}
 		want = min(2*want, chunkSize)
 	}
+	// A limit below the chunk size.
+	if b, err := s.read(src, 10); err != nil || len(b) != 10 {
+		t.Fatalf("limited chunk: %d bytes, %v", len(b), err)
+	}
+	s.done()
+	// A stream that sends in blocks of 4096 bytes gets chunks of a block.
+	blocks := sendBuf{most: sendChunkLimit(blockConn(4096))}
+	for range 4 {
+		if b, err := blocks.read(src, 1<<30); err != nil || len(b) != 4096 {
+			t.Fatalf("chunk for 4096-byte blocks: %d bytes, %v", len(b), err)
+		}
+		blocks.done()
+	}
+	// Not chunkSize: each chunk would end in a 1-byte block.
+	if got := sendChunkLimit(blockConn(65535)); got != 65535 {
+		t.Fatalf("limit for 65535-byte blocks: %d, want 65535", got)
+	}
+	if got := sendChunkLimit(blockConn(100)); got != firstChunk {
+		t.Fatalf("limit for 100-byte blocks: %d, want %d", got, firstChunk)
+	}
+	if got := sendChunkLimit(struct{}{}); got != chunkSize {
+		t.Fatalf("limit for a plain stream: %d, want %d", got, chunkSize)
+	}
+	// A slow source: what the probe got is the chunk.
+	slow := &watchedReader{r: bytes.NewReader(make([]byte, 1000)), most: 100}
+	if b, err := s.read(slow, 1<<30); err != nil || len(b) != 100 {
+		t.Fatalf("slow source: %d bytes, %v; want 100", len(b), err)
+	}
+	s.done()
+	// The source's last bytes with io.EOF: the chunk is complete.
+	var last sendBuf
+	if b, err := last.read(iotest.DataErrReader(bytes.NewReader(make([]byte, 300))), 300); err != nil || len(b) != 300 {
+		t.Fatalf("last chunk with EOF: %d bytes, %v", len(b), err)
+	}
+	if b, err := last.read(bytes.NewReader(nil), 300); err != io.EOF || len(b) != 0 {
+		t.Fatalf("source ended: %d bytes, %v", len(b), err)
+	}
+}
+
+// watchedReader reads from r at most most bytes at a time (0: any), and
+// calls check with each Read's buffer first.
+type watchedReader struct {
+	r     io.Reader
+	most  int
+	check func([]byte)
+}
+
+func (w *watchedReader) Read(p []byte) (int, error) {
+	if w.check != nil {
+		w.check(p)
+	}
+	if w.most > 0 && len(p) > w.most {
+		p = p[:w.most]
+	}
+	return w.r.Read(p)
 }
 
 // TestRecvBuf: the receiver reads into a small buffer until a read fills
@@ -57,3 +128,25 @@ func TestRecvBuf(t *testing.T) {
 		t.Fatal("release kept the big buffer")
 	}
 }
+
+// TestRecvBufDrop: a parking worker lets go of both buffers, the small
+// one to its pool, and takes one from there when it wakes.
+func TestRecvBufDrop(t *testing.T) {
+	var pool, smallPool sync.Pool
+	r := recvBuf{pool: &pool, smallPool: &smallPool}
+	r.next()
+	r.got(trickleChunk, trickleChunk)
+	r.next()
+	r.drop()
+	if r.big != nil || r.small != nil {
+		t.Fatal("drop kept a buffer")
+	}
+	if b := r.next(); len(b) != trickleChunk {
+		t.Fatalf("after drop: %d bytes, want %d", len(b), trickleChunk)
+	}
+}
+
+// blockConn is a stream that sends in blocks of its size.
+type blockConn int
+
+func (b blockConn) BlockSize() int { return int(b) }

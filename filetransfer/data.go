@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/jinglekit/jinglekit/jingle"
@@ -145,19 +144,16 @@ func (e *engine) sendHashes(x *xfer, ns string, src io.Reader) *sendHashing {
 // it sent, and false when it failed (reported to the engine).
 func (e *engine) sendLoop(x *xfer, conn net.Conn, ns string, sh *sendHashing) (int64, bool) {
 	e.progress(x, true, 0)
-	var sb sendBuf
+	sb := sendBuf{pool: &e.sendBufs, most: sendChunkLimit(conn)}
+	defer sb.done()
 	var sent int64
 	for sent < x.length {
-		buf := sb.next()
-		n := int64(len(buf))
-		if r := x.length - sent; r < n {
-			n = r
-		}
-		k, rerr := io.ReadFull(sh.src, buf[:n])
-		if k > 0 {
-			sh.w.Write(buf[:k])
+		buf, rerr := sb.read(sh.src, x.length-sent)
+		if k := len(buf); k > 0 {
+			sh.w.Write(buf)
 			_ = conn.SetWriteDeadline(time.Now().Add(e.t.Idle))
-			w, werr := conn.Write(buf[:k])
+			w, werr := conn.Write(buf)
+			sb.done()
 			sent += int64(w)
 			x.moved.Store(sent)
 			if werr != nil {
@@ -218,17 +214,156 @@ func (e *engine) sendEnd(x *xfer, conn net.Conn, ns string, sh *sendHashing, sen
 // — and then keeps reading only to catch a sender that sends more. Its
 // steps are calls of their own, so that while it waits for the peer its
 // goroutine's stack holds little more than the waiting step's frame.
-func (e *engine) recvData(x *xfer) {
+//
+// On a stream that can say when it has data (readNotifier), the worker
+// gives up its goroutine whenever it has caught up with the data, and
+// resumes in a new one when more arrives: recvData then returns false,
+// and the receiving's wake finishes the worker (see receiving).
+func (e *engine) recvData(x *xfer) (finished bool) {
 	hs, conn, ns := e.recvSetup(x)
 	if conn == nil {
-		return
+		return true
 	}
-	if !e.recvLoop(x, conn, ns, hs) {
-		return
+	r := &receiving{e: e, x: x, conn: conn, ns: ns, hs: hs, limit: e.maxSize(), rb: e.recvBuf()}
+	r.notify, _ = conn.(readNotifier)
+	e.progress(x, false, 0)
+	if r.notify != nil && x.length != 0 {
+		return r.park() // nothing to read yet
 	}
-	if x.length >= 0 {
-		e.watchExcess(x, conn)
+	return r.resume()
+}
+
+// readNotifier is implemented by a stream that can call a function once a
+// Read would not block — data, its end, an error or the read deadline —
+// as transports/ibb's Conn does. A receiving worker that has caught up
+// with the data then holds no goroutine until more arrives: an idle
+// session over such a stream costs no reader goroutine (issue 17's 10,000
+// idle sessions). Other streams are read by a goroutine blocked in Read.
+type readNotifier interface {
+	// AfterReadable calls f in its own goroutine once a Read would not
+	// block (at once if it would not now); stop cancels that.
+	AfterReadable(f func()) (stop func() bool)
+}
+
+// receiving is the state of one receiving worker, kept between the
+// goroutines it runs in when its stream is a readNotifier.
+type receiving struct {
+	e      *engine
+	x      *xfer
+	conn   net.Conn
+	notify readNotifier // nil: the worker blocks in Read
+	ns     string
+	hs     *hashSet
+	limit  int64
+	rb     recvBuf
+	got    int64
+	// watching: every byte offered arrived; the worker only watches for
+	// more (a violation).
+	watching bool
+}
+
+// resume runs the worker until it finishes (true) or parks (false): then
+// its stream calls wake once there is something to read.
+func (r *receiving) resume() bool {
+	if !r.watching {
+		st := r.readData()
+		if st == stepParked {
+			return false
+		}
+		r.rb.drop()
+		if st == stepFailed {
+			return true
+		}
+		r.e.dataDone(r.x, r.hs, r.got, r.ns)
+		if r.x.length < 0 {
+			return true
+		}
+		r.watching = true
+		_ = r.conn.SetReadDeadline(time.Time{})
+		if r.notify != nil {
+			return r.park()
+		}
 	}
+	return r.watchExcess()
+}
+
+// wake resumes a parked worker, in the goroutine its stream started.
+func (r *receiving) wake() {
+	if r.resume() {
+		r.e.workerDone(r.x)
+	}
+}
+
+// park hands the worker over to its stream: wake runs once there is
+// something to read, or the read deadline (Timeouts.Idle, while data is
+// expected) passes. It returns false; nothing of r may be touched after
+// it, since wake may already run.
+func (r *receiving) park() bool {
+	r.rb.drop()
+	if !r.watching {
+		_ = r.conn.SetReadDeadline(time.Now().Add(r.e.t.Idle))
+	}
+	r.notify.AfterReadable(r.wake)
+	return false
+}
+
+// step is how readData ends.
+type step int
+
+const (
+	stepDone   step = iota // every byte read
+	stepFailed             // failed, reported to the engine
+	stepParked             // caught up with the data: parked
+)
+
+// readData reads the file's bytes into the .part and hs, and reports them
+// to the engine.
+func (r *receiving) readData() step {
+	x, e := r.x, r.e
+	// A woken worker's first Read does not wait: its stream said so.
+	woken := r.notify != nil
+	for x.length < 0 || r.got < x.length {
+		buf := r.rb.next()
+		n := int64(len(buf))
+		if x.length >= 0 && x.length-r.got < n {
+			n = x.length - r.got
+		}
+		if !woken {
+			// Keeping the deadline of park for the first Read lets a
+			// passed one fail it.
+			_ = r.conn.SetReadDeadline(time.Now().Add(e.t.Idle))
+		}
+		woken = false
+		k, rerr := r.conn.Read(buf[:n])
+		if k > 0 {
+			if x.length < 0 && x.offset+r.got+int64(k) > r.limit {
+				e.tooMuch(x)
+				return stepFailed
+			}
+			if _, werr := x.part.Write(buf[:k]); werr != nil {
+				e.failed(x, writeFailure(x, werr), r.got, r.ns)
+				return stepFailed
+			}
+			r.hs.Write(buf[:k])
+			r.got += int64(k)
+			x.moved.Store(r.got)
+			e.progress(x, false, r.got)
+		}
+		r.rb.got(int(n), k) // buf is no longer used
+		if rerr != nil {
+			if x.length < 0 && errors.Is(rerr, io.EOF) {
+				break // size unknown: the end of the stream ends the file
+			}
+			e.failed(x, readFailure(x, rerr, r.got), r.got, r.ns)
+			return stepFailed
+		}
+		if int64(k) < n && r.notify != nil && (x.length < 0 || r.got < x.length) {
+			// Caught up: the next Read would wait.
+			r.park()
+			return stepParked
+		}
+	}
+	return stepDone
 }
 
 // failed reports a worker's failure to the engine.
@@ -270,50 +405,6 @@ func (e *engine) tooMuch(x *xfer) {
 	e.post(workerMsg{x: x, kind: msgExcess})
 }
 
-// recvLoop reads the file's bytes into the .part and hs, and reports them
-// to the engine. It returns false when it failed (reported too) or the
-// sender sent too much.
-func (e *engine) recvLoop(x *xfer, conn net.Conn, ns string, hs *hashSet) bool {
-	limit := e.maxSize()
-	e.progress(x, false, 0)
-	rb := recvBuf{pool: e.bufPool()}
-	defer rb.release()
-	var got int64
-	for x.length < 0 || got < x.length {
-		buf := rb.next()
-		n := int64(len(buf))
-		if x.length >= 0 && x.length-got < n {
-			n = x.length - got
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(e.t.Idle))
-		k, rerr := conn.Read(buf[:n])
-		if k > 0 {
-			if x.length < 0 && x.offset+got+int64(k) > limit {
-				e.tooMuch(x)
-				return false
-			}
-			if _, werr := x.part.Write(buf[:k]); werr != nil {
-				e.failed(x, writeFailure(x, werr), got, ns)
-				return false
-			}
-			hs.Write(buf[:k])
-			got += int64(k)
-			x.moved.Store(got)
-			e.progress(x, false, got)
-		}
-		rb.got(int(n), k) // buf is no longer used
-		if rerr != nil {
-			if x.length < 0 && errors.Is(rerr, io.EOF) {
-				break // size unknown: the end of the stream ends the file
-			}
-			e.failed(x, readFailure(x, rerr, got), got, ns)
-			return false
-		}
-	}
-	e.dataDone(x, hs, got, ns)
-	return true
-}
-
 // dataDone reports that every byte of the file moved.
 func (e *engine) dataDone(x *xfer, hs *hashSet, n int64, ns string) {
 	e.post(workerMsg{x: x, kind: msgDataDone, sums: hs.Sums(), n: n, transport: ns})
@@ -344,29 +435,31 @@ func readFailure(x *xfer, rerr error, got int64) *TransferError {
 }
 
 // watchExcess keeps reading once everything offered has arrived: any
-// further byte is a violation.
-func (e *engine) watchExcess(x *xfer, conn net.Conn) {
-	_ = conn.SetReadDeadline(time.Time{})
+// further byte is a violation. It returns false when it parked.
+func (r *receiving) watchExcess() bool {
 	var one [1]byte
 	for {
-		k, err := conn.Read(one[:])
+		k, err := r.conn.Read(one[:])
 		if k > 0 {
-			e.tooMuch(x)
-			return
+			r.e.tooMuch(r.x)
+			return true
 		}
 		if err != nil {
-			return
+			return true
+		}
+		if r.notify != nil {
+			return r.park()
 		}
 	}
 }
 
-// bufPool returns the pool of the receiving workers' chunkSize buffers:
-// the Handler's, shared by its sessions; nil without a Handler.
-func (e *engine) bufPool() *sync.Pool {
+// recvBuf returns a receiving worker's buffers, with the pools of the
+// Handler, shared by its sessions (none without a Handler).
+func (e *engine) recvBuf() recvBuf {
 	if e.h == nil {
-		return nil
+		return recvBuf{}
 	}
-	return &e.h.bufs
+	return recvBuf{pool: &e.h.bufs, smallPool: &e.h.smallBufs}
 }
 
 func (e *engine) maxSize() int64 {

@@ -39,6 +39,10 @@ type engine struct {
 	stop context.CancelFunc
 	msgs chan workerMsg
 	wg   sync.WaitGroup
+	// sendBufs pools the sending workers' chunk buffers (sendBuf):
+	// a sender that waits for its source holds none, and the pool lets
+	// the garbage collector take it back meanwhile.
+	sendBufs sync.Pool
 
 	// Cancel requests from Progress.Cancel, which must not block.
 	cancelMu   sync.Mutex
@@ -378,14 +382,19 @@ func (e *engine) start(x *xfer) {
 	x.done = make(chan struct{})
 	e.wg.Add(1)
 	go func() {
-		defer e.wg.Done()
-		defer close(x.done)
 		if x.send {
 			e.sendData(x)
-		} else {
-			e.recvData(x)
+		} else if !e.recvData(x) {
+			return // parked: the worker finishes in another goroutine
 		}
+		e.workerDone(x)
 	}()
+}
+
+// workerDone records that the worker of x has exited.
+func (e *engine) workerDone(x *xfer) {
+	close(x.done)
+	e.wg.Done()
 }
 
 // stopWorker cancels a file's worker and waits for it to exit.

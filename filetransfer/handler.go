@@ -64,6 +64,9 @@ type Handler struct {
 	st   *store
 	// bufs pools the receiving workers' chunkSize buffers (recvBuf).
 	bufs sync.Pool
+	// smallBufs pools the trickleChunk buffers of parked receiving
+	// workers (recvBuf.drop).
+	smallBufs sync.Pool
 }
 
 func (h *Handler) store() *store {

@@ -71,7 +71,14 @@ func newParty(t testing.TB, n *xmpptest.Network, addr string, x *jingletest.Exch
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	xs, err := n.Client(ctx, p.jid, mux.New(stanza.NSClient, p.m.Handler()))
+	opts := []mux.Option{p.m.Handler()}
+	for _, tm := range methods {
+		// Methods that answer stanzas of their own (transports/ibb).
+		if h, ok := tm.(interface{ Handler() mux.Option }); ok {
+			opts = append(opts, h.Handler())
+		}
+	}
+	xs, err := n.Client(ctx, p.jid, mux.New(stanza.NSClient, opts...))
 	if err != nil {
 		t.Fatal(err)
 	}

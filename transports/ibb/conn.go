@@ -100,6 +100,9 @@ type Conn struct {
 	readers int   // Reads waiting for data
 	holders int   // data handlers waiting for room
 	changed chan struct{}
+	// onReadable is the function AfterReadable arranged to call once a
+	// Read would not block; nil when none is armed.
+	onReadable *readableFunc
 	// send side
 	wseq        uint16
 	werr        error         // why Write fails
@@ -114,6 +117,7 @@ type Conn struct {
 	closing     chan struct{} // closed by Close
 	dead        chan struct{} // closed when the stream can no longer carry data
 	slots       chan struct{} // one token per data IQ in flight
+	flight      chan struct{} // the Method's, shared by its Conns (MaxInFlight)
 	inflight    sync.WaitGroup
 	bg          sync.WaitGroup // <open/> and abortive <close/> senders
 }
@@ -122,16 +126,18 @@ func newConn(m *Method, cfg settings, p jingle.TransportParams, limit int) *Conn
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	close(done)
-	return &Conn{
+	c := &Conn{
 		m: m, cfg: cfg, sender: p.Stream, local: p.Local, peer: p.Peer,
 		opener: p.Offer == nil, offered: limit, limit: limit,
 		ctx: ctx, cancel: cancel,
-		readDL: newDeadline(), writeDL: newDeadline(),
-		remote: make(chan struct{}), ready: make(chan struct{}),
+		writeDL: newDeadline(nil),
+		remote:  make(chan struct{}), ready: make(chan struct{}),
 		changed: make(chan struct{}), lastWritten: done,
 		closing: make(chan struct{}), dead: make(chan struct{}),
 		slots: make(chan struct{}, cfg.window),
 	}
+	c.readDL = newDeadline(c.readDeadlinePassed)
+	return c
 }
 
 func (c *Conn) limitOffered() int { return c.offered }
@@ -165,11 +171,71 @@ func (c *Conn) SetReadDeadline(t time.Time) error { c.readDL.set(t); return nil 
 // SetWriteDeadline implements net.Conn.
 func (c *Conn) SetWriteDeadline(t time.Time) error { c.writeDL.set(t); return nil }
 
-// broadcastLocked wakes every Read and data handler waiting for a change;
-// c.mu is held.
+// broadcastLocked wakes every Read and data handler waiting for a change,
+// and starts the function AfterReadable armed if a Read would no longer
+// block; c.mu is held.
 func (c *Conn) broadcastLocked() {
 	close(c.changed)
 	c.changed = make(chan struct{})
+	c.fireReadableLocked()
+}
+
+// readableFunc is one AfterReadable call's function, until it is started
+// or stopped.
+type readableFunc struct{ f func() }
+
+// AfterReadable arranges to call f in its own goroutine once a Read would
+// not block: received data is buffered, the stream has ended or broken,
+// the Conn is closed, or the read deadline has passed. If a Read would not
+// block now, f starts at once. Like context.AfterFunc, it returns a
+// function that stops the call; stop reports whether it did (false once
+// f has been started or stopped already). One call may be armed at a
+// time: a new AfterReadable replaces one still armed, which then never
+// runs.
+//
+// It lets a reader that has caught up with the data give up its goroutine
+// until more arrives: with thousands of idle bytestreams (issue 17), a
+// goroutine blocked in Read on each is most of what they cost.
+func (c *Conn) AfterReadable(f func()) (stop func() bool) {
+	rf := &readableFunc{f: f}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onReadable = rf
+	c.fireReadableLocked()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.onReadable != rf {
+			return false
+		}
+		c.onReadable = nil
+		return true
+	}
+}
+
+// readableLocked reports whether a Read would return without waiting; c.mu
+// is held.
+func (c *Conn) readableLocked() bool {
+	return c.localClosed || c.rlen > 0 || c.rerr != nil || isClosed(c.readDL.wait())
+}
+
+// fireReadableLocked starts the armed AfterReadable function if a Read
+// would not block; c.mu is held.
+func (c *Conn) fireReadableLocked() {
+	if c.onReadable == nil || !c.readableLocked() {
+		return
+	}
+	f := c.onReadable.f
+	c.onReadable = nil
+	go f()
+}
+
+// readDeadlinePassed runs when the read deadline passes: an armed
+// AfterReadable function starts, since Read no longer blocks.
+func (c *Conn) readDeadlinePassed() {
+	c.mu.Lock()
+	c.fireReadableLocked()
+	c.mu.Unlock()
 }
 
 // setReadyLocked closes ready once; c.mu is held.
@@ -317,33 +383,24 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if isClosed(dl) {
 			return n, os.ErrDeadlineExceeded
 		}
-		select {
-		case c.slots <- struct{}{}:
-		default:
-			select {
-			case c.slots <- struct{}{}:
-			case <-dl:
-				return n, os.ErrDeadlineExceeded
-			case <-c.closing:
-				return n, net.ErrClosed
-			case <-c.dead:
-				c.mu.Lock()
-				err := c.writableLocked()
-				c.mu.Unlock()
-				return n, err
-			}
+		if err := c.acquire(c.slots, dl); err != nil {
+			return n, err
+		}
+		if err := c.acquire(c.flight, dl); err != nil {
+			<-c.slots
+			return n, err
 		}
 		k := min(len(p), bs)
 		enc := make([]byte, base64.StdEncoding.EncodedLen(k))
 		base64.StdEncoding.Encode(enc, p[:k])
 		if err := c.waitWritten(dl); err != nil {
-			<-c.slots
+			c.releaseSlots()
 			return n, err
 		}
 		c.mu.Lock()
 		if err := c.writableLocked(); err != nil {
 			c.mu.Unlock()
-			<-c.slots
+			c.releaseSlots()
 			return n, err
 		}
 		seq, ord := c.wseq, c.word
@@ -361,6 +418,46 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// acquire takes a slot of sem for a data IQ, waiting until one is free,
+// the write deadline passes, the Conn is closed or the stream dies.
+func (c *Conn) acquire(sem chan struct{}, dl <-chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-dl:
+	case <-c.closing:
+	case <-c.dead:
+	}
+	return c.writeStopped(dl)
+}
+
+// writeStopped says why a wait of Write ended other than by what it
+// waited for: its deadline dl passed, the Conn was closed, or the stream
+// died.
+func (c *Conn) writeStopped(dl <-chan struct{}) error {
+	switch {
+	case isClosed(dl):
+		return os.ErrDeadlineExceeded
+	case isClosed(c.closing):
+		return net.ErrClosed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writableLocked()
+}
+
+// releaseSlots gives back the slots of one data IQ: the Conn's (Window)
+// and the Method's (MaxInFlight).
+func (c *Conn) releaseSlots() {
+	<-c.flight
+	<-c.slots
+}
+
 // waitWritten waits until the block handed over last is written to the
 // XMPP stream (its answer may still be pending), so that at most one block
 // of the bytestream waits for the stream's write lock, with its goroutine
@@ -376,21 +473,17 @@ func (c *Conn) waitWritten(dl <-chan struct{}) error {
 	case <-prev:
 		return nil
 	case <-dl:
-		return os.ErrDeadlineExceeded
 	case <-c.closing:
-		return net.ErrClosed
 	case <-c.dead:
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.writableLocked()
 	}
+	return c.writeStopped(dl)
 }
 
 // sendData sends one <data/> IQ once the previous one is written, so that
 // chunks leave in sequence order while several wait for their answers.
 func (c *Conn) sendData(ord uint64, seq uint16, enc []byte, prev <-chan struct{}, mine chan struct{}) {
 	defer c.inflight.Done()
-	defer func() { <-c.slots }()
+	defer c.releaseSlots()
 	var once sync.Once
 	written := func() { once.Do(func() { close(mine) }) }
 	defer written()

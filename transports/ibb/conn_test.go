@@ -205,19 +205,8 @@ func TestReadDeadline(t *testing.T) {
 func TestWriteDeadline(t *testing.T) {
 	n, alice, bob := pair(t, &ibb.Method{BlockSize: 10, Window: 2}, &ibb.Method{})
 	ca, cb := connect(t, alice, bob)
-	var hold atomic.Bool
-	var held [][]byte
-	var mu sync.Mutex
-	n.SetFilter(func(from, to jid.JID, st []byte) []byte {
-		if hold.Load() && from.Equal(bob.addr) && bytes.Contains(st, []byte(`type="result"`)) {
-			mu.Lock()
-			held = append(held, st)
-			mu.Unlock()
-			return nil
-		}
-		return st
-	})
-	hold.Store(true)
+	answers := holdAnswers(n, bob.addr, nil)
+	answers.hold.Store(true)
 	ca.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	start := time.Now()
 	nw, err := ca.Write(make([]byte, 100))
@@ -236,14 +225,7 @@ func TestWriteDeadline(t *testing.T) {
 	}
 	// Releasing the answers frees the window: Write works again once the
 	// deadline is cleared.
-	hold.Store(false)
-	mu.Lock()
-	for _, st := range held {
-		if err := n.Inject(tctx(t), alice.addr, string(st)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mu.Unlock()
+	answers.release(t, n, alice.addr)
 	ca.SetWriteDeadline(time.Time{})
 	transfer(t, ca, cb, randomBytes(t, 1000))
 }
@@ -482,4 +464,175 @@ func TestTransportCloseKeepsData(t *testing.T) {
 	if _, err := ta2.Dial(ctx); !errors.Is(err, jingle.ErrTransportFailed) && err != nil {
 		t.Fatalf("Dial after close: %v", err)
 	}
+}
+
+// TestAfterReadable: the function runs once a Read would not block — data,
+// the read deadline, Close, the peer's <close/> — and not before; stop
+// prevents it.
+func TestAfterReadable(t *testing.T) {
+	_, alice, bob := pair(t, &ibb.Method{}, &ibb.Method{})
+	ca, cb := connect(t, alice, bob)
+	fired := make(chan struct{}, 1)
+	notify := func() { fired <- struct{}{} }
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-fired:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the function did not run", what)
+		}
+	}
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case <-fired:
+			t.Fatalf("%s: the function ran while a Read would block", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	// Data.
+	cb.AfterReadable(notify)
+	quiet("no data")
+	if _, err := ca.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	wait("data")
+	// Data already buffered: at once.
+	cb.AfterReadable(notify)
+	wait("buffered data")
+	if got := readN(t, cb, 5); string(got) != "hello" {
+		t.Fatalf("read %q", got)
+	}
+	// Stopped: never.
+	stop := cb.AfterReadable(notify)
+	if !stop() {
+		t.Fatal("stop of an armed function reported false")
+	}
+	if _, err := ca.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	quiet("stopped")
+	if stop() {
+		t.Fatal("second stop reported true")
+	}
+	readN(t, cb, 1)
+	// The read deadline passing, by its timer and by moving it.
+	cb.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	cb.AfterReadable(notify)
+	wait("deadline passed")
+	cb.SetReadDeadline(time.Time{})
+	cb.AfterReadable(notify)
+	quiet("deadline cleared")
+	cb.SetReadDeadline(time.Now())
+	wait("deadline moved to now")
+	cb.SetReadDeadline(time.Time{})
+	// The peer's <close/>.
+	cb.AfterReadable(notify)
+	if err := ca.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wait("peer closed")
+	if _, err := cb.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("Read after the peer's close: %v", err)
+	}
+}
+
+// TestAfterReadableClose: closing the Conn runs the armed function, and a
+// function that already ran is not stopped.
+func TestAfterReadableClose(t *testing.T) {
+	_, alice, bob := pair(t, &ibb.Method{}, &ibb.Method{})
+	_, cb := connect(t, alice, bob)
+	fired := make(chan struct{}, 1)
+	stop := cb.AfterReadable(func() { fired <- struct{}{} })
+	go cb.Close()
+	select {
+	case <-fired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not run the function")
+	}
+	if stop() {
+		t.Fatal("stop after the function ran reported true")
+	}
+}
+
+// TestMaxInFlight: the Method's bytestreams together keep at most
+// MaxInFlight data IQs in flight, whatever each one's Window; the others
+// wait in Write (here until their deadline) and go out once answers
+// come back.
+func TestMaxInFlight(t *testing.T) {
+	n, alice, bob := pair(t, &ibb.Method{BlockSize: 10, Window: 4, MaxInFlight: 5}, &ibb.Method{})
+	var conns [3][2]*ibb.Conn
+	for i := range conns {
+		conns[i][0], conns[i][1] = connect(t, alice, bob)
+	}
+	var sent atomic.Int32
+	answers := holdAnswers(n, bob.addr, func(from jid.JID, st []byte) {
+		if from.Equal(alice.addr) && bytes.Contains(st, []byte("<data ")) {
+			sent.Add(1)
+		}
+	})
+	answers.hold.Store(true)
+	var wg sync.WaitGroup
+	written := make([]int, len(conns))
+	for i := range conns {
+		ca := conns[i][0]
+		ca.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		wg.Go(func() { written[i], _ = ca.Write(make([]byte, 100)) })
+	}
+	wg.Wait()
+	total := 0
+	for _, w := range written {
+		total += w
+	}
+	if got := sent.Load(); got != 5 || total != 50 {
+		t.Fatalf("%d data IQs sent and %d bytes handed over with the answers held, want 5 and 50 (MaxInFlight 5 × block 10)", got, total)
+	}
+	answers.release(t, n, alice.addr)
+	for i := range conns {
+		ca, cb := conns[i][0], conns[i][1]
+		readN(t, cb, written[i])
+		ca.SetWriteDeadline(time.Time{})
+		transfer(t, ca, cb, randomBytes(t, 1000))
+	}
+}
+
+// answerHolder holds back the IQ results of one peer while hold is set.
+type answerHolder struct {
+	hold atomic.Bool
+	mu   sync.Mutex
+	held [][]byte
+}
+
+// holdAnswers makes n hold back from's IQ results while the holder's hold
+// is set; also, if not nil, sees every stanza first.
+func holdAnswers(n *xmpptest.Network, from jid.JID, also func(from jid.JID, st []byte)) *answerHolder {
+	h := &answerHolder{}
+	n.SetFilter(func(f, to jid.JID, st []byte) []byte {
+		if also != nil {
+			also(f, st)
+		}
+		if h.hold.Load() && f.Equal(from) && bytes.Contains(st, []byte(`type="result"`)) {
+			h.mu.Lock()
+			h.held = append(h.held, st)
+			h.mu.Unlock()
+			return nil
+		}
+		return st
+	})
+	return h
+}
+
+// release stops holding and delivers the held answers to to.
+func (h *answerHolder) release(t testing.TB, n *xmpptest.Network, to jid.JID) {
+	t.Helper()
+	h.hold.Store(false)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, st := range h.held {
+		if err := n.Inject(tctx(t), to, string(st)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.held = nil
 }

@@ -13,12 +13,26 @@ type deadline struct {
 	mu     sync.Mutex
 	timer  *time.Timer
 	passed chan struct{}
+	// notify, if set, runs after the timer closed passed (not under mu).
+	notify func()
 }
 
-func newDeadline() *deadline { return &deadline{passed: make(chan struct{})} }
+// newDeadline returns a disarmed deadline; notify, if not nil, is called
+// each time an armed deadline passes by its timer.
+func newDeadline(notify func()) *deadline {
+	return &deadline{passed: make(chan struct{}), notify: notify}
+}
 
 // set arms the deadline at t; the zero time disarms it.
 func (d *deadline) set(t time.Time) {
+	if d.setLocked(t) && d.notify != nil {
+		d.notify()
+	}
+}
+
+// setLocked is set under d.mu; it reports whether it made the deadline
+// pass.
+func (d *deadline) setLocked(t time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.timer != nil && !d.timer.Stop() {
@@ -30,19 +44,26 @@ func (d *deadline) set(t time.Time) {
 		if closed {
 			d.passed = make(chan struct{})
 		}
-		return
+		return false
 	}
 	if dur := time.Until(t); dur > 0 {
 		if closed {
 			d.passed = make(chan struct{})
 		}
 		ch := d.passed
-		d.timer = time.AfterFunc(dur, func() { close(ch) })
-		return
+		d.timer = time.AfterFunc(dur, func() {
+			close(ch)
+			if d.notify != nil {
+				d.notify()
+			}
+		})
+		return false
 	}
-	if !closed {
-		close(d.passed)
+	if closed {
+		return false
 	}
+	close(d.passed)
+	return true
 }
 
 // wait returns the channel that is closed when the deadline passes.

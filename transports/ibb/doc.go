@@ -46,7 +46,8 @@
 //
 // Write splits the bytes into blocks of the negotiated size and sends each
 // as <data seq sid/> in an IQ set, seq counting from 0 and wrapping from
-// 65535 to 0. Up to [Method.Window] IQs are in flight; they are written to
+// 65535 to 0. Up to [Method.Window] IQs are in flight, and up to
+// [Method.MaxInFlight] over all the Method's streams; they are written to
 // the XMPP stream strictly in seq order (each waits until the previous
 // one's payload has been consumed by the encoder) and then wait for their
 // answers concurrently. Write returns as soon as its last block is handed
@@ -107,6 +108,10 @@
 // handler wait. An application that reads and writes the same Conn from
 // one goroutine must not let a Write block while data it has not read
 // piles up, or the hold times out.
+//
+// A reader that has caught up with the data need not keep a goroutine
+// blocked in Read: [Conn.AfterReadable] calls a function once a Read would
+// not block (filetransfer's receiving worker parks that way).
 //
 // Refusing with a wait-type error and letting the sender retry would not
 // hold the stream, but XEP-0047 defines no retry for data errors (the

@@ -358,6 +358,8 @@ func (c *Conn) deliver(seq uint16, b64 []byte, tooBig bool) *stanza.Error {
 	c.rlen += len(data)
 	if c.readers > 0 {
 		c.broadcastLocked()
+	} else {
+		c.fireReadableLocked()
 	}
 	c.mu.Unlock()
 	return nil

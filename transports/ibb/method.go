@@ -25,6 +25,8 @@ const (
 	// maxWindow bounds Window: more IQs in flight only fill the server's
 	// queues.
 	maxWindow = 256
+	// DefaultMaxInFlight is the default of Method.MaxInFlight.
+	DefaultMaxInFlight = 1024
 )
 
 // Method is the XEP-0261 Jingle In-Band Bytestreams transport method, a
@@ -54,6 +56,14 @@ type Method struct {
 	// Window is the number of data IQs in flight, sent and not yet
 	// acknowledged (default 8, at most 256).
 	Window int
+	// MaxInFlight bounds the data IQs in flight over all the Method's
+	// bytestreams together (default 1024; never below Window): each
+	// holds a goroutine and its encoded block from the Write that hands
+	// it over until its answer. A Write that would exceed it waits, like
+	// one whose Window is full. With thousands of bytestreams writing at
+	// once (issue 17: 10,000 slow senders released together), blocks
+	// would otherwise queue for the one XMPP stream by the thousand.
+	MaxInFlight int
 	// HoldTimeout bounds how long an arriving chunk that does not fit in
 	// the receive buffer waits for the reader to make room before the
 	// bytestream is refused with resource-constraint (default 5s). The
@@ -76,6 +86,7 @@ type Method struct {
 
 	mu      sync.Mutex
 	streams map[streamKey]*Conn
+	flight  chan struct{} // a token per data IQ in flight (MaxInFlight)
 }
 
 // streamKey names an IBB session: XEP-0047 sids are chosen by the peer,
@@ -89,6 +100,7 @@ type streamKey struct {
 type settings struct {
 	blockSize, maxBlockSize int
 	readBuffer, window      int
+	maxInFlight             int
 	hold, iqTimeout         time.Duration
 	openTimeout             time.Duration
 	log                     *slog.Logger
@@ -97,7 +109,7 @@ type settings struct {
 func (m *Method) settings() settings {
 	s := settings{
 		blockSize: m.BlockSize, maxBlockSize: m.MaxBlockSize,
-		readBuffer: m.ReadBuffer, window: m.Window,
+		readBuffer: m.ReadBuffer, window: m.Window, maxInFlight: m.MaxInFlight,
 		hold: m.HoldTimeout, iqTimeout: m.IQTimeout, openTimeout: m.OpenTimeout, log: m.Logger,
 	}
 	if s.openTimeout <= 0 {
@@ -117,6 +129,10 @@ func (m *Method) settings() settings {
 		s.window = DefaultWindow
 	}
 	s.window = min(s.window, maxWindow)
+	if s.maxInFlight <= 0 {
+		s.maxInFlight = DefaultMaxInFlight
+	}
+	s.maxInFlight = max(s.maxInFlight, s.window)
 	if s.hold <= 0 {
 		s.hold = DefaultHoldTimeout
 	}
@@ -176,6 +192,7 @@ func (m *Method) NewTransport(ctx context.Context, p jingle.TransportParams) (ji
 		block = min(v, cfg.maxBlockSize)
 	}
 	c := newConn(m, cfg, p, block)
+	c.flight = m.flightSlots(cfg.maxInFlight)
 	for tries := 0; ; tries++ {
 		if p.Offer == nil {
 			var err error
@@ -193,6 +210,17 @@ func (m *Method) NewTransport(ctx context.Context, p jingle.TransportParams) (ji
 		}
 	}
 	return &transport{c: c}, nil
+}
+
+// flightSlots returns the Method's semaphore of data IQs in flight,
+// made with n slots on first use.
+func (m *Method) flightSlots(n int) chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.flight == nil {
+		m.flight = make(chan struct{}, n)
+	}
+	return m.flight
 }
 
 func (m *Method) register(c *Conn) bool {
