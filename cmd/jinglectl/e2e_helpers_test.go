@@ -17,6 +17,7 @@ import (
 
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 	"github.com/jinglekit/jinglekit/internal/testproc"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 var prosody prosodytest.Lazy
@@ -84,9 +85,8 @@ func newAccount(t *testing.T, srv *prosodytest.Server, prefix string) account {
 // contactPair registers alice and bob on srv, mutual roster contacts.
 func contactPair(t *testing.T, srv *prosodytest.Server) (alice, bob account) {
 	t.Helper()
-	alice, bob = newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	subscribe(t, srv, alice, bob)
-	return alice, bob
+	a, b := testserver.ContactPair(t, srv)
+	return account{a.JID, a.Password}, account{b.JID, b.Password}
 }
 
 // subscribe makes a and each of others mutual roster contacts on srv.

@@ -3,7 +3,7 @@
 // started on first use and shared by the tests of a package (Lazy, Main),
 // the choice between skipping and failing a test when the server's
 // program is missing (Verdict, React), and the names and passwords of the
-// accounts a test registers (NewUser, CheckLocalpart).
+// accounts a test registers (NewUser, CheckLocalpart, ContactPair).
 //
 // How a server starts, stops and registers an account stays in each
 // harness: they talk to different servers.
@@ -171,4 +171,34 @@ func NewUser(t testing.TB, harness, domain, prefix string, seq *atomic.Uint64,
 		t.Fatalf("%s: NewUser: %v", harness, err)
 	}
 	return user + "@" + domain, password
+}
+
+// Accounts is what a harness's server offers a test to register users
+// and make them roster contacts: prosodytest.Server, ejabberdtest.Server
+// and ejabberdtest.Cluster.
+type Accounts interface {
+	// NewUser registers a new account whose localpart starts with prefix,
+	// with a random password. It fails t on error.
+	NewUser(t testing.TB, prefix string) (jid, password string)
+	// MutualSubscribe makes users a and b (localparts or bare JIDs) each
+	// other's roster contacts, with subscriptions both ways.
+	MutualSubscribe(ctx context.Context, a, b string) error
+}
+
+// Account is a user registered on a test server.
+type Account struct {
+	JID      string // bare
+	Password string
+}
+
+// ContactPair registers two new users on srv, "alice" and "bob", and
+// makes them mutual roster contacts. It fails t on error.
+func ContactPair(t testing.TB, srv Accounts) (alice, bob Account) {
+	t.Helper()
+	alice.JID, alice.Password = srv.NewUser(t, "alice")
+	bob.JID, bob.Password = srv.NewUser(t, "bob")
+	if err := srv.MutualSubscribe(t.Context(), alice.JID, bob.JID); err != nil {
+		t.Fatalf("contacts %s and %s: %v", alice.JID, bob.JID, err)
+	}
+	return alice, bob
 }
