@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 	"github.com/jinglekit/jinglekit/internal/testproc"
 	"github.com/jinglekit/jinglekit/internal/testserver"
@@ -35,16 +33,11 @@ func TestMain(m *testing.M) {
 	// OMEMO state of the commands (agent.DefaultOMEMOStateFile) goes to a
 	// temporary directory, never to the user's.
 	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
-	code := prosodytest.Main(m, &prosody)
-	stopPrivacyServers()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testserver.MainNoLeaks(m, &prosody, testserver.Cleanup(func() error {
+		stopPrivacyServers()
+		_ = os.RemoveAll(dir)
+		return nil
+	})))
 }
 
 var (
