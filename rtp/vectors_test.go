@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jinglekit/jinglekit/internal/inspectmodels"
 	"github.com/jinglekit/jinglekit/internal/stanzamodel"
 	"github.com/jinglekit/jinglekit/internal/xmltest"
 	"github.com/jinglekit/jinglekit/jingle"
@@ -12,29 +13,6 @@ import (
 	"github.com/jinglekit/jinglekit/rtp"
 	"github.com/jinglekit/jinglekit/transports/ice"
 )
-
-// registry is inspect's registry with this package's models, registered
-// as cmd/jinglectl/models_rtp.go does (and ICE's transport, which RTP
-// contents carry).
-func registry() *stanzamodel.Registry {
-	r := stanzamodel.NewDefault()
-	r.Register(xml.Name{Space: rtp.NS, Local: "description"}, "rtp-description", stanzamodel.DecodeAs[rtp.Description]())
-	r.Register(xml.Name{Space: rtp.NSGrouping, Local: "group"}, "group", stanzamodel.DecodeAs[rtp.Group]())
-	r.Register(xml.Name{Space: rtp.NSInfo, Local: "active"}, "rtp-active", stanzamodel.DecodeAs[rtp.Active]())
-	r.Register(xml.Name{Space: rtp.NSInfo, Local: "hold"}, "rtp-hold", stanzamodel.DecodeAs[rtp.Hold]())
-	r.Register(xml.Name{Space: rtp.NSInfo, Local: "unhold"}, "rtp-unhold", stanzamodel.DecodeAs[rtp.Unhold]())
-	r.Register(xml.Name{Space: rtp.NSInfo, Local: "ringing"}, "rtp-ringing", stanzamodel.DecodeAs[rtp.Ringing]())
-	r.Register(xml.Name{Space: rtp.NSInfo, Local: "mute"}, "rtp-mute", stanzamodel.DecodeAs[rtp.Mute]())
-	r.Register(xml.Name{Space: rtp.NSInfo, Local: "unmute"}, "rtp-unmute", stanzamodel.DecodeAs[rtp.Unmute]())
-	r.Register(xml.Name{Space: rtp.NSErrors, Local: "crypto-required"}, "rtp-crypto-required", stanzamodel.DecodeAs[rtp.CryptoRequired]())
-	r.Register(xml.Name{Space: rtp.NSErrors, Local: "invalid-crypto"}, "rtp-invalid-crypto", stanzamodel.DecodeAs[rtp.InvalidCrypto]())
-	for _, local := range []string{"propose", "ringing", "proceed", "reject", "retract", "finish"} {
-		r.Register(xml.Name{Space: jmi.NS, Local: local}, "jmi-"+local, stanzamodel.DecodeAs[jmi.Message]())
-	}
-	r.Register(xml.Name{Space: ice.NSICEUDP, Local: "transport"}, "ice-udp-transport", stanzamodel.DecodeAs[ice.Transport]())
-	r.Register(xml.Name{Space: ice.NSDTLS, Local: "fingerprint"}, "dtls-fingerprint", stanzamodel.DecodeAs[ice.Fingerprint]())
-	return r
-}
 
 var (
 	nameDesc        = xml.Name{Space: rtp.NS, Local: "description"}
@@ -82,7 +60,7 @@ func TestVectorsRoundTrip(t *testing.T) {
 		"xep-0339": {}, // likewise for <source/> and <ssrc-group/>
 		"xep-0353": {"description": 4, "jmi": 12},
 	}
-	reg := registry()
+	reg := inspectmodels.Registry()
 	for xep, want := range min {
 		t.Run(xep, func(t *testing.T) {
 			got := map[string]int{}

@@ -5,27 +5,11 @@ import (
 	"encoding/xml"
 	"testing"
 
+	"github.com/jinglekit/jinglekit/internal/inspectmodels"
 	"github.com/jinglekit/jinglekit/internal/stanzamodel"
 	"github.com/jinglekit/jinglekit/internal/xmltest"
 	"github.com/jinglekit/jinglekit/transports/ice"
 )
-
-// registry is inspect's registry with this package's models, registered
-// as cmd/jinglectl/models_ice.go does.
-func registry() *stanzamodel.Registry {
-	r := stanzamodel.NewDefault()
-	for _, ns := range []string{ice.NSICEUDP, ice.NSICE0} {
-		r.Register(xml.Name{Space: ns, Local: "transport"}, "ice-udp-transport", stanzamodel.DecodeAs[ice.Transport]())
-	}
-	r.Register(xml.Name{Space: ice.NSWebRTCDataChannel, Local: "transport"}, "webrtc-datachannel-transport", stanzamodel.DecodeAs[ice.DataChannelTransport]())
-	r.Register(xml.Name{Space: ice.NSDTLS, Local: "fingerprint"}, "dtls-fingerprint", stanzamodel.DecodeAs[ice.Fingerprint]())
-	r.Register(xml.Name{Space: ice.NSDTLSSCTP, Local: "sctpmap"}, "sctpmap", stanzamodel.DecodeAs[ice.SCTPMap]())
-	for _, ns := range []string{ice.NSExtDisco, ice.NSExtDisco1} {
-		r.Register(xml.Name{Space: ns, Local: "services"}, "extdisco-services", stanzamodel.DecodeAs[ice.Services]())
-		r.Register(xml.Name{Space: ns, Local: "credentials"}, "extdisco-credentials", stanzamodel.DecodeAs[ice.ExtCredentials]())
-	}
-	return r
-}
 
 var (
 	nameICE         = xml.Name{Space: ice.NSICEUDP, Local: "transport"}
@@ -49,7 +33,7 @@ func TestVectorsRoundTrip(t *testing.T) {
 		"xep-0343": {nameICE: 3, nameFingerprint: 2, nameSCTPMap: 2},
 		"xep-0215": {nameServices: 4, nameCredentials: 2},
 	}
-	reg := registry()
+	reg := inspectmodels.Registry()
 	for xep, want := range min {
 		t.Run(xep, func(t *testing.T) {
 			got := map[xml.Name]int{}
