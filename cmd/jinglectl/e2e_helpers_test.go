@@ -85,8 +85,10 @@ func contactPair(t *testing.T, srv *prosodytest.Server) (alice, bob account) {
 // subscribe makes a and each of others mutual roster contacts on srv.
 func subscribe(t *testing.T, srv *prosodytest.Server, a account, others ...account) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
 	for _, b := range others {
-		if err := srv.MutualSubscribe(t.Context(), a.jid, b.jid); err != nil {
+		if err := srv.MutualSubscribe(ctx, a.jid, b.jid); err != nil {
 			t.Fatal(err)
 		}
 	}

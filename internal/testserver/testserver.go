@@ -22,6 +22,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -232,13 +233,18 @@ type Account struct {
 	Password string
 }
 
+// subscribeTimeout bounds ContactPair's MutualSubscribe.
+const subscribeTimeout = 30 * time.Second
+
 // ContactPair registers two new users on srv, "alice" and "bob", and
 // makes them mutual roster contacts. It fails t on error.
 func ContactPair(t testing.TB, srv Accounts) (alice, bob Account) {
 	t.Helper()
 	alice.JID, alice.Password = srv.NewUser(t, "alice")
 	bob.JID, bob.Password = srv.NewUser(t, "bob")
-	if err := srv.MutualSubscribe(t.Context(), alice.JID, bob.JID); err != nil {
+	ctx, cancel := context.WithTimeout(t.Context(), subscribeTimeout)
+	defer cancel()
+	if err := srv.MutualSubscribe(ctx, alice.JID, bob.JID); err != nil {
 		t.Fatalf("contacts %s and %s: %v", alice.JID, bob.JID, err)
 	}
 	return alice, bob
