@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/internal/ejabberdtest"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // TestAgentFailover is the failover acceptance test on a two-node ejabberd
@@ -24,11 +24,8 @@ func TestAgentFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c, err := ejabberdtest.StartCluster(ctx, ejabberdtest.Options{})
-	if errors.Is(err, ejabberdtest.ErrNotInstalled) && os.Getenv(ejabberdtest.EnvRequire) != "1" {
-		t.Skip(err)
-	}
 	if err != nil {
-		t.Fatal(err)
+		testserver.React(t, err, ejabberdtest.ErrNotInstalled, ejabberdtest.EnvRequire) // skips, or fails
 	}
 	t.Cleanup(func() {
 		if err := c.Stop(); err != nil {
