@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/internal/inspectmodels"
 	"github.com/jinglekit/jinglekit/internal/stanzamodel"
 	"github.com/jinglekit/jinglekit/internal/xmltest"
 	"github.com/jinglekit/jinglekit/jingle"
@@ -23,16 +24,6 @@ const (
 	minReceived0234     = 1
 	minVectors0300      = 2
 )
-
-func registry() *stanzamodel.Registry {
-	r := stanzamodel.NewDefault()
-	for _, ns := range filetransfer.Namespaces() {
-		r.Register(xml.Name{Space: ns, Local: "description"}, "file-description", stanzamodel.DecodeAs[filetransfer.Description]())
-		r.Register(xml.Name{Space: ns, Local: "checksum"}, "file-checksum", stanzamodel.DecodeAs[filetransfer.Checksum]())
-		r.Register(xml.Name{Space: ns, Local: "received"}, "file-received", stanzamodel.DecodeAs[filetransfer.Received]())
-	}
-	return r
-}
 
 // TestVectors0234Elements decodes every <description/>, <checksum/> and
 // <received/> of the XEP-0234 examples into the package's types and
@@ -86,7 +77,7 @@ func TestVectors0234Elements(t *testing.T) {
 // layer carries them) and checks the whole stanza still has the file's
 // infoset.
 func TestVectors0234Stanzas(t *testing.T) {
-	reg := registry()
+	reg := inspectmodels.Registry()
 	var checked int
 	for _, v := range xmltest.Vectors(t, "0234") {
 		if !v.WellFormed {
@@ -153,7 +144,7 @@ func remodel(t *testing.T, reg *stanzamodel.Registry, el jingle.Element) *jingle
 // and checks the package advertises the features they show in the form
 // they show them.
 func TestVectors0300(t *testing.T) {
-	reg := registry()
+	reg := inspectmodels.Registry()
 	features := filetransfer.HashFeatures()
 	var checked int
 	for _, v := range xmltest.Vectors(t, "0300") {

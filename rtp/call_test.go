@@ -27,23 +27,10 @@ func TestDirectCall(t *testing.T) {
 	aliceRec := rtp.NewRecorder(t.TempDir())
 	bobCalls := make(chan *rtp.Call, 1)
 	bob := newParty(t, n, xmpptest.Bob, func(p *party) {
-		p.h.OnCall = func(ctx context.Context, c *rtp.Call) {
-			src, err := rtp.NewOggSource(bytes.NewReader(testmedia.BobOgg()))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if err := c.Accept(ctx, rtp.Options{Audio: src, OnTrack: bobRec.OnTrack}); err != nil {
-				t.Errorf("accept: %v", err)
-			}
-			bobCalls <- c
-		}
+		p.h.OnCall = acceptOgg(t, bobRec, bobCalls)
 	})
 	alice := newParty(t, n, xmpptest.Alice, nil)
-	src, err := rtp.NewOggSource(bytes.NewReader(testmedia.AliceOgg()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := oggSource(t, testmedia.AliceOgg())
 	c, err := alice.h.Place(ctx, bob.addr, rtp.Options{Audio: src, OnTrack: aliceRec.OnTrack})
 	if err != nil {
 		t.Fatal(err)
@@ -208,26 +195,16 @@ func fullCall(t *testing.T, connect connectFunc) {
 				t.Error(err)
 			}
 		}
+		accept := acceptOgg(t, bobRec, bobCalls)
 		p.h.OnCall = func(ctx context.Context, c *rtp.Call) {
 			if c.JMIIncoming() == nil {
 				t.Error("incoming call not linked to the JMI proposal")
 			}
-			src, err := rtp.NewOggSource(bytes.NewReader(testmedia.BobOgg()))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if err := c.Accept(ctx, rtp.Options{Audio: src, OnTrack: bobRec.OnTrack}); err != nil {
-				t.Errorf("accept: %v", err)
-			}
-			bobCalls <- c
+			accept(ctx, c)
 		}
 	})
 	alice := connect(t, "alice", nil)
-	src, err := rtp.NewOggSource(bytes.NewReader(testmedia.AliceOgg()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := oggSource(t, testmedia.AliceOgg())
 	c, err := alice.h.Place(ctx, bob.addr.Bare(), rtp.Options{Audio: src, OnTrack: aliceRec.OnTrack})
 	if err != nil {
 		t.Fatal(err)

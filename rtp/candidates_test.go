@@ -79,22 +79,10 @@ func TestWireCandidates(t *testing.T) {
 	})
 	bobCalls := make(chan *rtp.Call, 1)
 	bob := newParty(t, n, xmpptest.Bob, func(p *party) {
-		p.h.OnCall = func(ctx context.Context, c *rtp.Call) {
-			src, err := rtp.NewOggSource(bytes.NewReader(testmedia.BobOgg()))
-			if err == nil {
-				err = c.Accept(ctx, rtp.Options{Audio: src})
-			}
-			if err != nil {
-				t.Errorf("accept: %v", err)
-			}
-			bobCalls <- c
-		}
+		p.h.OnCall = acceptOgg(t, nil, bobCalls)
 	})
 	alice := newParty(t, n, xmpptest.Alice, nil)
-	src, err := rtp.NewOggSource(bytes.NewReader(testmedia.AliceOgg()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := oggSource(t, testmedia.AliceOgg())
 	c, err := alice.h.Place(ctx, bob.addr, rtp.Options{Audio: src})
 	if err != nil {
 		t.Fatal(err)

@@ -32,10 +32,7 @@ func echoCall(t *testing.T, echo *rtp.Echo) *rtp.Recorder {
 	})
 	alice := newParty(t, n, xmpptest.Alice, nil)
 	rec := rtp.NewRecorder(t.TempDir())
-	src, err := rtp.NewOggSource(bytes.NewReader(testmedia.AliceOgg()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := oggSource(t, testmedia.AliceOgg())
 	c, err := alice.h.Place(ctx, bob.addr, rtp.Options{Audio: src, OnTrack: rec.OnTrack})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package rtp_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/jinglekit/jinglekit/internal/testmedia"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
@@ -92,5 +94,37 @@ func waitEvent(t testing.TB, ctx context.Context, c *rtp.Call, kind rtp.EventKin
 		if ev.Kind == rtp.EventEnded {
 			t.Fatalf("call ended (%v) while waiting for %s", ev.Reason, kind)
 		}
+	}
+}
+
+// oggSource plays data, Ogg/Opus test audio of internal/testmedia. It
+// fails t if data does not parse.
+func oggSource(t testing.TB, data []byte) *rtp.FileSource {
+	t.Helper()
+	src, err := rtp.NewOggSource(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// acceptOgg returns an OnCall that answers each call with Bob's test
+// audio, records what it receives with rec (when not nil), and hands the
+// call to calls.
+func acceptOgg(t testing.TB, rec *rtp.Recorder, calls chan<- *rtp.Call) func(context.Context, *rtp.Call) {
+	return func(ctx context.Context, c *rtp.Call) {
+		src, err := rtp.NewOggSource(bytes.NewReader(testmedia.BobOgg()))
+		if err != nil {
+			t.Error(err) // not Fatal: OnCall runs in the handler's goroutine
+			return
+		}
+		opts := rtp.Options{Audio: src}
+		if rec != nil {
+			opts.OnTrack = rec.OnTrack
+		}
+		if err := c.Accept(ctx, opts); err != nil {
+			t.Errorf("accept: %v", err)
+		}
+		calls <- c
 	}
 }

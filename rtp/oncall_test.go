@@ -1,7 +1,6 @@
 package rtp_test
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -32,10 +31,7 @@ func TestOnCallFollowsCall(t *testing.T) {
 		}
 	})
 	alice := newParty(t, n, xmpptest.Alice, nil)
-	src, err := rtp.NewOggSource(bytes.NewReader(testmedia.AliceOgg()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := oggSource(t, testmedia.AliceOgg())
 	c, err := alice.h.Place(ctx, bob.addr, rtp.Options{Audio: src})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package rtp_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -106,24 +105,11 @@ func TestProsodyJMICall(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		p.h.OnCall = func(ctx context.Context, c *rtp.Call) {
-			src, err := rtp.NewOggSource(bytes.NewReader(testmedia.BobOgg()))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if err := c.Accept(ctx, rtp.Options{Audio: src, OnTrack: bobRec.OnTrack}); err != nil {
-				t.Error(err)
-			}
-			bobCalls <- c
-		}
+		p.h.OnCall = acceptOgg(t, bobRec, bobCalls)
 	})
 	alice := prosodyParty(t, srv, aliceBare+"/a", alicePass, nil)
 	aliceRec := rtp.NewRecorder(t.TempDir())
-	src, err := rtp.NewOggSource(bytes.NewReader(testmedia.AliceOgg()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := oggSource(t, testmedia.AliceOgg())
 	c, err := alice.h.Place(ctx, jid.MustParse(bobBare), rtp.Options{Audio: src, OnTrack: aliceRec.OnTrack})
 	if err != nil {
 		t.Fatal(err)

@@ -1,11 +1,11 @@
 package xmppclient
 
 import (
+	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // prosody is the shared server of the integration tests. It stores
@@ -14,12 +14,6 @@ import (
 // tests start their own server.
 var prosody = prosodytest.Lazy{Options: prosodytest.Options{PasswordHash: "SHA-256"}}
 
-// mainRunner runs the tests and stops prosody before goleak looks for
-// leaked goroutines.
-type mainRunner struct{ m *testing.M }
-
-func (r mainRunner) Run() int { return prosodytest.Main(r.m, &prosody) }
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(mainRunner{m})
-}
+// TestMain stops prosody after the tests, then looks for leaked
+// goroutines.
+func TestMain(m *testing.M) { os.Exit(testserver.MainNoLeaks(m, &prosody)) }

@@ -264,16 +264,27 @@ func (h *harness) throughput(ctx context.Context, tc transportCase, size int64, 
 		rounds = h.o.ibbRounds
 	}
 	cpu := newCPUMeter(h.prosodyPid, bob.pid())
+	return h.measureRounds(ctx, c, cpu, rounds, tc.baseline, size, func(i int) (time.Duration, error) {
+		src := h.pattern.Source(fmt.Sprintf("%s-%d.bin", tc.name, i), size)
+		t, err := sendFile(ctx, alice, bob, tc.ns, src, size >= 64<<20)
+		return t.Elapsed, err
+	})
+}
+
+// measureRounds runs n rounds of send (given the round's number) and
+// records in c each round's MB/s against the named baseline, measured
+// just before it; the CPU of the rounds; and the peak RSS over them.
+func (h *harness) measureRounds(ctx context.Context, c *Case, cpu *cpuMeter, n int, baseline string, size int64,
+	send func(i int) (time.Duration, error)) error {
 	var peak float64
-	for i := range rounds {
-		base, err := h.pairedBaseline(ctx, tc.baseline, size)
+	for i := range n {
+		base, err := h.pairedBaseline(ctx, baseline, size)
 		if err != nil {
 			return err
 		}
-		src := h.pattern.Source(fmt.Sprintf("%s-%d.bin", tc.name, i), size)
 		resetPeak()
 		cpu.begin()
-		t, err := sendFile(ctx, alice, bob, tc.ns, src, size >= 64<<20)
+		elapsed, err := send(i)
 		cpu.end()
 		if err != nil {
 			return err
@@ -281,7 +292,7 @@ func (h *harness) throughput(ctx context.Context, tc transportCase, size int64, 
 		if p := peakMB(); p != nil {
 			peak = max(peak, *p)
 		}
-		c.round(MBPerS(size, t.Elapsed), base)
+		c.round(MBPerS(size, elapsed), base)
 	}
 	c.CPU = cpu.use()
 	c.PeakRSSMB = f64(peak)
@@ -303,29 +314,10 @@ func (h *harness) streamThroughput(ctx context.Context, tc transportCase, size i
 	if _, err := sendStream(ctx, alice, bob, tc.ns, h.pattern, 1<<20); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	cpu := newCPUMeter(h.prosodyPid, 0)
-	var peak float64
-	for range h.o.rounds {
-		base, err := h.pairedBaseline(ctx, baseTCPSHA256, size)
-		if err != nil {
-			return err
-		}
-		resetPeak()
-		cpu.begin()
+	return h.measureRounds(ctx, c, newCPUMeter(h.prosodyPid, 0), h.o.rounds, baseTCPSHA256, size, func(int) (time.Duration, error) {
 		r, err := sendStream(ctx, alice, bob, tc.ns, h.pattern, size)
-		cpu.end()
-		if err != nil {
-			return err
-		}
-		if p := peakMB(); p != nil {
-			peak = max(peak, *p)
-		}
-		c.round(MBPerS(size, r.Elapsed), base)
-	}
-	c.CPU = cpu.use()
-	c.PeakRSSMB = f64(peak)
-	c.finishRounds()
-	return nil
+		return r.Elapsed, err
+	})
 }
 
 // runLatency measures session-initiate to first payload byte over each

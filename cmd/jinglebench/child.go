@@ -148,47 +148,18 @@ func (h *harness) concurrency(ctx context.Context, c *Case) error {
 	n, size := h.o.concurrent, h.o.concurrentSize
 	c.Count, c.Bytes = n, int64(n)*size
 	lim := jingle.Limits{MaxSessions: 2*n + 64, MaxSessionsPerPeer: 2*n + 64, MaxSessionsPerAccount: 2*n + 64}
-	alice, bob, err := loginPair(ctx, h.env, s5bDirect("conc", lim), h.log)
-	if err != nil {
-		return err
-	}
-	defer alice.close()
-	defer bob.close()
-	if _, err := sendFile(ctx, alice, bob, socks5.NS, h.pattern.Source("warmup.bin", size), false); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
-	}
-	before, _ := settleGoroutines(-1, 2*time.Second)
-	resetPeak()
-	beforeBytes, beforeRSS := goMem(newSamples()), rssMB()
-	sm := startSampler(h.o.goroutineProfile)
-	start := time.Now()
-	errs := make(chan error, n)
-	for i := range n {
-		go func() {
+	wall, err := h.measureCrowd(ctx, c, crowd{cfg: s5bDirect("conc", lim), warmNS: socks5.NS, warmSize: size, n: n,
+		session: func(ctx context.Context, alice, bob *peer, i int) error {
 			src := h.pattern.Source(fmt.Sprintf("conc-%d.bin", i), size)
 			_, err := sendFile(ctx, alice, bob, socks5.NS, src, false)
-			errs <- err
-		}()
+			return err
+		}})
+	if wall > 0 {
+		c.MS = f64(ms(wall))
+		c.MBPerS = f64(MBPerS(c.Bytes, wall))
+		c.Note = fmt.Sprintf("%d filetransfer sessions of %s at once over S5B direct, one receiving Handler: %.2f s wall", n, FormatSize(size), wall.Seconds())
 	}
-	var failed []error
-	for range n {
-		if err := <-errs; err != nil {
-			failed = append(failed, err)
-		}
-	}
-	wall := time.Since(start)
-	perr := sm.stopSampling()
-	c.PeakRSSMB = peakMB()
-	sm.perSession(c, n, before, beforeBytes, beforeRSS)
-	c.MS = f64(ms(wall))
-	c.MBPerS = f64(MBPerS(c.Bytes, wall))
-	c.Note = fmt.Sprintf("%d filetransfer sessions of %s at once over S5B direct, one receiving Handler: %.2f s wall", n, FormatSize(size), wall.Seconds())
-	after, back := settleGoroutines(before, 10*time.Second)
-	c.Goroutines = &Goroutines{Before: before, Peak: sm.peakG, After: after, Back: back}
-	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d transfers failed, first: %w", len(failed), n, failed[0])
-	}
-	return perr
+	return err
 }
 
 // settleGoroutines waits until the number of goroutines is at most want

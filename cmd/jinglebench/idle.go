@@ -103,10 +103,9 @@ func (r *slowReader) Read(b []byte) (int, error) {
 
 // idle opens -idle sessions from alice to bob over IBB (no socket per
 // session), idleSetups at a time, each a slow sender that stops after its
-// first 4 KiB, and
-// measures the peak RSS and goroutines while all of them are established
-// and idle; then it lets them finish and checks that the goroutines return
-// to the count before.
+// first 4 KiB, and measures the peak RSS and goroutines while all of them
+// are established and idle; then it lets them finish and checks that the
+// goroutines return to the count before (measureCrowd).
 func (h *harness) idle(ctx context.Context, c *Case) error {
 	ctx, cancel := h.caseContext(ctx)
 	defer cancel()
@@ -122,69 +121,44 @@ func (h *harness) idle(ctx context.Context, c *Case) error {
 	// timeouts.
 	cfg := peerConfig{resource: "idle", limits: lim,
 		timeouts: filetransfer.Timeouts{Idle: h.o.timeout, Verdict: h.o.timeout, Checksum: h.o.timeout}}
-	alice, bob, err := loginPair(ctx, h.env, cfg, h.log)
-	if err != nil {
-		return err
-	}
-	defer alice.close()
-	defer bob.close()
-	if _, err := sendFile(ctx, alice, bob, ibb.NSTransport, h.pattern.Source("warmup.bin", idleSize), false); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
-	}
-	before, _ := settleGoroutines(-1, 2*time.Second)
-	resetPeak()
-	beforeBytes, beforeRSS := goMem(newSamples()), rssMB()
-	sm := startSampler(h.o.goroutineProfile)
 	g := newGate(n)
 	defer g.release()
-	start := time.Now()
-	errs := make(chan error, n)
-	for i := range n {
-		settle := g.sender()
-		go func() {
+	var established time.Duration
+	var idleG int
+	var idleRSS float64
+	wall, err := h.measureCrowd(ctx, c, crowd{cfg: cfg, warmNS: ibb.NSTransport, warmSize: idleSize, n: n,
+		session: func(ctx context.Context, alice, bob *peer, i int) error {
+			settle := g.sender()
 			select {
 			case g.setups <- struct{}{}:
 			case <-ctx.Done():
-				errs <- ctx.Err()
-				return
+				return ctx.Err()
 			}
 			src := g.source(ctx, h.pattern, fmt.Sprintf("idle-%d.bin", i), settle)
 			_, err := sendFile(ctx, alice, bob, ibb.NSTransport, src, false)
 			settle()
-			errs <- err
-		}()
+			return err
+		},
+		during: func(ctx context.Context, start time.Time) {
+			select {
+			case <-g.all:
+			case <-ctx.Done():
+			}
+			established = time.Since(start)
+			idleG, idleRSS = runtime.NumGoroutine(), rssMB()
+			if p := h.o.goroutineProfile; p != "" {
+				if err := writeProfiles(p + ".established"); err != nil {
+					h.log.Warn("bench: profile of the idle sessions", "err", err)
+				}
+			}
+			g.release()
+		}})
+	if wall > 0 {
+		c.MS = f64(ms(established))
+		c.Note = fmt.Sprintf("%d filetransfer sessions over IBB (set up %d at a time), each a slow sender stopped after %s of %s: all established and idle after %.2f s (%d goroutines, RSS %.0f MB), finished %.2f s after the start",
+			c.Count, idleSetups, FormatSize(idleFirst), FormatSize(idleSize), established.Seconds(), idleG, idleRSS, wall.Seconds())
 	}
-	var failed []error
-	select {
-	case <-g.all:
-	case <-ctx.Done():
-	}
-	established := time.Since(start)
-	idleG, idleRSS := runtime.NumGoroutine(), rssMB()
-	if p := h.o.goroutineProfile; p != "" {
-		if err := writeProfiles(p + ".established"); err != nil {
-			h.log.Warn("bench: profile of the idle sessions", "err", err)
-		}
-	}
-	g.release()
-	for range n {
-		if err := <-errs; err != nil {
-			failed = append(failed, err)
-		}
-	}
-	wall := time.Since(start)
-	perr := sm.stopSampling()
-	c.PeakRSSMB = peakMB()
-	sm.perSession(c, c.Count, before, beforeBytes, beforeRSS)
-	c.MS = f64(ms(established))
-	c.Note = fmt.Sprintf("%d filetransfer sessions over IBB (set up %d at a time), each a slow sender stopped after %s of %s: all established and idle after %.2f s (%d goroutines, RSS %.0f MB), finished %.2f s after the start",
-		c.Count, idleSetups, FormatSize(idleFirst), FormatSize(idleSize), established.Seconds(), idleG, idleRSS, wall.Seconds())
-	after, back := settleGoroutines(before, 10*time.Second)
-	c.Goroutines = &Goroutines{Before: before, Peak: sm.peakG, After: after, Back: back}
-	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d sessions failed, first: %w", len(failed), c.Count, failed[0])
-	}
-	return perr
+	return err
 }
 
 // writeProfiles writes the goroutine profile (debug=1) to file and the

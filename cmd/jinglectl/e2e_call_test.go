@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -230,11 +229,7 @@ func TestAnswerRosterDefault(t *testing.T) {
 	srv := prosody.Get(t)
 	c := newCLI(t, srv)
 	alice, bob, carol := newAccount(t, srv, "alice"), newAccount(t, srv, "bob"), newAccount(t, srv, "carol")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.MutualSubscribe(ctx, alice.jid, bob.jid); err != nil {
-		t.Fatal(err)
-	}
+	subscribe(t, srv, alice, bob)
 	ans := c.start(bob, append([]string{"answer"}, append(c.accountArgs(bob, "phone"),
 		"--echo", "--once", "--json", "--allow-loopback")...)...)
 	waitFor(t, 30*time.Second, "answer to be ready", func() bool {

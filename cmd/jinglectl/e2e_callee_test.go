@@ -72,13 +72,7 @@ func TestCallBareJIDFallback(t *testing.T) {
 	srv := prosody.Get(t)
 	c := newCLI(t, srv)
 	alice, bob, carol, dave := newAccount(t, srv, "alice"), newAccount(t, srv, "bob"), newAccount(t, srv, "carol"), newAccount(t, srv, "dave")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for _, other := range []account{bob, carol, dave} {
-		if err := srv.MutualSubscribe(ctx, alice.jid, other.jid); err != nil {
-			t.Fatal(err)
-		}
-	}
+	subscribe(t, srv, alice, bob, carol, dave)
 
 	calls := make(chan *rtp.Call, 1)
 	full := noJMICallee(t, srv, bob, calls)

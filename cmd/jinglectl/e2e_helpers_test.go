@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 	"github.com/jinglekit/jinglekit/internal/testproc"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 var prosody prosodytest.Lazy
@@ -34,16 +33,11 @@ func TestMain(m *testing.M) {
 	// OMEMO state of the commands (agent.DefaultOMEMOStateFile) goes to a
 	// temporary directory, never to the user's.
 	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
-	code := prosodytest.Main(m, &prosody)
-	stopPrivacyServers()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testserver.MainNoLeaks(m, &prosody, testserver.Cleanup(func() error {
+		stopPrivacyServers()
+		_ = os.RemoveAll(dir)
+		return nil
+	})))
 }
 
 var (
@@ -84,16 +78,17 @@ func newAccount(t *testing.T, srv *prosodytest.Server, prefix string) account {
 // contactPair registers alice and bob on srv, mutual roster contacts.
 func contactPair(t *testing.T, srv *prosodytest.Server) (alice, bob account) {
 	t.Helper()
-	alice, bob = newAccount(t, srv, "alice"), newAccount(t, srv, "bob")
-	subscribe(t, srv, alice, bob)
-	return alice, bob
+	a, b := testserver.ContactPair(t, srv)
+	return account{a.JID, a.Password}, account{b.JID, b.Password}
 }
 
 // subscribe makes a and each of others mutual roster contacts on srv.
 func subscribe(t *testing.T, srv *prosodytest.Server, a account, others ...account) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
 	for _, b := range others {
-		if err := srv.MutualSubscribe(t.Context(), a.jid, b.jid); err != nil {
+		if err := srv.MutualSubscribe(ctx, a.jid, b.jid); err != nil {
 			t.Fatal(err)
 		}
 	}

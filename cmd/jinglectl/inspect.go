@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/jinglekit/jinglekit/internal/inspectmodels"
 	"github.com/jinglekit/jinglekit/internal/stanzamodel"
 )
 
@@ -155,14 +156,7 @@ func printStanza(w *bufio.Writer, n int, s *stanzamodel.Stanza, format inspectFo
 	return nil
 }
 
-// newRegistry returns the element models inspect knows. Packages with
-// their own models (file transfer, transports…) register them here.
-func newRegistry() *stanzamodel.Registry {
-	r := stanzamodel.NewDefault()
-	registerIBB(r)
-	registerSOCKS5(r)
-	registerFileTransfer(r)
-	registerICE(r)
-	registerRTP(r)
-	return r
-}
+// newRegistry returns the element models inspect knows: those of
+// internal/inspectmodels, where packages with their own models (file
+// transfer, transports, RTP…) register them.
+func newRegistry() *stanzamodel.Registry { return inspectmodels.Registry() }

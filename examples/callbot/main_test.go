@@ -15,6 +15,7 @@ import (
 	"github.com/jinglekit/jinglekit/internal/exampletest"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
 	"github.com/jinglekit/jinglekit/internal/testmedia"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/rtp"
@@ -23,7 +24,7 @@ import (
 
 var prosody prosodytest.Lazy
 
-func TestMain(m *testing.M) { os.Exit(prosodytest.Main(m, &prosody)) }
+func TestMain(m *testing.M) { os.Exit(testserver.Main(m, &prosody)) }
 
 func loopback() rtp.Config {
 	return rtp.Config{IncludeLoopback: true, DisableIPv6: true, InterfaceFilter: func(name string) bool { return name == "lo" },

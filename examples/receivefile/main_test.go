@@ -11,12 +11,13 @@ import (
 	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/internal/exampletest"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
 var prosody prosodytest.Lazy
 
-func TestMain(m *testing.M) { os.Exit(prosodytest.Main(m, &prosody)) }
+func TestMain(m *testing.M) { os.Exit(testserver.Main(m, &prosody)) }
 
 // TestReceiveFile: the example receives a file from the allowed contact on
 // a real Prosody and stops (-once); a stranger's file is declined.

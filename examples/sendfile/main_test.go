@@ -9,12 +9,13 @@ import (
 
 	"github.com/jinglekit/jinglekit/internal/exampletest"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
 var prosody prosodytest.Lazy
 
-func TestMain(m *testing.M) { os.Exit(prosodytest.Main(m, &prosody)) }
+func TestMain(m *testing.M) { os.Exit(testserver.Main(m, &prosody)) }
 
 // TestSendFile: the example sends a file to a receiver on a real Prosody,
 // which stores it byte for byte.

@@ -6,9 +6,7 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/internal/ejabberdtest"
-	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/transports/ice"
-	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
 // ejabberdSizes are the files of the ejabberd tables: the 1 B and the
@@ -16,31 +14,18 @@ import (
 // costs about 2 s of TURN allocations).
 var ejabberdSizes = []int64{0, 1 << 20, 4 << 20}
 
-// ejabberdCase is one row of the ejabberd transfer table.
-type ejabberdCase struct {
-	name      string
-	transport string
-	opts      func() peerOpts
-}
-
 // ejabberdCases are the transports of TestTransports plus ICE relayed by
 // ejabberd's own TURN server, with the credentials mod_stun_disco hands
 // out (XEP-0215). ICE runs in one data-channel dialect: the server only
 // carries its signaling, which is the same in both.
-func ejabberdCases() []ejabberdCase {
-	return []ejabberdCase{
-		{"ibb", ibb.NSTransport, func() peerOpts { return peerOpts{} }},
-		{"s5b-direct", socks5.NS, func() peerOpts { return peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}} }},
-		{"s5b-proxy65", socks5.NS, func() peerOpts { return peerOpts{s5b: socks5.Settings{NoDirect: true}} }},
-		{"ice-webrtc-datachannel", ice.NSWebRTCDataChannel, func() peerOpts { return peerOpts{} }},
-		{"ice-relay-only", ice.NSWebRTCDataChannel, func() peerOpts {
-			// A Discovery per peer: each asks its own node.
-			return peerOpts{ice: &ice.Config{
-				RelayOnly: true, RelayTransports: []string{"udp"},
-				Discovery: &ice.Discovery{}, DisableIPv6: true,
-			}}
-		}},
-	}
+func ejabberdCases() []transportCase {
+	return append(oneICEDialect(transportCases()), transportCase{"ice-relay-only", ice.NSWebRTCDataChannel, func() peerOpts {
+		// A Discovery per peer: each asks its own node.
+		return peerOpts{ice: &ice.Config{
+			RelayOnly: true, RelayTransports: []string{"udp"},
+			Discovery: &ice.Discovery{}, DisableIPv6: true,
+		}}
+	}})
 }
 
 // TestEjabberdTransports runs the transfer table between two clients of

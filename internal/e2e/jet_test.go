@@ -16,8 +16,6 @@ import (
 	"github.com/jinglekit/jinglekit/filetransfer"
 	"github.com/jinglekit/jinglekit/jet"
 	"github.com/jinglekit/jinglekit/jingle"
-	"github.com/jinglekit/jinglekit/transports/ibb"
-	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/transports/socks5"
 )
 
@@ -106,26 +104,18 @@ func secureWith(p *peer) func(ctx context.Context, peer jid.JID, content string)
 }
 
 // TestEncryptedTransports sends a file encrypted (XEP-0391 JET, AES-128-GCM)
-// over IBB, S5B direct, S5B through proxy65 and ICE, and captures what the
-// transport carried: the file arrives verified, and no 64-byte window of
-// it is on the wire. The same capture of an unencrypted transfer finds
-// the plaintext, so the capture does see the data.
+// over the transports of TestTransports (ICE in one dialect: the layer
+// is above the data channel), and captures what the transport carried:
+// the file arrives verified, and no 64-byte window of it is on the wire.
+// The same capture of an unencrypted transfer finds the plaintext, so the
+// capture does see the data.
 func TestEncryptedTransports(t *testing.T) {
 	srv := prosody.Get(t)
-	for _, tc := range []struct {
-		name      string
-		transport string
-		opts      peerOpts
-	}{
-		{"ibb", ibb.NSTransport, peerOpts{}},
-		{"s5b-direct", socks5.NS, peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}}},
-		{"s5b-proxy65", socks5.NS, peerOpts{s5b: socks5.Settings{NoDirect: true}}},
-		{"ice", ice.NSWebRTCDataChannel, peerOpts{}},
-	} {
+	for _, tc := range oneICEDialect(transportCases()) {
 		t.Run(tc.name, func(t *testing.T) {
 			capture := map[string]*captureMethod{}
 			var mu sync.Mutex
-			opts := tc.opts
+			opts := tc.opts()
 			opts.wrapAll = func(tm jingle.TransportMethod) jingle.TransportMethod {
 				c := &captureMethod{TransportMethod: tm, flip: -1}
 				mu.Lock()
@@ -134,7 +124,7 @@ func TestEncryptedTransports(t *testing.T) {
 				return c
 			}
 			alice := newPeer(t, srv, "alice", opts)
-			bob := newPeer(t, srv, "bob", tc.opts)
+			bob := newPeer(t, srv, "bob", tc.opts())
 			// The first file goes encrypted, the second in the clear.
 			encrypted := func(i int) bool { return i == 0 }
 			const size = 1 << 20

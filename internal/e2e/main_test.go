@@ -4,32 +4,15 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
-	"github.com/jinglekit/jinglekit/internal/ejabberdtest"
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // prosody is the server of every test here, started on first use.
 var prosody = prosodytest.Lazy{Options: prosodytest.Options{PasswordHash: "SHA-256", Modules: []string{"pep"}}}
 
+// TestMain stops the shared servers (Prosody, coturn, ejabberd) after the
+// tests, then fails the package if a goroutine is left behind.
 func TestMain(m *testing.M) {
-	code := prosodytest.Main(m, &prosody, &turnProsody)
-	if err := coturn.Stop(); err != nil && code == 0 {
-		os.Stderr.WriteString("turntest: " + err.Error() + "\n")
-		code = 1
-	}
-	for _, s := range []ejabberdtest.Shared{&ejabberd, &ejabberdCluster} {
-		if err := s.Shutdown(); err != nil {
-			os.Stderr.WriteString("ejabberdtest: " + err.Error() + "\n")
-			code = 1
-		}
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testserver.MainNoLeaks(m, &prosody, &turnProsody, &coturn, &ejabberd, &ejabberdCluster))
 }

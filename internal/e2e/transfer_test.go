@@ -26,26 +26,49 @@ func bigSize() int64 {
 	return 32 << 20
 }
 
+// transportCase is one row of the transfer tables: a transport, and the
+// options of each peer (a fresh value per call) that make it go that way.
+type transportCase struct {
+	name      string
+	transport string
+	opts      func() peerOpts
+}
+
+// transportCases are the transports of TestTransports: IBB, S5B direct,
+// S5B through Prosody's proxy65 and ICE in both data-channel dialects.
+func transportCases() []transportCase {
+	none := func() peerOpts { return peerOpts{} }
+	return []transportCase{
+		{"ibb", ibb.NSTransport, none},
+		{"s5b-direct", socks5.NS, func() peerOpts { return peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}} }},
+		{"s5b-proxy65", socks5.NS, func() peerOpts { return peerOpts{s5b: socks5.Settings{NoDirect: true}} }},
+		{"ice-webrtc-datachannel", ice.NSWebRTCDataChannel, none},
+		{"ice-udp-sctpmap", ice.NSICEUDP, none},
+	}
+}
+
+// oneICEDialect is cs without its XEP-0343 (sctpmap) rows, for the tables
+// that test what the dialects share: the signaling through the server,
+// the security layer above the data channel.
+func oneICEDialect(cs []transportCase) []transportCase {
+	var out []transportCase
+	for _, tc := range cs {
+		if tc.transport != ice.NSICEUDP {
+			out = append(out, tc)
+		}
+	}
+	return out
+}
+
 // TestTransports sends files of 0 B, 1 B, 1 MiB and a big one from alice to
-// bob over IBB, S5B direct, S5B through Prosody's proxy65 and ICE in both
-// data-channel dialects, and checks each arrives byte-identical and
-// verified by the receiver.
+// bob over each of transportCases, and checks each arrives byte-identical
+// and verified by the receiver.
 func TestTransports(t *testing.T) {
 	srv := prosody.Get(t)
-	for _, tc := range []struct {
-		name      string
-		transport string
-		opts      peerOpts
-	}{
-		{"ibb", ibb.NSTransport, peerOpts{}},
-		{"s5b-direct", socks5.NS, peerOpts{s5b: socks5.Settings{NoProxyDiscovery: true}}},
-		{"s5b-proxy65", socks5.NS, peerOpts{s5b: socks5.Settings{NoDirect: true}}},
-		{"ice-webrtc-datachannel", ice.NSWebRTCDataChannel, peerOpts{}},
-		{"ice-udp-sctpmap", ice.NSICEUDP, peerOpts{}},
-	} {
+	for _, tc := range transportCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			alice := newPeer(t, srv, "alice", tc.opts)
-			bob := newPeer(t, srv, "bob", tc.opts)
+			alice := newPeer(t, srv, "alice", tc.opts())
+			bob := newPeer(t, srv, "bob", tc.opts())
 			sendTable(t, alice, bob, tc.transport, []int64{0, 1, 1 << 20, bigSize()})
 		})
 	}

@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/internal/ejabberdtest"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 	"github.com/jinglekit/jinglekit/transports/ice"
 	"github.com/jinglekit/jinglekit/xmppclient"
 )
@@ -36,12 +36,7 @@ func TestMain(m *testing.M) {
 	if marker := os.Getenv(envChild); marker != "" {
 		os.Exit(child(marker))
 	}
-	code := ejabberdtest.Main(m, &shared)
-	if err := goleak.Find(); err != nil {
-		fmt.Fprintln(os.Stderr, "leaked goroutines:", err)
-		code = 1
-	}
-	os.Exit(code)
+	os.Exit(testserver.MainNoLeaks(m, &shared))
 }
 
 // child starts a node, writes "DIR PID" of it to marker and waits to be

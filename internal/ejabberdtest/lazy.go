@@ -11,19 +11,12 @@ import (
 // program is what Lazy.Get needs to skip or fail a test without ejabberd.
 var program = testserver.Program{NotInstalled: ErrNotInstalled, Env: EnvRequire}
 
-// errLazyStopped is the start error of a Lazy whose Main has finished
-// before any test asked for the server.
-var errLazyStopped = errors.New("ejabberdtest: shared server already shut down by Main")
-
-// Shared is a server shared by the tests of a package and stopped by Main:
-// a Lazy or a LazyCluster.
-type Shared interface {
-	// Shutdown stops the server if a test started it; later uses fail.
-	Shutdown() error
-}
+// errLazyStopped is the start error of a Lazy that TestMain has shut down
+// before a test asked for the server.
+var errLazyStopped = errors.New("ejabberdtest: shared server already shut down by TestMain")
 
 // Lazy starts one node on first use and shares it between the tests of a
-// package; Main stops it. The zero value is ready to use.
+// package; TestMain stops it (testserver.Main). The zero value is ready to use.
 type Lazy struct {
 	// Options configure the node. Set them before the first Get.
 	Options Options
@@ -64,15 +57,4 @@ func (l *LazyCluster) Get(t testing.TB) *Cluster {
 // Shutdown stops the cluster if Get started one; later Gets fail.
 func (l *LazyCluster) Shutdown() error {
 	return l.shared.Shutdown((*Cluster).Stop, errLazyStopped)
-}
-
-// Main runs the tests of m and then stops the shared servers tests
-// started. Use it from TestMain: os.Exit(ejabberdtest.Main(m, &l)). A
-// failure to stop a server cleanly turns a passing run into a failing one.
-func Main(m *testing.M, shared ...Shared) int {
-	stops := make([]func() error, len(shared))
-	for i, s := range shared {
-		stops[i] = s.Shutdown
-	}
-	return testserver.Main(m, "ejabberdtest", stops...)
 }

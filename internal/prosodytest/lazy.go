@@ -11,12 +11,12 @@ import (
 // program is what Lazy.Get needs to skip or fail a test without prosody.
 var program = testserver.Program{NotInstalled: ErrNotInstalled, Env: EnvRequire}
 
-// errLazyStopped is the start error of a Lazy whose Main has finished
-// before any test asked for the server.
-var errLazyStopped = errors.New("prosodytest: shared server already shut down by Main")
+// errLazyStopped is the start error of a Lazy that TestMain has shut down
+// before a test asked for the server.
+var errLazyStopped = errors.New("prosodytest: shared server already shut down by TestMain")
 
 // Lazy starts one Server on first use and shares it between the tests of
-// a package; Main stops it. The zero value is ready to use.
+// a package; TestMain stops it (testserver.Main). The zero value is ready to use.
 type Lazy struct {
 	// Options configure the server. Set them before the first Get.
 	Options Options
@@ -33,18 +33,8 @@ func (l *Lazy) Get(t testing.TB) *Server {
 	return l.shared.For(t, program, func() (*Server, error) { return Start(context.Background(), l.Options) })
 }
 
-// stop stops the server if Get started one; later Gets fail.
-func (l *Lazy) stop() error {
+// Shutdown stops the server if Get started one; later Gets fail. TestMain
+// calls it through testserver.Main.
+func (l *Lazy) Shutdown() error {
 	return l.shared.Shutdown((*Server).Stop, errLazyStopped)
-}
-
-// Main runs the tests of m and then stops the servers of ls that a test
-// started. Use it from TestMain: os.Exit(prosodytest.Main(m, &l)). A
-// failure to stop prosody cleanly turns a passing run into a failing one.
-func Main(m *testing.M, ls ...*Lazy) int {
-	stops := make([]func() error, len(ls))
-	for i, l := range ls {
-		stops[i] = l.stop
-	}
-	return testserver.Main(m, "prosodytest", stops...)
 }

@@ -7,11 +7,12 @@
 // waits until it answers an XMPP stream header. Stop terminates it and removes
 // the directory.
 //
-// A test package normally shares one server through Lazy and Main:
+// A test package normally shares one server through Lazy, stopped by
+// testserver.Main (or MainNoLeaks) in TestMain:
 //
 //	var prosody prosodytest.Lazy
 //
-//	func TestMain(m *testing.M) { os.Exit(prosodytest.Main(m, &prosody)) }
+//	func TestMain(m *testing.M) { os.Exit(testserver.Main(m, &prosody)) }
 //
 //	func TestLogin(t *testing.T) {
 //		srv := prosody.Get(t) // skips when prosody is not installed

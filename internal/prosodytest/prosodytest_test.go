@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
@@ -29,16 +27,7 @@ import (
 var shared Lazy
 
 func TestMain(m *testing.M) {
-	code := Main(m, &shared)
-	if err := checkNoChildren(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	if err := goleak.Find(); err != nil {
-		fmt.Fprintln(os.Stderr, "leaked goroutines:", err)
-		code = 1
-	}
-	os.Exit(code)
+	os.Exit(testserver.MainNoLeaks(m, &shared, testserver.Cleanup(checkNoChildren)))
 }
 
 // checkNoChildren fails if any process still has the test binary as its
@@ -656,15 +645,15 @@ func TestLazyWithoutProsody(t *testing.T) {
 		if wantSkip := required == ""; rec.skipped != wantSkip || rec.failed == wantSkip {
 			t.Errorf("%s=%q: skipped=%v failed=%v (%s)", EnvRequire, required, rec.skipped, rec.failed, rec.msg)
 		}
-		if err := l.stop(); err != nil {
-			t.Errorf("stop: %v", err)
+		if err := l.Shutdown(); err != nil {
+			t.Errorf("Shutdown: %v", err)
 		}
 	}
 }
 
 func TestLazyStopsOnce(t *testing.T) {
 	var l Lazy
-	if err := l.stop(); err != nil {
+	if err := l.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	rec := &recordingTB{TB: t}

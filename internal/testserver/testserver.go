@@ -1,9 +1,11 @@
 // Package testserver holds what the harnesses of the real servers that
 // tests start (prosodytest, ejabberdtest, turntest) share: one server
-// started on first use and shared by the tests of a package (Lazy, Main),
-// the choice between skipping and failing a test when the server's
-// program is missing (Verdict, React), and the names and passwords of the
-// accounts a test registers (NewUser, CheckLocalpart).
+// started on first use and shared by the tests of a package (Lazy); the
+// TestMain that stops those servers and then looks for leaked goroutines
+// (Main, MainNoLeaks); the choice between skipping and failing a test
+// when the server's program is missing (Verdict, React); and the names
+// and passwords of the accounts a test registers (NewUser,
+// CheckLocalpart, ContactPair).
 //
 // How a server starts, stops and registers an account stays in each
 // harness: they talk to different servers.
@@ -20,6 +22,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"go.uber.org/goleak"
 )
 
 // Program is what a harness tells about its server's program, so that a
@@ -80,17 +85,54 @@ func (l *Lazy[S]) Shutdown(stop func(S) error, stopped error) error {
 	return stop(l.srv)
 }
 
-// Main runs the tests of m and then calls every stop (the Shutdown of the
-// shared servers). A failure to stop a server cleanly turns a passing run
-// into a failing one; harness names the harness in the message.
-func Main(m *testing.M, harness string, stops ...func() error) int {
+// Shared is a server shared by the tests of a package, which TestMain
+// shuts down after them (Main): a prosodytest.Lazy, ejabberdtest.Lazy or
+// LazyCluster, turntest.Lazy, or TestMain's own clean-up (Cleanup).
+type Shared interface {
+	// Shutdown stops the server if a test started it; later uses fail.
+	Shutdown() error
+}
+
+// Cleanup is a clean-up step of TestMain, run by Main in turn with the
+// shared servers' shutdowns.
+type Cleanup func() error
+
+// Shutdown runs f.
+func (f Cleanup) Shutdown() error { return f() }
+
+// Main runs the tests of m, then shuts down every server, in order. A
+// failure to stop one cleanly turns a passing run into a failing one.
+// Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testserver.Main(m, &prosody)) }
+func Main(m *testing.M, servers ...Shared) int {
 	code := m.Run()
-	for _, stop := range stops {
-		if err := stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: stopping a shared server: %v\n", harness, err)
+	for _, s := range servers {
+		if err := s.Shutdown(); err != nil {
+			what := fmt.Sprintf("stopping the shared %T", s)
+			if _, ok := s.(Cleanup); ok {
+				what = "TestMain's clean-up"
+			}
+			fmt.Fprintf(os.Stderr, "%s: %v\n", what, err)
 			if code == 0 {
 				code = 1
 			}
+		}
+	}
+	return code
+}
+
+// MainNoLeaks is Main, and then, when every test passed and every server
+// stopped cleanly, fails the run if a goroutine is left behind
+// (goleak.Find): everything a test started must be stopped by its owner.
+//
+//	func TestMain(m *testing.M) { os.Exit(testserver.MainNoLeaks(m, &prosody)) }
+func MainNoLeaks(m *testing.M, servers ...Shared) int {
+	code := Main(m, servers...)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
 		}
 	}
 	return code
@@ -171,4 +213,39 @@ func NewUser(t testing.TB, harness, domain, prefix string, seq *atomic.Uint64,
 		t.Fatalf("%s: NewUser: %v", harness, err)
 	}
 	return user + "@" + domain, password
+}
+
+// Accounts is what a harness's server offers a test to register users
+// and make them roster contacts: prosodytest.Server, ejabberdtest.Server
+// and ejabberdtest.Cluster.
+type Accounts interface {
+	// NewUser registers a new account whose localpart starts with prefix,
+	// with a random password. It fails t on error.
+	NewUser(t testing.TB, prefix string) (jid, password string)
+	// MutualSubscribe makes users a and b (localparts or bare JIDs) each
+	// other's roster contacts, with subscriptions both ways.
+	MutualSubscribe(ctx context.Context, a, b string) error
+}
+
+// Account is a user registered on a test server.
+type Account struct {
+	JID      string // bare
+	Password string
+}
+
+// subscribeTimeout bounds ContactPair's MutualSubscribe.
+const subscribeTimeout = 30 * time.Second
+
+// ContactPair registers two new users on srv, "alice" and "bob", and
+// makes them mutual roster contacts. It fails t on error.
+func ContactPair(t testing.TB, srv Accounts) (alice, bob Account) {
+	t.Helper()
+	alice.JID, alice.Password = srv.NewUser(t, "alice")
+	bob.JID, bob.Password = srv.NewUser(t, "bob")
+	ctx, cancel := context.WithTimeout(t.Context(), subscribeTimeout)
+	defer cancel()
+	if err := srv.MutualSubscribe(ctx, alice.JID, bob.JID); err != nil {
+		t.Fatalf("contacts %s and %s: %v", alice.JID, bob.JID, err)
+	}
+	return alice, bob
 }

@@ -122,3 +122,36 @@ func TestNewUser(t *testing.T) {
 		t.Errorf("passwords %q, %q, registered %v", p1, p2, added)
 	}
 }
+
+// fakeAccounts registers users in memory and records the subscriptions.
+type fakeAccounts struct {
+	seq      atomic.Uint64
+	users    map[string]string
+	contacts [][2]string
+}
+
+func (f *fakeAccounts) NewUser(t testing.TB, prefix string) (string, string) {
+	return NewUser(t, "fake", "example.org", prefix, &f.seq, func(_ context.Context, user, password string) error {
+		f.users[user+"@example.org"] = password
+		return nil
+	})
+}
+
+func (f *fakeAccounts) MutualSubscribe(_ context.Context, a, b string) error {
+	f.contacts = append(f.contacts, [2]string{a, b})
+	return nil
+}
+
+func TestContactPair(t *testing.T) {
+	f := &fakeAccounts{users: map[string]string{}}
+	alice, bob := ContactPair(t, f)
+	if !strings.HasPrefix(alice.JID, "alice-") || !strings.HasPrefix(bob.JID, "bob-") {
+		t.Errorf("users %q, %q; want alice-N and bob-N", alice.JID, bob.JID)
+	}
+	if f.users[alice.JID] != alice.Password || f.users[bob.JID] != bob.Password || alice.Password == bob.Password {
+		t.Errorf("accounts %+v, %+v; registered %v", alice, bob, f.users)
+	}
+	if len(f.contacts) != 1 || f.contacts[0] != [2]string{alice.JID, bob.JID} {
+		t.Errorf("subscriptions %v, want one between %s and %s", f.contacts, alice.JID, bob.JID)
+	}
+}

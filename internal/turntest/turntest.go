@@ -24,7 +24,7 @@
 //		...
 //	}
 //
-// and stops it from TestMain with coturn.Stop(). When turnserver is
+// and stops it from TestMain with testserver.Main(m, &coturn). When turnserver is
 // missing, Get skips the test, unless JINGLEKIT_REQUIRE_PROSODY=1 (the
 // variable CI sets for the integration servers) makes it fail.
 package turntest
@@ -453,8 +453,9 @@ func (l *Lazy) Get(t testing.TB) *Server {
 	return l.shared.For(t, program, func() (*Server, error) { return Start(context.Background(), l.Options) })
 }
 
-// Stop stops the server if Get started one; later Gets fail.
-func (l *Lazy) Stop() error {
+// Shutdown stops the server if Get started one; later Gets fail. TestMain
+// calls it through testserver.Main.
+func (l *Lazy) Shutdown() error {
 	return l.shared.Shutdown((*Server).Stop, errLazyStopped)
 }
 

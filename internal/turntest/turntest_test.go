@@ -9,25 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jinglekit/jinglekit/internal/testserver"
 	"github.com/pion/turn/v2"
-	"go.uber.org/goleak"
 )
 
 var shared Lazy
 
-type runner struct{ m *testing.M }
-
-func (r runner) Run() int {
-	code := r.m.Run()
-	if err := shared.Stop(); err != nil && code == 0 {
-		code = 1
-	}
-	return code
-}
-
 // TestMain stops the shared server, then checks that no goroutine (the
 // process waiters) is left behind.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(runner{m}) }
+func TestMain(m *testing.M) { os.Exit(testserver.MainNoLeaks(m, &shared)) }
 
 // TestAllocate starts coturn and allocates a relay with REST credentials
 // computed like Prosody's, over UDP and over TCP; wrong credentials are

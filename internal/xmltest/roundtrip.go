@@ -52,3 +52,35 @@ func StanzasRoundTrip(t testing.TB, reg *stanzamodel.Registry, data []byte, chec
 	}
 	return AssertEqual(t, out, data)
 }
+
+// CountVectors runs count on every well-formed vector of each XEP in min,
+// in a subtest per XEP and one per vector; count adds to got what it
+// checked in the vector (round-tripped elements, by key). Then each XEP's
+// subtest fails if the XEP has no well-formed vector, or if fewer of a
+// key were counted than min says: a vector that goes missing makes the
+// test fail.
+func CountVectors[K comparable](t *testing.T, min map[string]map[K]int, count func(t *testing.T, v Vector, got map[K]int)) {
+	t.Helper()
+	for xep, want := range min {
+		t.Run(xep, func(t *testing.T) {
+			got := map[K]int{}
+			wellFormed := 0
+			for _, v := range Vectors(t, xep) {
+				if !v.WellFormed {
+					continue
+				}
+				wellFormed++
+				t.Run(v.Name(), func(t *testing.T) { count(t, v, got) })
+			}
+			if wellFormed == 0 {
+				t.Fatal("no well-formed vector")
+			}
+			t.Logf("counted: %v", got)
+			for k, n := range want {
+				if got[k] < n {
+					t.Errorf("%d %v round-tripped, want at least %d", got[k], k, n)
+				}
+			}
+		})
+	}
+}

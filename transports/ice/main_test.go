@@ -1,11 +1,11 @@
 package ice_test
 
 import (
+	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 	"github.com/jinglekit/jinglekit/internal/turntest"
 )
 
@@ -16,17 +16,7 @@ var prosody prosodytest.Lazy
 // coturn is the shared TURN server, started on first use.
 var coturn turntest.Lazy
 
-type mainRunner struct{ m *testing.M }
-
-func (r mainRunner) Run() int {
-	code := prosodytest.Main(r.m, &prosody)
-	if err := coturn.Stop(); err != nil && code == 0 {
-		code = 1
-	}
-	return code
-}
-
-// TestMain fails the package's tests if any goroutine is left behind:
-// every agent, association, reader and signalling goroutine must be
-// stopped by Link.Close.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(mainRunner{m}) }
+// TestMain stops prosody and coturn, then fails the package's tests if any
+// goroutine is left behind: every agent, association, reader and
+// signalling goroutine must be stopped by Link.Close.
+func TestMain(m *testing.M) { os.Exit(testserver.MainNoLeaks(m, &prosody, &coturn)) }

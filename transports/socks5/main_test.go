@@ -1,13 +1,11 @@
 package socks5_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // prosody is the server of the integration tests, started by the first
@@ -17,13 +15,4 @@ var prosody prosodytest.Lazy
 // TestMain runs the tests, stops Prosody if it was started, and fails the
 // run if any goroutine is left behind: streamhosts, checks, activations
 // and sessions must all be stopped by their owners.
-func TestMain(m *testing.M) {
-	code := prosodytest.Main(m, &prosody)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testserver.MainNoLeaks(m, &prosody)) }

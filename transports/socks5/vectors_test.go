@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"testing"
 
+	"github.com/jinglekit/jinglekit/internal/inspectmodels"
 	"github.com/jinglekit/jinglekit/internal/stanzamodel"
 	"github.com/jinglekit/jinglekit/internal/xmltest"
 	"github.com/jinglekit/jinglekit/transports/socks5"
@@ -26,16 +27,6 @@ const (
 	minTransports = 5
 )
 
-// registry is the stanza model registry with this package's models, as
-// jinglectl inspect registers them.
-func registry() *stanzamodel.Registry {
-	r := stanzamodel.NewDefault()
-	r.Register(nameQuery, "bytestreams", stanzamodel.DecodeAs[socks5.Query]())
-	r.Register(nameUDPSuccess, "bytestreams-udpsuccess", stanzamodel.DecodeAs[socks5.UDPSuccess]())
-	r.Register(nameTransport, "s5b-transport", stanzamodel.DecodeAs[socks5.Transport]())
-	return r
-}
-
 func vectors(t *testing.T) []xmltest.Vector {
 	return append(xmltest.Vectors(t, "0065"), xmltest.Vectors(t, "0260")...)
 }
@@ -52,7 +43,7 @@ func TestVectorsRoundTrip(t *testing.T) {
 		}
 		wellFormed++
 		t.Run(v.XEP+"/"+v.Name(), func(t *testing.T) {
-			ss, err := registry().Parse(bytes.NewReader(v.Data))
+			ss, err := inspectmodels.Registry().Parse(bytes.NewReader(v.Data))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jinglekit/jinglekit/internal/ejabberdtest"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 // TestAgentFailover is the failover acceptance test on a two-node ejabberd
@@ -24,11 +24,8 @@ func TestAgentFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c, err := ejabberdtest.StartCluster(ctx, ejabberdtest.Options{})
-	if errors.Is(err, ejabberdtest.ErrNotInstalled) && os.Getenv(ejabberdtest.EnvRequire) != "1" {
-		t.Skip(err)
-	}
 	if err != nil {
-		t.Fatal(err)
+		testserver.React(t, err, ejabberdtest.ErrNotInstalled, ejabberdtest.EnvRequire) // skips, or fails
 	}
 	t.Cleanup(func() {
 		if err := c.Stop(); err != nil {
@@ -36,22 +33,12 @@ func TestAgentFailover(t *testing.T) {
 		}
 	})
 	n1, n2 := c.Nodes[0], c.Nodes[1]
-	aj, ap := c.NewUser(t, "alice")
-	bj, bp := c.NewUser(t, "bob")
-	if err := c.MutualSubscribe(ctx, aj, bj); err != nil {
-		t.Fatal(err)
-	}
-	base := shortDir(t)
-	in := filepath.Join(base, "in")
-	os.Mkdir(in, 0o700)
-	common := Config{CAFile: n1.CAFile, AllowLoopback: true, Transport: TransportIBB,
-		ReconnectMin: 200 * time.Millisecond, ReconnectMax: time.Second, MaxAttempts: 50}
-	acfg := common
-	acfg.JID, acfg.Password, acfg.Socket, acfg.LimitRate = aj+"/agent", ap, filepath.Join(base, "a.sock"), 512<<10
+	acfg, bcfg, _ := agentPair(t, c, Config{CAFile: n1.CAFile, AllowLoopback: true, Transport: TransportIBB,
+		ReconnectMin: 200 * time.Millisecond, ReconnectMax: time.Second, MaxAttempts: 50})
+	acfg.LimitRate = 512 << 10
 	acfg.Servers = []string{n2.C2SAddr, n1.C2SAddr}
-	bcfg := common
-	bcfg.JID, bcfg.Password, bcfg.Socket, bcfg.Dir = bj+"/agent", bp, filepath.Join(base, "b.sock"), in
 	bcfg.Servers = []string{n1.C2SAddr}
+	bj, in := mustJID(t, bcfg.JID).Bare().String(), bcfg.Dir
 	alice := startTestAgent(t, acfg)
 	startTestAgent(t, bcfg)
 	if st := alice.a.status(); st.Server != n2.C2SAddr {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 type runningAgent struct {
@@ -47,25 +49,33 @@ func startTestAgent(t *testing.T, cfg Config) *runningAgent {
 	return ra
 }
 
+// agentPair registers alice and bob on srv, mutual roster contacts, and
+// returns the configurations of their agents: common, plus each one's
+// account (resource "agent") and control socket in base, a new short
+// directory; bob receives into base/in.
+func agentPair(t *testing.T, srv testserver.Accounts, common Config) (acfg, bcfg Config, base string) {
+	t.Helper()
+	alice, bob := testserver.ContactPair(t, srv)
+	base = shortDir(t)
+	in := filepath.Join(base, "in")
+	if err := os.Mkdir(in, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	acfg, bcfg = common, common
+	acfg.JID, acfg.Password, acfg.Socket = alice.JID+"/agent", alice.Password, filepath.Join(base, "a.sock")
+	bcfg.JID, bcfg.Password, bcfg.Socket, bcfg.Dir = bob.JID+"/agent", bob.Password, filepath.Join(base, "b.sock"), in
+	return acfg, bcfg, base
+}
+
 // TestAgentInProcess runs two agents in the test process (so the race
 // detector sees them): alice queues files for bob through the control
 // socket, Prosody restarts during the large one, and every file arrives.
 func TestAgentInProcess(t *testing.T) {
 	srv := prosody.Get(t)
-	aj, ap := srv.NewUser(t, "alice")
-	bj, bp := srv.NewUser(t, "bob")
-	if err := srv.MutualSubscribe(t.Context(), aj, bj); err != nil {
-		t.Fatal(err)
-	}
-	base := shortDir(t)
-	in := filepath.Join(base, "in")
-	os.Mkdir(in, 0o700)
-	common := Config{Servers: []string{srv.C2SAddr}, CAFile: srv.CAFile, AllowLoopback: true, ReconnectMin: 200 * time.Millisecond,
-		ReconnectMax: time.Second, MaxAttempts: 50}
-	acfg := common
-	acfg.JID, acfg.Password, acfg.Socket, acfg.LimitRate = aj+"/agent", ap, filepath.Join(base, "a.sock"), 512<<10
-	bcfg := common
-	bcfg.JID, bcfg.Password, bcfg.Socket, bcfg.Dir = bj+"/agent", bp, filepath.Join(base, "b.sock"), in
+	acfg, bcfg, _ := agentPair(t, srv, Config{Servers: []string{srv.C2SAddr}, CAFile: srv.CAFile, AllowLoopback: true,
+		ReconnectMin: 200 * time.Millisecond, ReconnectMax: time.Second, MaxAttempts: 50})
+	acfg.LimitRate = 512 << 10
+	bj, in := mustJID(t, bcfg.JID).Bare().String(), bcfg.Dir
 	alice := startTestAgent(t, acfg)
 	bob := startTestAgent(t, bcfg)
 

@@ -4,9 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/jinglekit/jinglekit/internal/prosodytest"
+	"github.com/jinglekit/jinglekit/internal/testserver"
 )
 
 var prosody prosodytest.Lazy
@@ -24,13 +23,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Setenv("XDG_STATE_HOME", state)
-	code := prosodytest.Main(m, &prosody, &prosodyPEP)
-	os.RemoveAll(state)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testserver.MainNoLeaks(m, &prosody, &prosodyPEP, testserver.Cleanup(func() error {
+		_ = os.RemoveAll(state)
+		return nil
+	})))
 }

@@ -90,26 +90,16 @@ func omemoStats(t *testing.T, ra *runningAgent, what string, ok func(omemo.Stats
 // mode 0600.
 func TestOMEMOSurvivesRestart(t *testing.T) {
 	srv := prosodyPEP.Get(t)
-	aj, ap := srv.NewUser(t, "alice")
-	bj, bp := srv.NewUser(t, "bob")
-	if err := srv.MutualSubscribe(t.Context(), aj, bj); err != nil {
-		t.Fatal(err)
-	}
-	base := shortDir(t)
-	in := filepath.Join(base, "in")
-	for _, d := range []string{in, filepath.Join(base, "astate"), filepath.Join(base, "bstate")} {
+	acfg, bcfg, base := agentPair(t, srv, Config{Servers: []string{srv.C2SAddr}, CAFile: srv.CAFile, AllowLoopback: true,
+		ReconnectMin: 200 * time.Millisecond, ReconnectMax: time.Second, MaxAttempts: 3})
+	for _, d := range []string{filepath.Join(base, "astate"), filepath.Join(base, "bstate")} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	common := Config{Servers: []string{srv.C2SAddr}, CAFile: srv.CAFile, AllowLoopback: true, ReconnectMin: 200 * time.Millisecond,
-		ReconnectMax: time.Second, MaxAttempts: 3}
-	acfg := common
-	acfg.JID, acfg.Password, acfg.Socket = aj+"/agent", ap, filepath.Join(base, "a.sock")
 	acfg.StateFile = filepath.Join(base, "astate", "agent.json")
-	bcfg := common
-	bcfg.JID, bcfg.Password, bcfg.Socket, bcfg.Dir = bj+"/agent", bp, filepath.Join(base, "b.sock"), in
 	bcfg.StateFile = filepath.Join(base, "bstate", "agent.json")
+	bj, in := mustJID(t, bcfg.JID).Bare().String(), bcfg.Dir
 
 	src := t.TempDir()
 	var files []string
