@@ -85,13 +85,13 @@ type batchConn struct {
 
 	noBatch bool // the system refused sendmmsg: one WriteTo each (writer only)
 
-	rmu     sync.Mutex // the read side, below
-	rmsgs   []ipv4.Message
-	rn      int // datagrams in rmsgs
-	rnext   int // the next one to return
-	rplain  int // datagrams read one by one so far
-	rnoBat  bool
-	rbufMem []byte
+	rmu      sync.Mutex // the read side, below
+	rmsgs    []ipv4.Message
+	rn       int // datagrams in rmsgs
+	rnext    int // the next one to return
+	rplain   int // datagrams read one by one so far
+	rnoBatch bool
+	rbufMem  []byte
 }
 
 // newBatchConn wraps c; bio is c wrapped by ipv4 or ipv6.NewPacketConn.
@@ -363,7 +363,7 @@ func (c *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	if c.rnext < c.rn {
 		return c.nextRead(p)
 	}
-	if c.rnoBat || c.rplain < recvBatchAfter {
+	if c.rnoBatch || c.rplain < recvBatchAfter {
 		c.rplain++
 		return c.UDPConn.ReadFrom(p)
 	}
@@ -378,7 +378,7 @@ func (c *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	if err != nil {
 		if errors.Is(err, errors.ErrUnsupported) {
 			c.log.Debug("ice: recvmmsg refused, reading datagrams one by one", "err", err)
-			c.rnoBat = true
+			c.rnoBatch = true
 			return c.UDPConn.ReadFrom(p)
 		}
 		return 0, nil, err
