@@ -115,7 +115,7 @@ func newICEAgent(cfg *Config, servers []Server, log *slog.Logger, ev agentEvents
 		IncludeLoopback:        cfg.IncludeLoopback,
 		InterfaceFilter:        cfg.InterfaceFilter,
 		IPFilter:               cfg.IPFilter,
-		Net:                    &bufferedNet{Net: sn, size: cfg.socketBuffer()},
+		Net:                    &bufferedNet{Net: sn, size: cfg.socketBuffer(), log: log},
 		LoggerFactory:          pionLoggers{log: log},
 		RelayAcceptanceMinWait: &relayWait,
 	})
@@ -376,10 +376,12 @@ func (c *agentConn) Close() error { return c.a.shutdown(false) }
 // The kernel's default receive buffer (about 200 KiB on Linux) overflows
 // under a burst of SCTP packets, and every loss halves SCTP's congestion
 // window; it is the largest single cause of slow data channels on fast
-// links. The kernel caps the size at net.core.rmem_max/wmem_max.
+// links. The kernel caps the size at net.core.rmem_max/wmem_max. On Linux
+// the sockets also send in batches (batchConn).
 type bufferedNet struct {
 	*stdnet.Net
 	size int
+	log  *slog.Logger
 }
 
 type bufferSetter interface {
@@ -397,19 +399,24 @@ func (n *bufferedNet) tune(c any) {
 // ListenUDP implements transport.Net.
 func (n *bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
-	if err == nil {
-		n.tune(c)
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	n.tune(c)
+	return batchUDP(c, n.log), nil
 }
 
 // ListenPacket implements transport.Net.
 func (n *bufferedNet) ListenPacket(network, address string) (net.PacketConn, error) {
 	c, err := n.Net.ListenPacket(network, address)
-	if err == nil {
-		n.tune(c)
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	n.tune(c)
+	if uc, ok := c.(*net.UDPConn); ok {
+		return batchUDP(uc, n.log), nil
+	}
+	return c, nil
 }
 
 var _ transport.Net = (*bufferedNet)(nil)
