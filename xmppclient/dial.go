@@ -80,6 +80,14 @@ type Config struct {
 	// decoder's slow path. The filter must pass every other byte as it
 	// comes. A connection with direct TLS (XEP-0368) is not filtered.
 	ReadFilter func(io.Reader) io.Reader
+	// WriteFilter, if set, wraps the writer of the stream once STARTTLS
+	// has secured it, after the XML encoder: for example
+	// ibb.Payloads.WriteFilter, which keeps in-band bytestream data out of
+	// the encoder's escaping. The filter must pass every other byte in
+	// order, and must have written all bytes of a write that ends with
+	// '>' (the end of a stanza or tag) when it returns. A connection with
+	// direct TLS (XEP-0368) is not filtered.
+	WriteFilter func(io.Writer) io.Writer
 }
 
 // Dial connects, secures the connection with TLS (STARTTLS, or direct TLS
@@ -201,7 +209,7 @@ func dialOne(ctx context.Context, cfg Config) (*Client, error) {
 		tlsOffered atomic.Bool
 	)
 	features := []xmpp.StreamFeature{
-		failure.watch(startTLS(tlsCfg, cfg.ReadFilter, &tlsOffered)),
+		failure.watch(startTLS(tlsCfg, cfg.ReadFilter, cfg.WriteFilter, &tlsOffered)),
 		failure.watch(saslFeature(account.Localpart(), cfg.Password, mechs, &mechanism)),
 		failure.watch(bindFeature(account.Resourcepart(), account)),
 	}
@@ -387,14 +395,15 @@ func connectSRV(ctx context.Context, domain string, nd net.Dialer, direct *tls.C
 // startTLS wraps mellium's STARTTLS feature so that the TLS handshake
 // happens inside the feature, bounded by ctx, with every failure wrapped in
 // ErrTLS. mellium only wraps the connection in tls.Client and leaves the
-// handshake to the next write. filter, if not nil, wraps the reader of the
-// secured stream (Config.ReadFilter).
+// handshake to the next write. rfilter and wfilter, if not nil, wrap the
+// reader and the writer of the secured stream (Config.ReadFilter,
+// Config.WriteFilter).
 //
 // offered records whether the server listed STARTTLS: mellium negotiates a
 // required feature the server did not offer (Prosody 0.12 without mod_tls
 // then answers <starttls/> with unsupported-stanza-type). It is still tried
 // (liberal in what we accept), but its failure is then ErrNoTLS.
-func startTLS(cfg *tls.Config, filter func(io.Reader) io.Reader, offered *atomic.Bool) xmpp.StreamFeature {
+func startTLS(cfg *tls.Config, rfilter func(io.Reader) io.Reader, wfilter func(io.Writer) io.Writer, offered *atomic.Bool) xmpp.StreamFeature {
 	f := xmpp.StartTLS(cfg)
 	parse := f.Parse
 	f.Parse = func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, any, error) {
@@ -417,21 +426,31 @@ func startTLS(cfg *tls.Config, filter func(io.Reader) io.Reader, offered *atomic
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return 0, nil, fmt.Errorf("%w: handshake: %w", ErrTLS, err)
 		}
-		if filter != nil {
-			return mask, &filteredConn{Conn: tc, r: filter(tc)}, nil
+		if rfilter == nil && wfilter == nil {
+			return mask, rw, nil
 		}
-		return mask, rw, nil
+		fc := &filteredConn{Conn: tc, r: io.Reader(tc), w: io.Writer(tc)}
+		if rfilter != nil {
+			fc.r = rfilter(tc)
+		}
+		if wfilter != nil {
+			fc.w = wfilter(tc)
+		}
+		return mask, fc, nil
 	}
 	return f
 }
 
-// filteredConn is a TLS connection whose reads go through a filter.
+// filteredConn is a TLS connection whose reads and writes go through
+// filters.
 type filteredConn struct {
 	*tls.Conn
 	r io.Reader
+	w io.Writer
 }
 
-func (c *filteredConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+func (c *filteredConn) Read(b []byte) (int, error)  { return c.r.Read(b) }
+func (c *filteredConn) Write(b []byte) (int, error) { return c.w.Write(b) }
 
 // notXMPP reports whether a negotiation error says the peer did not speak
 // XMPP at all: malformed XML, or text where the stream header belongs.

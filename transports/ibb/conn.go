@@ -505,9 +505,14 @@ func (c *Conn) sendData(ord uint64, seq uint16, enc []byte, prev <-chan struct{}
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.iqTimeout)
 	defer cancel()
-	r := &dataReader{sid: c.sid, seq: seq, enc: enc, eof: written}
+	out := c.m.Payloads.send(enc)
+	r := &dataReader{sid: c.sid, seq: seq, enc: out.text, eof: written}
 	resp, err := c.sender.SendIQElement(ctx, r, stanza.IQ{To: c.peer, Type: stanza.SetIQ})
 	written()
+	if !out.done() && err == nil {
+		resp.Close()
+		err = errors.New("the stream has no write filter of the Method's Payloads")
+	}
 	if err != nil {
 		c.lost(ord, brokenf("data %d: %v", seq, err), false)
 		return

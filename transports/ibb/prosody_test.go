@@ -34,7 +34,7 @@ func prosodySide(t testing.TB, name string, method *ibb.Method) (*side, jid.JID)
 		Handler: mux.New(stanza.NSClient, sd.m.Handler(), method.Handler()),
 	}
 	if method.Payloads != nil {
-		cfg.ReadFilter = method.Payloads.Filter
+		cfg.ReadFilter, cfg.WriteFilter = method.Payloads.Filter, method.Payloads.WriteFilter
 	}
 	c, err := xmppclient.Dial(ctx, cfg)
 	if err != nil {
@@ -96,24 +96,36 @@ func prosodySession(t testing.TB, alice, bob *side, bobAddr jid.JID) (ca, cb io.
 }
 
 // TestProsodyTransferPayloads: the receiver's stream reader takes the
-// payloads out of the XML path (ibb.Payloads); every byte still arrives,
-// for both block sizes.
+// payloads out of the XML path, the sender's writer puts them in past the
+// XML encoder (ibb.Payloads); every byte still arrives, for both block
+// sizes, with Payloads on either side or both.
 func TestProsodyTransferPayloads(t *testing.T) {
 	for _, block := range []int{4096, 65535} {
-		t.Run(fmt.Sprint(block), func(t *testing.T) {
-			alice, _ := prosodySide(t, "alice", &ibb.Method{BlockSize: block})
-			p := ibb.NewPayloads()
-			bob, bobAddr := prosodySide(t, "bob", &ibb.Method{Payloads: p})
-			ca, cb := prosodySession(t, alice, bob, bobAddr)
-			const size = 4 << 20
-			transfer(t, ca, cb, randomBytes(t, size))
-			if err := cb.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if n := ibb.PayloadsSpliced(p); n < size/uint64(block) {
-				t.Errorf("%d payloads taken out of the stream, want at least %d", n, size/block)
-			}
-		})
+		for _, sides := range []string{"both", "sender", "receiver"} {
+			t.Run(fmt.Sprintf("%d/%s", block, sides), func(t *testing.T) {
+				var send, recv *ibb.Payloads
+				if sides != "receiver" {
+					send = ibb.NewPayloads()
+				}
+				if sides != "sender" {
+					recv = ibb.NewPayloads()
+				}
+				alice, _ := prosodySide(t, "alice", &ibb.Method{BlockSize: block, Payloads: send})
+				bob, bobAddr := prosodySide(t, "bob", &ibb.Method{Payloads: recv})
+				ca, cb := prosodySession(t, alice, bob, bobAddr)
+				const size = 4 << 20
+				transfer(t, ca, cb, randomBytes(t, size))
+				if err := cb.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if n := ibb.PayloadsSpliced(recv); recv != nil && n < size/uint64(block) {
+					t.Errorf("%d payloads taken out of the stream, want at least %d", n, size/block)
+				}
+				if n := ibb.PayloadsPutIn(send); send != nil && n < size/uint64(block) {
+					t.Errorf("%d payloads put in past the encoder, want at least %d", n, size/block)
+				}
+			})
+		}
 	}
 }
 

@@ -11,7 +11,8 @@ import (
 
 // Payloads takes the base64 text of IBB <data/> elements out of an XMPP
 // stream before its XML decoder sees it, and hands it to the Method's
-// handlers. encoding/xml reads character data one byte at a time through
+// handlers; with WriteFilter, it also keeps the text of the <data/> the
+// Method sends out of the stream's XML encoder. encoding/xml reads character data one byte at a time through
 // several calls per byte, which made about half of an IBB receiver's CPU
 // at 65535-byte blocks; Filter finds the text with a table lookup per byte
 // and the decoder only sees a short reference.
@@ -24,7 +25,8 @@ import (
 // the decoder untouched, and the handlers read it as before. A reference
 // names a random key of this Payloads, so that a peer cannot forge one.
 type Payloads struct {
-	prefix string // "#ibb-KEY-": references are prefix + number + "#"
+	prefix string    // "#ibb-KEY-": references are prefix + number
+	out    *outgoing // the sending side: see WriteFilter
 
 	mu      sync.Mutex
 	next    uint64
@@ -45,7 +47,7 @@ var maxSplice = payloadLimit(65535)
 func NewPayloads() *Payloads {
 	key := make([]byte, 16)
 	_, _ = rand.Read(key) // never fails: Go crashes the program if the system RNG does
-	return &Payloads{prefix: "#ibb-" + hex.EncodeToString(key) + "-", pending: map[uint64][]byte{}}
+	return &Payloads{prefix: "#ibb-" + hex.EncodeToString(key) + "-", out: newOutgoing(), pending: map[uint64][]byte{}}
 }
 
 // put stores a payload and returns its reference.
