@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -111,8 +112,22 @@ var ErrBadBase64 = errors.New("ibb: data is not base64 (RFC 4648 §4)")
 // payload on indented lines. White space cannot hide information — an
 // XML processor may change it — so it opens no covert channel.
 func DecodeBase64(dst, src []byte) ([]byte, error) {
-	// Compact away white space only when there is some: the common case,
-	// a single unbroken line, decodes in place.
+	// The common case, one unbroken line (or lines broken by CR and LF,
+	// which the standard decoder skips), decodes in place without a
+	// first pass over the text; anything else takes the slow path.
+	start := len(dst)
+	n := base64.StdEncoding.DecodedLen(len(src))
+	dst = slices.Grow(dst, n)
+	if m, err := base64.StdEncoding.Strict().Decode(dst[start:start+n], src); err == nil {
+		return dst[:start+m], nil
+	}
+	return decodeBase64Spaced(dst[:start], src)
+}
+
+// decodeBase64Spaced is DecodeBase64 for text with white space other
+// than line breaks, or with an error: it compacts away the white space
+// first, so that an error's offset counts base64 characters only.
+func decodeBase64Spaced(dst, src []byte) ([]byte, error) {
 	clean := src
 	for i, c := range src {
 		if isXMLSpace(c) {
@@ -128,11 +143,7 @@ func DecodeBase64(dst, src []byte) ([]byte, error) {
 	}
 	n := base64.StdEncoding.DecodedLen(len(clean))
 	start := len(dst)
-	if cap(dst)-start < n {
-		grown := make([]byte, start, start+n)
-		copy(grown, dst)
-		dst = grown
-	}
+	dst = slices.Grow(dst, n)
 	m, err := base64.StdEncoding.Strict().Decode(dst[start:start+n], clean)
 	if err != nil {
 		return dst[:start], fmt.Errorf("%w: %v", ErrBadBase64, err)
