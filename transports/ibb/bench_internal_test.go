@@ -40,8 +40,8 @@ func benchEncode(b *testing.B, size int, payloads bool) {
 	}
 	e := xml.NewEncoder(w)
 	for i := 0; i < b.N; i++ {
-		enc := make([]byte, base64.StdEncoding.EncodedLen(len(p)))
-		base64.StdEncoding.Encode(enc, p)
+		enc := make([]byte, b64.EncodedLen(len(p)))
+		b64.Encode(enc, p) // as Conn.Write does
 		out := pl.send(enc)
 		r := &dataReader{sid: "sid0123456789", seq: uint16(i), enc: out.text, eof: func() {}}
 		iq := stanza.IQ{ID: "0123456789abcdef", To: jidBench, Type: stanza.SetIQ}

@@ -2,7 +2,6 @@ package ibb
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -391,8 +390,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return n, err
 		}
 		k := min(len(p), bs)
-		enc := make([]byte, base64.StdEncoding.EncodedLen(k))
-		base64.StdEncoding.Encode(enc, p[:k])
+		enc := make([]byte, b64.EncodedLen(k))
+		b64.Encode(enc, p[:k])
 		if err := c.waitWritten(dl); err != nil {
 			c.releaseSlots()
 			return n, err

@@ -60,6 +60,15 @@ func FuzzDecodeBase64(f *testing.F) {
 		"\tQUJD", "QUJ", "QUJD=", "Q===", "QU&amp;JD", "\nQ\nQ\n=\n=\n", "QUJDREVGR0g=", "QUJDREVGR0hJ\rSktM"} {
 		f.Add([]byte(s))
 	}
+	// Long enough for the SIMD loop, with a fault or a line break at
+	// every place of a 32-byte block and past it.
+	long := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("jinglekit IBB "), 12))
+	for i := 0; i < 80; i += 3 {
+		for _, c := range []string{"\n", "\r\n", " ", "=", "*", "-", "\xff", "A"} {
+			f.Add([]byte(long[:i] + c + long[i:]))
+		}
+		f.Add([]byte(long[:i*2]))
+	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		var clean []byte
 		for _, c := range src {

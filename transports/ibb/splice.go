@@ -3,7 +3,6 @@ package ibb
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"io"
 	"strconv"
@@ -336,8 +335,8 @@ func (s *spliceReader) endPayload(endTag bool) (spliced bool) {
 // decoder must see. Unbroken base64 is decoded here: the standard decoder
 // checks every byte in the same pass, and the text buffer is reused.
 func (s *spliceReader) splice(text []byte) []byte {
-	dec := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
-	if n, err := base64.StdEncoding.Strict().Decode(dec, text); err == nil {
+	dec := make([]byte, b64.DecodedLen(len(text)))
+	if n, err := b64.Decode(dec, text); err == nil {
 		return s.p.put(payload{b: dec[:n], decoded: true})
 	}
 	for _, c := range text {

