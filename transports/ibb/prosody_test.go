@@ -2,6 +2,8 @@ package ibb_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"testing"
@@ -162,5 +164,64 @@ func BenchmarkProsodyIBB(b *testing.B) {
 				benchStream(b, ca, cb)
 			})
 		}
+	}
+}
+
+// TestProsodyHostileDataPayloads: <data/> that a peer crafts reaches a
+// receiver whose stream reader takes payloads out (ibb.Payloads) through
+// a real server, which re-serializes it; each gets the answer it gets on
+// the XML path, and good ones deliver their bytes.
+func TestProsodyHostileDataPayloads(t *testing.T) {
+	for _, tc := range []struct {
+		name, seq, text string
+		want            stanza.Condition // "" for a result
+		read            string
+	}{
+		{"base64", "0", "QUJD", "", "ABC"},
+		{"white space", "0", "QU JD\n\tRA==", "", "ABCD"},
+		{"not base64", "0", "QU!D", stanza.BadRequest, ""},
+		{"markup character", "0", "QU&amp;D", stanza.BadRequest, ""},
+		{"padding inside", "0", "QQ==QUJD", stanza.BadRequest, ""},
+		{"non-zero padding bits", "0", "QR==", stanza.BadRequest, ""},
+		{"wrong seq", "1", "QUJD", stanza.UnexpectedRequest, ""},
+		{"larger than the block", "0", base64.StdEncoding.EncodeToString(make([]byte, 4097)), stanza.BadRequest, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alice, _ := prosodySide(t, "alice", &ibb.Method{BlockSize: 4096})
+			p := ibb.NewPayloads()
+			bob, bobAddr := prosodySide(t, "bob", &ibb.Method{Payloads: p})
+			ca, cb := prosodySession(t, alice, bob, bobAddr)
+			sid := ca.(*ibb.Conn).SID()
+			var el jingle.Element
+			payload := `<data xmlns='` + ibb.NS + `' sid='` + sid + `' seq='` + tc.seq + `'>` + tc.text + `</data>`
+			if err := xml.Unmarshal([]byte(payload), &el); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := alice.xs.SendIQElement(tctx(t), el.TokenReader(), stanza.IQ{To: bobAddr, Type: stanza.SetIQ})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r rawResult
+			err = xml.NewTokenDecoder(resp).Decode(&r)
+			resp.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := stanza.Condition("")
+			if r.Err != nil {
+				got = r.Err.Condition
+			}
+			if r.Type == "" || got != tc.want {
+				t.Fatalf("answer %q %q, want %q", r.Type, got, tc.want)
+			}
+			if tc.read != "" {
+				if b := readN(t, cb, len(tc.read)); string(b) != tc.read {
+					t.Errorf("read %q, want %q", b, tc.read)
+				}
+				if ibb.PayloadsSpliced(p) == 0 {
+					t.Errorf("the payload was not taken out of the stream")
+				}
+			}
+		})
 	}
 }
