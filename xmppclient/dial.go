@@ -80,6 +80,14 @@ type Config struct {
 	// decoder's slow path. The filter must pass every other byte as it
 	// comes. A connection with direct TLS (XEP-0368) is not filtered.
 	ReadFilter func(io.Reader) io.Reader
+	// WriteFilter, if set, wraps the writer of the stream once STARTTLS
+	// has secured it, after the XML encoder: for example
+	// ibb.Payloads.WriteFilter, which keeps in-band bytestream data out of
+	// the encoder's escaping. The filter must pass every other byte in
+	// order, and must have written all bytes of a write that ends with
+	// '>' (the end of a stanza or tag) when it returns. A connection with
+	// direct TLS (XEP-0368) is not filtered.
+	WriteFilter func(io.Writer) io.Writer
 }
 
 // Dial connects, secures the connection with TLS (STARTTLS, or direct TLS
@@ -184,6 +192,8 @@ func dialOne(ctx context.Context, cfg Config) (*Client, error) {
 	// After login, mellium's per-call context deadlines would race with
 	// concurrent use of the stream; see package xmppclient/deadline.
 	conn := deadline.Wrap(tcp)
+	// Under TLS: the records of one write of the stream go out together.
+	batch := &batchConn{Conn: conn}
 
 	// mellium bounds negotiation by resetting the connection deadline when
 	// its context ends, but it clears the deadline again right away, which
@@ -201,11 +211,11 @@ func dialOne(ctx context.Context, cfg Config) (*Client, error) {
 		tlsOffered atomic.Bool
 	)
 	features := []xmpp.StreamFeature{
-		failure.watch(startTLS(tlsCfg, cfg.ReadFilter, &tlsOffered)),
+		failure.watch(startTLS(tlsCfg, batch, cfg.ReadFilter, cfg.WriteFilter, &tlsOffered)),
 		failure.watch(saslFeature(account.Localpart(), cfg.Password, mechs, &mechanism)),
 		failure.watch(bindFeature(account.Resourcepart(), account)),
 	}
-	session, err := xmpp.NewSession(context.WithoutCancel(ctx), account.Domain(), account.Bare(), conn, 0,
+	session, err := xmpp.NewSession(context.WithoutCancel(ctx), account.Domain(), account.Bare(), batch, 0,
 		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 			return xmpp.StreamConfig{Features: features}
 		}))
@@ -387,14 +397,16 @@ func connectSRV(ctx context.Context, domain string, nd net.Dialer, direct *tls.C
 // startTLS wraps mellium's STARTTLS feature so that the TLS handshake
 // happens inside the feature, bounded by ctx, with every failure wrapped in
 // ErrTLS. mellium only wraps the connection in tls.Client and leaves the
-// handshake to the next write. filter, if not nil, wraps the reader of the
-// secured stream (Config.ReadFilter).
+// handshake to the next write. rfilter and wfilter, if not nil, wrap the
+// reader and the writer of the secured stream (Config.ReadFilter,
+// Config.WriteFilter). batch is the connection under TLS: each write of
+// the secured stream sends its records with one system call.
 //
 // offered records whether the server listed STARTTLS: mellium negotiates a
 // required feature the server did not offer (Prosody 0.12 without mod_tls
 // then answers <starttls/> with unsupported-stanza-type). It is still tried
 // (liberal in what we accept), but its failure is then ErrNoTLS.
-func startTLS(cfg *tls.Config, filter func(io.Reader) io.Reader, offered *atomic.Bool) xmpp.StreamFeature {
+func startTLS(cfg *tls.Config, batch *batchConn, rfilter func(io.Reader) io.Reader, wfilter func(io.Writer) io.Writer, offered *atomic.Bool) xmpp.StreamFeature {
 	f := xmpp.StartTLS(cfg)
 	parse := f.Parse
 	f.Parse = func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, any, error) {
@@ -417,21 +429,91 @@ func startTLS(cfg *tls.Config, filter func(io.Reader) io.Reader, offered *atomic
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return 0, nil, fmt.Errorf("%w: handshake: %w", ErrTLS, err)
 		}
-		if filter != nil {
-			return mask, &filteredConn{Conn: tc, r: filter(tc)}, nil
+		fc := &filteredConn{Conn: tc, r: io.Reader(tc), w: io.Writer(tc), batch: batch}
+		if rfilter != nil {
+			fc.r = rfilter(tc)
 		}
-		return mask, rw, nil
+		if wfilter != nil {
+			fc.w = wfilter(tc)
+		}
+		return mask, fc, nil
 	}
 	return f
 }
 
-// filteredConn is a TLS connection whose reads go through a filter.
+// filteredConn is a TLS connection whose reads and writes go through
+// filters, and whose writes send their records together (batch, under
+// the TLS connection).
 type filteredConn struct {
 	*tls.Conn
-	r io.Reader
+	r     io.Reader
+	w     io.Writer
+	batch *batchConn
 }
 
 func (c *filteredConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+func (c *filteredConn) Write(b []byte) (int, error) {
+	c.batch.hold()
+	n, err := c.w.Write(b)
+	if ferr := c.batch.release(); ferr != nil {
+		return 0, ferr
+	}
+	return n, err
+}
+
+// batchConn is the connection under TLS. crypto/tls writes each record
+// of at most 16 KiB with a system call of its own: six for an IBB <data/>
+// of 65535 bytes, each also waking the server. While a write of the
+// secured stream is in progress (hold … release), batchConn collects the
+// records and then sends them with one system call. Any other write
+// (before TLS, or an alert from crypto/tls) goes out at once, or after
+// the records held, in order.
+type batchConn struct {
+	net.Conn
+
+	mu      sync.Mutex
+	holding int
+	buf     []byte
+}
+
+// maxBatchKeep is the largest batch buffer kept between writes: enough
+// for a stanza with an IBB block of 65535 bytes.
+const maxBatchKeep = 128 << 10
+
+func (c *batchConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	if c.holding > 0 {
+		c.buf = append(c.buf, b...)
+		c.mu.Unlock()
+		return len(b), nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+func (c *batchConn) hold() {
+	c.mu.Lock()
+	c.holding++
+	c.mu.Unlock()
+}
+
+// release ends a hold and, after the last one, sends what was held.
+func (c *batchConn) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holding--
+	if c.holding > 0 || len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	if cap(c.buf) > maxBatchKeep {
+		c.buf = nil
+	} else {
+		c.buf = c.buf[:0]
+	}
+	return err
+}
 
 // notXMPP reports whether a negotiation error says the peer did not speak
 // XMPP at all: malformed XML, or text where the stream header belongs.

@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -500,4 +502,70 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// recorder keeps a copy of the bytes that pass through it.
+type recorder struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (r *recorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.String()
+}
+
+type recordReader struct {
+	r   io.Reader
+	rec *recorder
+}
+
+func (rr recordReader) Read(b []byte) (int, error) {
+	n, err := rr.r.Read(b)
+	rr.rec.mu.Lock()
+	rr.rec.buf.Write(b[:n])
+	rr.rec.mu.Unlock()
+	return n, err
+}
+
+type recordWriter struct {
+	w   io.Writer
+	rec *recorder
+}
+
+func (rw recordWriter) Write(b []byte) (int, error) {
+	rw.rec.mu.Lock()
+	rw.rec.buf.Write(b)
+	rw.rec.mu.Unlock()
+	return rw.w.Write(b)
+}
+
+// TestProsodyFilters: ReadFilter and WriteFilter see the secured
+// stream, from the stream restart after STARTTLS on, both ways.
+func TestProsodyFilters(t *testing.T) {
+	srv := prosody.Get(t)
+	account, password := srv.NewUser(t, "alice")
+	var in, out recorder
+	cfg := loginConfig(srv, account, password)
+	cfg.ReadFilter = func(r io.Reader) io.Reader { return recordReader{r, &in} }
+	cfg.WriteFilter = func(w io.Writer) io.Writer { return recordWriter{w, &out} }
+	c := mustDial(t, cfg)
+	if err := c.Session().Send(testCtx(t, 10*time.Second), stanza.Message{To: c.LocalAddr(), Type: stanza.ChatMessage}.Wrap(nil)); err != nil {
+		t.Fatal(err)
+	}
+	sent, got := out.String(), in.String()
+	for _, s := range []string{"<stream:stream", "<auth", "<bind", "<message"} {
+		if !strings.Contains(sent, s) {
+			t.Errorf("the write filter did not see %s: %q", s, sent)
+		}
+	}
+	if strings.Contains(sent, "<starttls") {
+		t.Errorf("the write filter saw the plaintext stream: %q", sent)
+	}
+	for _, s := range []string{"<success", "<bind"} {
+		if !strings.Contains(got, s) {
+			t.Errorf("the read filter did not see %s: %q", s, got)
+		}
+	}
 }

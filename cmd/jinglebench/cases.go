@@ -54,7 +54,8 @@ func transportCases() []transportCase {
 		{name: "ibb-65535", ns: ibb.NSTransport, baseline: baseB64Large, ibb: true,
 			cfg: peerConfig{ibbBlock: 65535}},
 		// The same without ibb.Payloads: the payloads go through
-		// encoding/xml's character-by-character text path, as before.
+		// encoding/xml's character-by-character text path and its
+		// rune-by-rune escaping, as before.
 		{name: "ibb-65535-xmlpath", ns: ibb.NSTransport, baseline: baseB64Large, ibb: true,
 			cfg: peerConfig{ibbBlock: 65535, ibbXMLPath: true}},
 		// ICE over a data channel (webrtc-datachannel:1 dialect), host

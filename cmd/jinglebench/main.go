@@ -331,7 +331,8 @@ func setTarget(c *Case) {
 		// Each peer is a process of its own: the busier one counts.
 		// Issue 17: at 65535-byte blocks each peer ≤ 15% of a core, so
 		// that the server bounds the throughput; 4096-byte blocks < 30%.
-		// The -xmlpath case is the old decoder, kept for comparison.
+		// The -xmlpath case is the old decoder and encoder, kept for
+		// comparison.
 		limit := 0.30
 		if strings.HasSuffix(c.Name, "ibb-65535") {
 			limit = 0.15

@@ -48,8 +48,9 @@ type peerConfig struct {
 	// ibbBlock and ibbWindow are the IBB Method's BlockSize and Window
 	// (0: the defaults).
 	ibbBlock, ibbWindow int
-	// ibbXMLPath leaves IBB payloads on the XML decoder's path instead of
-	// taking them out of the stream (ibb.Payloads), for comparison.
+	// ibbXMLPath leaves IBB payloads on the XML decoder's and encoder's
+	// paths instead of taking them out of the stream and putting them in
+	// past the encoder (ibb.Payloads), for comparison.
 	ibbXMLPath bool
 	// ice registers the ICE methods (both dialects) with the default,
 	// tuned ice.Config, loopback host candidates and no STUN/TURN server.
@@ -119,10 +120,13 @@ func login(ctx context.Context, env *Env, acct Account, cfg peerConfig, log *slo
 	s5.AllowLoopback = true
 	s5.Logger = log
 	ibbm := &ibb.Method{BlockSize: cfg.ibbBlock, Window: cfg.ibbWindow, Logger: log}
-	var readFilter func(io.Reader) io.Reader
+	var (
+		readFilter  func(io.Reader) io.Reader
+		writeFilter func(io.Writer) io.Writer
+	)
 	if !cfg.ibbXMLPath {
 		ibbm.Payloads = ibb.NewPayloads()
-		readFilter = ibbm.Payloads.Filter
+		readFilter, writeFilter = ibbm.Payloads.Filter, ibbm.Payloads.WriteFilter
 	}
 	errs := []error{p.m.RegisterApplication(p.h), p.m.RegisterApplication(p.sink),
 		p.m.RegisterTransport(socks5.NewMethod(s5))}
@@ -138,7 +142,7 @@ func login(ctx context.Context, env *Env, acct Account, cfg peerConfig, log *slo
 	caps := xmppclient.Caps{Features: p.m.Features()}
 	c, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID: addr, Password: acct.Password, Server: env.C2SAddr, CAFile: env.CAFile,
-		Caps: caps, Logger: log, ReadFilter: readFilter,
+		Caps: caps, Logger: log, ReadFilter: readFilter, WriteFilter: writeFilter,
 		Handler: mux.New(stanza.NSClient, p.m.Handler(), ibbm.Handler(), xmppclient.HandleDisco(caps)),
 	})
 	if err != nil {

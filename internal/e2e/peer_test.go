@@ -75,7 +75,9 @@ func newPeerAt(t *testing.T, server, caFile, addr, pass string, o peerOpts) *pee
 	}
 	o.s5b.AllowLoopback = true
 	p.s5b = socks5.NewMethod(o.s5b)
-	p.ibb = &ibb.Method{BlockSize: o.ibbBlock}
+	// As jinglectl's agent does: IBB payloads past the stream's XML
+	// decoder and encoder (ibb.Payloads, the Dial filters below).
+	p.ibb = &ibb.Method{BlockSize: o.ibbBlock, Payloads: ibb.NewPayloads()}
 	p.h = &filetransfer.Handler{
 		Dir:    p.dir,
 		Policy: filetransfer.AcceptAll,
@@ -108,6 +110,7 @@ func newPeerAt(t *testing.T, server, caFile, addr, pass string, o peerOpts) *pee
 	defer cancel()
 	c, err := xmppclient.Dial(ctx, xmppclient.Config{
 		JID: p.jid, Password: pass, Server: server, CAFile: caFile, Caps: caps,
+		ReadFilter: p.ibb.Payloads.Filter, WriteFilter: p.ibb.Payloads.WriteFilter,
 		Handler: mux.New(stanza.NSClient, p.m.Handler(), p.ibb.Handler(), xmppclient.HandleDisco(caps)),
 	})
 	if err != nil {

@@ -15,27 +15,45 @@ import (
 
 // BenchmarkDataEncode measures what sending one chunk costs in this
 // package and in encoding/xml: base64 and the <iq><data/></iq> tokens
-// through an xml.Encoder, as mellium writes them.
+// through an xml.Encoder, as mellium writes them. path=xml escapes the
+// base64 text in the encoder; path=payloads puts it in past the encoder
+// (Payloads.WriteFilter), as a stream with Method.Payloads does.
 func BenchmarkDataEncode(b *testing.B) {
 	for _, size := range []int{4096, 65535} {
-		b.Run(fmt.Sprintf("block=%d", size), func(b *testing.B) {
-			p := make([]byte, size)
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			e := xml.NewEncoder(io.Discard)
-			for i := 0; i < b.N; i++ {
-				enc := make([]byte, base64.StdEncoding.EncodedLen(len(p)))
-				base64.StdEncoding.Encode(enc, p)
-				r := &dataReader{sid: "sid0123456789", seq: uint16(i), enc: enc, eof: func() {}}
-				iq := stanza.IQ{ID: "0123456789abcdef", To: jidBench, Type: stanza.SetIQ}
-				if _, err := xmlstream.Copy(e, iq.Wrap(r)); err != nil {
-					b.Fatal(err)
-				}
-				if err := e.Flush(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		for _, path := range []string{"xml", "payloads"} {
+			b.Run(fmt.Sprintf("block=%d/path=%s", size, path), func(b *testing.B) {
+				benchEncode(b, size, path == "payloads")
+			})
+		}
+	}
+}
+
+func benchEncode(b *testing.B, size int, payloads bool) {
+	p := make([]byte, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	var pl *Payloads
+	w := io.Discard
+	if payloads {
+		pl = NewPayloads()
+		w = pl.WriteFilter(w)
+	}
+	e := xml.NewEncoder(w)
+	for i := 0; i < b.N; i++ {
+		enc := make([]byte, b64.EncodedLen(len(p)))
+		b64.Encode(enc, p) // as Conn.Write does
+		out := pl.send(enc)
+		r := &dataReader{sid: "sid0123456789", seq: uint16(i), enc: out.text, eof: func() {}}
+		iq := stanza.IQ{ID: "0123456789abcdef", To: jidBench, Type: stanza.SetIQ}
+		if _, err := xmlstream.Copy(e, iq.Wrap(r)); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		if !out.done() {
+			b.Fatal("reference not replaced")
+		}
 	}
 }
 
@@ -95,15 +113,16 @@ func benchDecode(b *testing.B, size int, payloads bool) {
 		if err != nil || tooBig {
 			b.Fatal(err, tooBig)
 		}
-		if payloads {
-			var ok bool
-			if b64, ok = p.take(b64); !ok {
-				b.Fatal("no reference")
-			}
+		out := b64
+		if pl, ok := p.take(b64); ok && pl.decoded {
+			out = pl.b
+		} else if payloads {
+			b.Fatal("no decoded payload")
+		} else if out, err = DecodeBase64(nil, b64); err != nil {
+			b.Fatal(err)
 		}
-		out, err := DecodeBase64(nil, b64)
-		if err != nil || len(out) != size {
-			b.Fatal(err, len(out))
+		if len(out) != size {
+			b.Fatal(len(out))
 		}
 	}
 }

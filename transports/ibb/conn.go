@@ -2,7 +2,6 @@ package ibb
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -391,8 +390,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return n, err
 		}
 		k := min(len(p), bs)
-		enc := make([]byte, base64.StdEncoding.EncodedLen(k))
-		base64.StdEncoding.Encode(enc, p[:k])
+		enc := make([]byte, b64.EncodedLen(k))
+		b64.Encode(enc, p[:k])
 		if err := c.waitWritten(dl); err != nil {
 			c.releaseSlots()
 			return n, err
@@ -505,9 +504,14 @@ func (c *Conn) sendData(ord uint64, seq uint16, enc []byte, prev <-chan struct{}
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.iqTimeout)
 	defer cancel()
-	r := &dataReader{sid: c.sid, seq: seq, enc: enc, eof: written}
+	out := c.m.Payloads.send(enc)
+	r := &dataReader{sid: c.sid, seq: seq, enc: out.text, eof: written}
 	resp, err := c.sender.SendIQElement(ctx, r, stanza.IQ{To: c.peer, Type: stanza.SetIQ})
 	written()
+	if !out.done() && err == nil {
+		resp.Close()
+		err = errors.New("the stream has no write filter of the Method's Payloads")
+	}
 	if err != nil {
 		c.lost(ord, brokenf("data %d: %v", seq, err), false)
 		return

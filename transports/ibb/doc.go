@@ -119,11 +119,12 @@
 //
 // # Performance
 //
-// Base64 costs a third more bytes and encoding/xml reads character data
-// one byte at a time (Payloads takes <data/> text off that path; the
-// figures below predate it), so IBB is CPU-bound long before a local
-// network is saturated: on a 2-core machine, one stream over the in-memory test
-// network (which decodes and re-encodes every stanza once more) moves
+// Base64 costs a third more bytes, encoding/xml reads character data one
+// byte at a time and escapes it rune by rune (Payloads takes <data/> text
+// off both paths; the figures below predate it), so IBB is CPU-bound long
+// before a local network is saturated: on a 2-core machine, one stream
+// over the in-memory test network (which decodes and re-encodes every
+// stanza once more) moves
 // 15–38 MB/s with 4096-byte blocks and 30–60 MB/s with 65535. Through a
 // stock Prosody 0.12 on loopback with TLS it moves 4–9 MB/s with
 // 4096-byte blocks but only 2–2.6 MB/s with 65535, whatever the window:

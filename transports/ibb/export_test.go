@@ -12,7 +12,21 @@ func SetSeq(c *Conn, send, recv uint16) {
 
 // PayloadsSpliced returns how many payloads p took out of a stream.
 func PayloadsSpliced(p *Payloads) uint64 {
+	if p == nil {
+		return 0
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.next
+}
+
+// PayloadsPutIn returns how many references to outgoing payloads p made:
+// each one was put back by its write filter, or the data IQ failed.
+func PayloadsPutIn(p *Payloads) uint64 {
+	if p == nil {
+		return 0
+	}
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	return p.out.next
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"strings"
 	"testing"
 
@@ -46,6 +47,48 @@ func FuzzIBB(f *testing.F) {
 		p2, err := back.Bytes()
 		if err != nil || !bytes.Equal(p, p2) {
 			t.Fatalf("payload %q: %q, re-encoded %q gives %q, %v", d.Payload, p, back.Payload, p2, err)
+		}
+	})
+}
+
+// FuzzDecodeBase64 checks DecodeBase64 against its definition: XML white
+// space removed, then strict standard base64 (XEP-0047 §9). Its fast path
+// hands the text to the decoder as it is, relying on the decoder to skip
+// CR and LF the same way.
+func FuzzDecodeBase64(f *testing.F) {
+	for _, s := range []string{"", "QUJD", "QUJD\n", "QU\r\nJD", "QQ==", "QQ=\n=", "QQ==\n", "QR==", "QUJD RA==",
+		"\tQUJD", "QUJ", "QUJD=", "Q===", "QU&amp;JD", "\nQ\nQ\n=\n=\n", "QUJDREVGR0g=", "QUJDREVGR0hJ\rSktM"} {
+		f.Add([]byte(s))
+	}
+	// Long enough for the SIMD loop, with a fault or a line break at
+	// every place of a 32-byte block and past it.
+	long := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("jinglekit IBB "), 12))
+	for i := 0; i < 80; i += 3 {
+		for _, c := range []string{"\n", "\r\n", " ", "=", "*", "-", "\xff", "A"} {
+			f.Add([]byte(long[:i] + c + long[i:]))
+		}
+		f.Add([]byte(long[:i*2]))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		var clean []byte
+		for _, c := range src {
+			if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+				clean = append(clean, c)
+			}
+		}
+		want, wantErr := base64.StdEncoding.Strict().DecodeString(string(clean))
+		got, err := ibb.DecodeBase64([]byte("x"), src)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("DecodeBase64(%q): error %v, want %v", src, err, wantErr)
+		}
+		if err != nil {
+			if !errors.Is(err, ibb.ErrBadBase64) || string(got) != "x" {
+				t.Fatalf("DecodeBase64(%q) = %q, %v", src, got, err)
+			}
+			return
+		}
+		if string(got) != "x"+string(want) {
+			t.Fatalf("DecodeBase64(%q) = %q, want %q", src, got[1:], want)
 		}
 	})
 }

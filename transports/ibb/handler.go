@@ -158,8 +158,7 @@ func (m *Method) handleDataIQ(from jid.JID, start *xml.StartElement, r xml.Token
 		c.fail(brokenf("chunk %d: %v", seq, err), true)
 		return refusal(stanza.Cancel, stanza.BadRequest, err.Error())
 	}
-	b64, tooBig = m.claim(b64, tooBig, payloadLimit(bs))
-	return c.deliver(seq, b64, tooBig)
+	return c.deliver(seq, m.claim(b64, tooBig, bs))
 }
 
 // HandleMessage implements mux.MessageHandler for <data/> carried in a
@@ -203,29 +202,35 @@ func (m *Method) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder)
 	case len(d.Inner) > 0:
 		c.fail(brokenf("chunk %d has child elements", seq), true)
 	default:
-		b64, tooBig := m.claim(d.Payload, len(d.Payload) > payloadLimit(bs), payloadLimit(bs))
-		if e := c.deliver(seq, b64, tooBig); e != nil {
+		if e := c.deliver(seq, m.claim(d.Payload, len(d.Payload) > payloadLimit(bs), bs)); e != nil {
 			log.Debug("ibb: data message refused", "from", msg.From.String(), "sid", d.SID, "condition", e.Condition, "text", e.Text[""])
 		}
 	}
 	return nil
 }
 
-// claim replaces the text of a <data/> by the payload it refers to, when
-// Payloads took it out of the stream (see Payloads), and applies limit to
-// that payload.
-func (m *Method) claim(text []byte, tooBig bool, limit int) ([]byte, bool) {
+// chunk is the payload of a <data/> for deliver.
+type chunk struct {
+	b       []byte // base64, or the bytes when decoded
+	decoded bool
+	tooBig  bool // b is nil: more than the block size
+}
+
+// claim returns the chunk of a <data/> with text, replaced by the payload
+// it refers to when Payloads took it out of the stream (see Payloads),
+// and applies the block size bs to that payload.
+func (m *Method) claim(text []byte, tooBig bool, bs int) chunk {
 	if tooBig {
-		return text, tooBig
+		return chunk{tooBig: true}
 	}
-	b, ok := m.Payloads.take(text)
-	if !ok {
-		return text, false
+	p, ok := m.Payloads.take(text)
+	switch {
+	case !ok:
+		return chunk{b: text}
+	case p.decoded && len(p.b) > bs, !p.decoded && len(p.b) > payloadLimit(bs):
+		return chunk{tooBig: true}
 	}
-	if len(b) > limit {
-		return nil, true
-	}
-	return b, false
+	return chunk{b: p.b, decoded: p.decoded}
 }
 
 // payloadLimit is the most text of a <data/> kept for decoding with block
@@ -283,7 +288,7 @@ func (c *Conn) openBlockSize() (int, bool) {
 // stream (XEP-0047 §2.2: the data of an out-of-sequence chunk and of all
 // that follow must not be processed; the stream is closed). It runs on
 // the XMPP stream's handler goroutine.
-func (c *Conn) deliver(seq uint16, b64 []byte, tooBig bool) *stanza.Error {
+func (c *Conn) deliver(seq uint16, ch chunk) *stanza.Error {
 	c.mu.Lock()
 	if c.phase != phaseOpen {
 		c.mu.Unlock()
@@ -295,14 +300,17 @@ func (c *Conn) deliver(seq uint16, b64 []byte, tooBig bool) *stanza.Error {
 		c.fail(brokenf("chunk %d arrived, %d expected", seq, want), true)
 		return refusal(stanza.Cancel, stanza.UnexpectedRequest, fmt.Sprintf("seq %d, expected %d", seq, want))
 	}
-	if tooBig {
+	if ch.tooBig {
 		c.fail(brokenf("chunk %d larger than the block size %d", seq, bs), true)
 		return refusal(stanza.Cancel, stanza.BadRequest, fmt.Sprintf("chunk larger than the block size %d", bs))
 	}
-	data, err := DecodeBase64(nil, b64)
-	if err != nil {
-		c.fail(brokenf("chunk %d: %v", seq, err), true)
-		return refusal(stanza.Cancel, stanza.BadRequest, err.Error())
+	data := ch.b
+	if !ch.decoded {
+		var err error
+		if data, err = DecodeBase64(nil, ch.b); err != nil {
+			c.fail(brokenf("chunk %d: %v", seq, err), true)
+			return refusal(stanza.Cancel, stanza.BadRequest, err.Error())
+		}
 	}
 	if len(data) > bs {
 		c.fail(brokenf("chunk %d larger than the block size %d", seq, bs), true)

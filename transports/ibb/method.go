@@ -81,7 +81,10 @@ type Method struct {
 	Logger *slog.Logger
 	// Payloads, when set, holds the text of <data/> elements that the
 	// stream's reader took out before the XML decoder (Payloads.Filter):
-	// the handlers claim it there. Use one Method per stream then.
+	// the handlers claim it there. Once Payloads.WriteFilter wraps the
+	// stream's writer, the <data/> this Method sends carry references
+	// that the filter replaces with their text past the XML encoder. Use
+	// one Method per stream then.
 	Payloads *Payloads
 
 	mu      sync.Mutex

@@ -2,6 +2,8 @@ package ibb_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"testing"
@@ -34,7 +36,7 @@ func prosodySide(t testing.TB, name string, method *ibb.Method) (*side, jid.JID)
 		Handler: mux.New(stanza.NSClient, sd.m.Handler(), method.Handler()),
 	}
 	if method.Payloads != nil {
-		cfg.ReadFilter = method.Payloads.Filter
+		cfg.ReadFilter, cfg.WriteFilter = method.Payloads.Filter, method.Payloads.WriteFilter
 	}
 	c, err := xmppclient.Dial(ctx, cfg)
 	if err != nil {
@@ -96,24 +98,36 @@ func prosodySession(t testing.TB, alice, bob *side, bobAddr jid.JID) (ca, cb io.
 }
 
 // TestProsodyTransferPayloads: the receiver's stream reader takes the
-// payloads out of the XML path (ibb.Payloads); every byte still arrives,
-// for both block sizes.
+// payloads out of the XML path, the sender's writer puts them in past the
+// XML encoder (ibb.Payloads); every byte still arrives, for both block
+// sizes, with Payloads on either side or both.
 func TestProsodyTransferPayloads(t *testing.T) {
 	for _, block := range []int{4096, 65535} {
-		t.Run(fmt.Sprint(block), func(t *testing.T) {
-			alice, _ := prosodySide(t, "alice", &ibb.Method{BlockSize: block})
-			p := ibb.NewPayloads()
-			bob, bobAddr := prosodySide(t, "bob", &ibb.Method{Payloads: p})
-			ca, cb := prosodySession(t, alice, bob, bobAddr)
-			const size = 4 << 20
-			transfer(t, ca, cb, randomBytes(t, size))
-			if err := cb.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if n := ibb.PayloadsSpliced(p); n < size/uint64(block) {
-				t.Errorf("%d payloads taken out of the stream, want at least %d", n, size/block)
-			}
-		})
+		for _, sides := range []string{"both", "sender", "receiver"} {
+			t.Run(fmt.Sprintf("%d/%s", block, sides), func(t *testing.T) {
+				var send, recv *ibb.Payloads
+				if sides != "receiver" {
+					send = ibb.NewPayloads()
+				}
+				if sides != "sender" {
+					recv = ibb.NewPayloads()
+				}
+				alice, _ := prosodySide(t, "alice", &ibb.Method{BlockSize: block, Payloads: send})
+				bob, bobAddr := prosodySide(t, "bob", &ibb.Method{Payloads: recv})
+				ca, cb := prosodySession(t, alice, bob, bobAddr)
+				const size = 4 << 20
+				transfer(t, ca, cb, randomBytes(t, size))
+				if err := cb.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if n := ibb.PayloadsSpliced(recv); recv != nil && n < size/uint64(block) {
+					t.Errorf("%d payloads taken out of the stream, want at least %d", n, size/block)
+				}
+				if n := ibb.PayloadsPutIn(send); send != nil && n < size/uint64(block) {
+					t.Errorf("%d payloads put in past the encoder, want at least %d", n, size/block)
+				}
+			})
+		}
 	}
 }
 
@@ -150,5 +164,64 @@ func BenchmarkProsodyIBB(b *testing.B) {
 				benchStream(b, ca, cb)
 			})
 		}
+	}
+}
+
+// TestProsodyHostileDataPayloads: <data/> that a peer crafts reaches a
+// receiver whose stream reader takes payloads out (ibb.Payloads) through
+// a real server, which re-serializes it; each gets the answer it gets on
+// the XML path, and good ones deliver their bytes.
+func TestProsodyHostileDataPayloads(t *testing.T) {
+	for _, tc := range []struct {
+		name, seq, text string
+		want            stanza.Condition // "" for a result
+		read            string
+	}{
+		{"base64", "0", "QUJD", "", "ABC"},
+		{"white space", "0", "QU JD\n\tRA==", "", "ABCD"},
+		{"not base64", "0", "QU!D", stanza.BadRequest, ""},
+		{"markup character", "0", "QU&amp;D", stanza.BadRequest, ""},
+		{"padding inside", "0", "QQ==QUJD", stanza.BadRequest, ""},
+		{"non-zero padding bits", "0", "QR==", stanza.BadRequest, ""},
+		{"wrong seq", "1", "QUJD", stanza.UnexpectedRequest, ""},
+		{"larger than the block", "0", base64.StdEncoding.EncodeToString(make([]byte, 4097)), stanza.BadRequest, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alice, _ := prosodySide(t, "alice", &ibb.Method{BlockSize: 4096})
+			p := ibb.NewPayloads()
+			bob, bobAddr := prosodySide(t, "bob", &ibb.Method{Payloads: p})
+			ca, cb := prosodySession(t, alice, bob, bobAddr)
+			sid := ca.(*ibb.Conn).SID()
+			var el jingle.Element
+			payload := `<data xmlns='` + ibb.NS + `' sid='` + sid + `' seq='` + tc.seq + `'>` + tc.text + `</data>`
+			if err := xml.Unmarshal([]byte(payload), &el); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := alice.xs.SendIQElement(tctx(t), el.TokenReader(), stanza.IQ{To: bobAddr, Type: stanza.SetIQ})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r rawResult
+			err = xml.NewTokenDecoder(resp).Decode(&r)
+			resp.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := stanza.Condition("")
+			if r.Err != nil {
+				got = r.Err.Condition
+			}
+			if r.Type == "" || got != tc.want {
+				t.Fatalf("answer %q %q, want %q", r.Type, got, tc.want)
+			}
+			if tc.read != "" {
+				if b := readN(t, cb, len(tc.read)); string(b) != tc.read {
+					t.Errorf("read %q, want %q", b, tc.read)
+				}
+				if ibb.PayloadsSpliced(p) == 0 {
+					t.Errorf("the payload was not taken out of the stream")
+				}
+			}
+		})
 	}
 }

@@ -11,24 +11,38 @@ import (
 
 // Payloads takes the base64 text of IBB <data/> elements out of an XMPP
 // stream before its XML decoder sees it, and hands it to the Method's
-// handlers. encoding/xml reads character data one byte at a time through
-// several calls per byte, which made about half of an IBB receiver's CPU
-// at 65535-byte blocks; Filter finds the text with a table lookup per byte
-// and the decoder only sees a short reference.
+// handlers; with WriteFilter, it also keeps the text of the <data/> the
+// Method sends out of the stream's XML encoder. encoding/xml reads
+// character data one byte at a time through several calls per byte,
+// which made about half of an IBB receiver's CPU at 65535-byte blocks;
+// Filter finds the end of the text with bytes.IndexByte, decodes it in
+// the same pass that checks it, and the decoder only sees a short
+// reference.
 //
 // Use one Payloads per XMPP stream: wrap the stream's reader, once it is
 // secured by TLS, with Filter (xmppclient.Config.ReadFilter), and set
 // Method.Payloads. Only the text of a <data/> in the IBB namespace, with
 // the namespace declared on the element as servers send it, made only of
-// base64 characters and white space, is taken out; anything else reaches
-// the decoder untouched, and the handlers read it as before. A reference
-// names a random key of this Payloads, so that a peer cannot forge one.
+// base64 characters and white space and followed by the end tag, is
+// taken out; anything else (entities, CDATA, comments, child elements)
+// reaches the decoder untouched, and the handlers read it as before. A
+// reference names a random key of this Payloads, so that a peer cannot
+// forge one.
 type Payloads struct {
-	prefix string // "#ibb-KEY-": references are prefix + number + "#"
+	prefix string    // "#ibb-KEY-": references are prefix + number
+	out    *outgoing // the sending side: see WriteFilter
 
 	mu      sync.Mutex
 	next    uint64
-	pending map[uint64][]byte
+	pending map[uint64]payload
+}
+
+// payload is the text of a <data/> taken out of the stream: decoded when
+// it was unbroken base64, as it came otherwise (white space), for the
+// handler's decoder.
+type payload struct {
+	b       []byte
+	decoded bool
 }
 
 // maxPending bounds the payloads taken out and not yet claimed: the
@@ -45,11 +59,11 @@ var maxSplice = payloadLimit(65535)
 func NewPayloads() *Payloads {
 	key := make([]byte, 16)
 	_, _ = rand.Read(key) // never fails: Go crashes the program if the system RNG does
-	return &Payloads{prefix: "#ibb-" + hex.EncodeToString(key) + "-", pending: map[uint64][]byte{}}
+	return &Payloads{prefix: "#ibb-" + hex.EncodeToString(key) + "-", out: newOutgoing(), pending: map[uint64]payload{}}
 }
 
 // put stores a payload and returns its reference.
-func (p *Payloads) put(b []byte) []byte {
+func (p *Payloads) put(b payload) []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	id := p.next
@@ -68,13 +82,13 @@ func (p *Payloads) put(b []byte) []byte {
 // take returns the payload that text refers to, if it is a reference of
 // p, and forgets it and every older one (stanzas are handled in stream
 // order, so an older one was never claimed).
-func (p *Payloads) take(text []byte) ([]byte, bool) {
+func (p *Payloads) take(text []byte) (payload, bool) {
 	if p == nil || !bytes.HasPrefix(text, []byte(p.prefix)) {
-		return nil, false
+		return payload{}, false
 	}
 	id, err := strconv.ParseUint(string(bytes.TrimSpace(text[len(p.prefix):])), 10, 64)
 	if err != nil {
-		return nil, false
+		return payload{}, false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -95,10 +109,11 @@ func (p *Payloads) Filter(r io.Reader) io.Reader {
 
 // States of spliceReader.
 const (
-	stText    = iota // character data
-	stTag            // inside a tag, after '<'
-	stSkip           // inside a comment, CDATA section or processing instruction, until term
-	stPayload        // the text of an IBB <data/>
+	stText      = iota // character data
+	stTag              // inside a tag, after '<'
+	stSkip             // inside a comment, CDATA section or processing instruction, until term
+	stPayload          // the text of an IBB <data/>
+	stPayloadLT        // the text of an IBB <data/>, then '<'
 )
 
 // base64Text marks the bytes a spliced payload may contain.
@@ -193,6 +208,10 @@ func (s *spliceReader) scan() {
 			if spliced {
 				return
 			}
+		case stPayloadLT:
+			if s.endPayload(in[0] == '/') {
+				return
+			}
 		}
 	}
 }
@@ -264,25 +283,68 @@ func (s *spliceReader) scanSkip(in []byte) int {
 	return len(in)
 }
 
-// scanPayload collects the text of an IBB <data/>. At its end ('<') the
-// text is replaced by a reference; at anything else it is passed as is.
+// scanPayload collects the text of an IBB <data/> up to the next '<'.
+// There, if an end tag follows, the text is replaced by a reference;
+// anything else (CDATA, a comment, a child element) passes it as is.
 func (s *spliceReader) scanPayload(in []byte) (used int, spliced bool) {
-	for i, c := range in {
-		if base64Text[c] && len(s.payload)+i < maxSplice {
-			continue
-		}
+	i := bytes.IndexByte(in, '<')
+	if i < 0 {
+		i = len(in)
+	}
+	if len(s.payload)+i > maxSplice {
 		s.payload = append(s.payload, in[:i]...)
-		if c == '<' && len(s.payload) > 0 {
-			s.outBuf = append(s.outBuf, s.p.put(bytes.Clone(s.payload))...)
-			s.payload = s.payload[:0]
-			s.state = stText
-			return i, true // '<' is read again in stText
-		}
-		s.flush()
+		s.flush() // too long for a block: the handler refuses it
 		return i, false
 	}
-	s.payload = append(s.payload, in...)
-	return len(in), false
+	if i == len(in) {
+		s.payload = append(s.payload, in...)
+		return len(in), false
+	}
+	s.payload = append(s.payload, in[:i+1]...) // with the '<'
+	if i+1 == len(in) {
+		s.state = stPayloadLT // the next byte tells
+		return i + 1, false
+	}
+	return i + 1, s.endPayload(in[i+1] == '/')
+}
+
+// endPayload ends the text of a <data/>, held in payload with the '<'
+// after it: endTag says whether that '<' starts an end tag. The text is
+// replaced by a reference if it is base64, passed as is otherwise; the
+// '<' goes on as the start of a tag.
+func (s *spliceReader) endPayload(endTag bool) (spliced bool) {
+	text := s.payload[:len(s.payload)-1]
+	var ref []byte
+	if endTag && len(text) > 0 {
+		ref = s.splice(text)
+	}
+	if ref != nil {
+		s.outBuf = append(s.outBuf, ref...)
+	} else {
+		s.outBuf = append(s.outBuf, text...)
+	}
+	s.payload = s.payload[:0]
+	s.tag = append(s.tag[:0], '<')
+	s.quote = 0
+	s.state = stTag
+	return ref != nil
+}
+
+// splice stores text with p and returns its reference, or nil when the
+// text is not base64 and white space only (entities, say), which the XML
+// decoder must see. Unbroken base64 is decoded here: the standard decoder
+// checks every byte in the same pass, and the text buffer is reused.
+func (s *spliceReader) splice(text []byte) []byte {
+	dec := make([]byte, b64.DecodedLen(len(text)))
+	if n, err := b64.Decode(dec, text); err == nil {
+		return s.p.put(payload{b: dec[:n], decoded: true})
+	}
+	for _, c := range text {
+		if !base64Text[c] {
+			return nil
+		}
+	}
+	return s.p.put(payload{b: bytes.Clone(text)})
 }
 
 // isIBBDataStart reports whether tag is the start tag of a <data/> that

@@ -24,7 +24,9 @@ func (c chunkReader) Read(p []byte) (int, error) {
 }
 
 // dataTexts decodes stream and returns the text of every element named
-// data (any namespace) and of every body, with references claimed from p.
+// data (any namespace) and of every body, with references claimed from p,
+// as the handler sees it: "=" and the bytes it decodes to, or "!" and
+// the text when DecodeBase64 refuses it.
 func dataTexts(t *testing.T, r io.Reader, p *Payloads) []string {
 	t.Helper()
 	d := xml.NewDecoder(r)
@@ -50,10 +52,20 @@ func dataTexts(t *testing.T, r io.Reader, p *Payloads) []string {
 		case xml.EndElement:
 			if cur != nil {
 				text := cur.Bytes()
-				if b, ok := p.take(text); ok {
-					text = b
+				pl, ok := p.take(text)
+				switch {
+				case ok && pl.decoded:
+					out = append(out, "="+string(pl.b))
+				case ok:
+					text = pl.b
+					fallthrough
+				default:
+					if b, err := DecodeBase64(nil, text); err == nil {
+						out = append(out, "="+string(b))
+					} else {
+						out = append(out, "!"+string(text))
+					}
 				}
-				out = append(out, string(text))
 				cur = nil
 			}
 		}
@@ -74,9 +86,13 @@ func TestPayloadsFilter(t *testing.T) {
 		`<message><body><![CDATA[<data xmlns='http://jabber.org/protocol/ibb'>QUJD]]></body></message>` +
 		`<message><body>a > b</body><!-- <data xmlns='http://jabber.org/protocol/ibb'>QUJD --></message>` +
 		`<iq type='set' id='7'><data sid='x>' xmlns='http://jabber.org/protocol/ibb' seq='6'>RUZH</data></iq>` +
+		// Text in several pieces: CDATA, a comment, a child element.
+		`<iq type='set' id='8'><data xmlns='http://jabber.org/protocol/ibb' seq='7' sid='s1'>QU<![CDATA[JD]]></data></iq>` +
+		`<iq type='set' id='9'><data xmlns='http://jabber.org/protocol/ibb' seq='8' sid='s1'>QU<!-- x -->JD</data></iq>` +
+		`<iq type='set' id='10'><data xmlns='http://jabber.org/protocol/ibb' seq='9' sid='s1'>QU<x/>JD</data></iq>` +
 		`</stream:stream>`
 	want := dataTexts(t, strings.NewReader(stream), nil)
-	if len(want) != 10 {
+	if len(want) != 13 {
 		t.Fatalf("setup: %d texts", len(want))
 	}
 	readers := map[string]func(io.Reader) io.Reader{
@@ -89,8 +105,13 @@ func TestPayloadsFilter(t *testing.T) {
 			p := NewPayloads()
 			var filtered bytes.Buffer
 			got := dataTexts(t, io.TeeReader(p.Filter(wrap(strings.NewReader(stream))), &filtered), p)
-			if strings.Join(got, "|") != strings.Join(want, "|") {
-				t.Errorf("texts after the filter differ:\n got %q\nwant %q", got, want)
+			if len(got) != len(want) {
+				t.Fatalf("%d texts after the filter, want %d", len(got), len(want))
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Errorf("text %d after the filter is %.40q…, want %.40q…", i, got[i], want[i])
+				}
 			}
 			if strings.Contains(filtered.String(), big[:100]) {
 				t.Errorf("the big payload reached the decoder")
@@ -114,15 +135,15 @@ func TestPayloadsFilter(t *testing.T) {
 
 func TestPayloadsForgedReference(t *testing.T) {
 	p, other := NewPayloads(), NewPayloads()
-	ref := p.put([]byte("QUJD"))
+	ref := p.put(payload{b: []byte("QUJD")})
 	if _, ok := other.take(ref); ok {
 		t.Errorf("a reference of another Payloads was claimed")
 	}
 	if _, ok := p.take([]byte("#ibb-00000000000000000000000000000000-0")); ok {
 		t.Errorf("a reference with a guessed key was claimed")
 	}
-	if b, ok := p.take(ref); !ok || string(b) != "QUJD" {
-		t.Errorf("take = %q, %v", b, ok)
+	if b, ok := p.take(ref); !ok || string(b.b) != "QUJD" {
+		t.Errorf("take = %q, %v", b.b, ok)
 	}
 	if _, ok := p.take(ref); ok {
 		t.Errorf("a payload was claimed twice")
@@ -132,7 +153,7 @@ func TestPayloadsForgedReference(t *testing.T) {
 func TestPayloadsBounded(t *testing.T) {
 	p := NewPayloads()
 	for range 10 * maxPending {
-		p.put([]byte("QUJD"))
+		p.put(payload{b: []byte("QUJD")})
 	}
 	if len(p.pending) > maxPending {
 		t.Errorf("%d payloads pending, limit %d", len(p.pending), maxPending)

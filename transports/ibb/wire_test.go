@@ -254,3 +254,20 @@ func TestDecodeBase64(t *testing.T) {
 }
 
 func fmtType(v any) string { return fmt.Sprintf("%T", v) }
+
+// TestNewDataStandardBase64: the payload is what encoding/base64 writes,
+// for every length around the SIMD encoder's blocks and the largest block.
+func TestNewDataStandardBase64(t *testing.T) {
+	p := make([]byte, 65535)
+	for i := range p {
+		p[i] = byte(i*131 + i>>8)
+	}
+	for n := 0; n <= 65535; n++ {
+		if n > 300 && n < 65500 {
+			n = 65500
+		}
+		if got, want := ibb.NewData("s", 0, p[:n]).Payload, base64.StdEncoding.EncodeToString(p[:n]); got != want {
+			t.Fatalf("%d bytes: payload differs from encoding/base64", n)
+		}
+	}
+}

@@ -161,7 +161,8 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	rcv := c.newReceiver(o, ft)
 	c.s5b = socks5.NewMethod(c.s5bSettings(log))
 	// One XMPP stream: its reader hands IBB payloads to the Method past
-	// the XML decoder (ibb.Payloads).
+	// the XML decoder, its writer puts the Method's past the XML encoder
+	// (ibb.Payloads).
 	c.ibb = &ibb.Method{Logger: log, OpenTimeout: c.cfg.ConnectTimeout, Payloads: ibb.NewPayloads()}
 	c.ice = iceMethods(cfg.ICEConfig(log))
 	c.jet, c.envelope = newJET()
@@ -200,6 +201,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 		Caps:               caps,
 		Logger:             log,
 		ReadFilter:         c.ibb.Payloads.Filter,
+		WriteFilter:        c.ibb.Payloads.WriteFilter,
 	})
 	if err != nil {
 		return nil, err
