@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -20,11 +21,22 @@ import (
 // Namespace declarations are not kept as attributes: they are implied by the
 // namespaces of the element and attribute names, which is what an XML
 // infoset compares.
+//
+// An Element read by UnmarshalXML or made by NewElement keeps what is
+// between its tags in a compact encoding, a fraction of the memory of
+// the tokens; Tokens, TokenReader, Decode and MarshalXML read it.
 type Element struct {
 	XMLName xml.Name
 	Attr    []xml.Attr
-	// Inner holds the tokens between the start and end tags, copied.
+	// Inner holds the tokens between the start and end tags of an Element
+	// built from tokens. It is nil in an Element read by UnmarshalXML or
+	// made by NewElement (see Tokens); when set, it is what the Element
+	// holds.
 	Inner []xml.Token
+
+	// enc is what is between the tags, encoded (see encodeToken), when
+	// Inner is nil.
+	enc []byte
 }
 
 // NewElement encodes v (a value with encoding/xml tags or an xml.Marshaler)
@@ -73,25 +85,68 @@ func (e Element) Start() xml.StartElement {
 	return xml.StartElement{Name: e.XMLName, Attr: e.Attr}
 }
 
-// Decode unmarshals the element into v, a value with encoding/xml tags.
+// Decode unmarshals the element into v, a value with encoding/xml tags
+// (",innerxml" fields stay empty: the element is decoded from its tokens,
+// not from text).
 func (e Element) Decode(v any) error {
-	b, err := xml.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("jingle: re-encoding %s: %w", e.XMLName.Local, err)
-	}
-	if err := xml.Unmarshal(b, v); err != nil {
+	if err := xml.NewTokenDecoder(e.TokenReader()).Decode(v); err != nil {
 		return fmt.Errorf("jingle: decoding <%s xmlns='%s'>: %w", e.XMLName.Local, e.XMLName.Space, err)
 	}
 	return nil
 }
 
+// Tokens returns the tokens between the element's start and end tags: a
+// copy of Inner, or those decoded from the compact form.
+func (e Element) Tokens() []xml.Token {
+	if e.Inner != nil || e.enc == nil {
+		return slices.Clone(e.Inner)
+	}
+	var toks []xml.Token
+	r := encReader{b: e.enc, stack: []xml.Name{e.XMLName}}
+	for {
+		t, err := r.Token()
+		if err != nil {
+			return toks
+		}
+		toks = append(toks, t)
+	}
+}
+
 // TokenReader returns the element as a stream of tokens.
 func (e Element) TokenReader() xml.TokenReader {
-	toks := make([]xml.Token, 0, len(e.Inner)+2)
-	toks = append(toks, e.Start())
-	toks = append(toks, e.Inner...)
-	toks = append(toks, xml.EndElement{Name: e.XMLName})
-	return &sliceReader{toks: toks}
+	var inner xml.TokenReader
+	if e.Inner != nil || e.enc == nil {
+		inner = &sliceReader{toks: e.Inner}
+	} else {
+		inner = &encReader{b: e.enc, stack: []xml.Name{e.XMLName}}
+	}
+	return &elementReader{start: e.Start(), inner: inner}
+}
+
+// elementReader yields start, the tokens of inner, then the end tag.
+type elementReader struct {
+	start xml.StartElement
+	inner xml.TokenReader
+	state int // 0: start next, 1: inner, 2: done
+}
+
+func (r *elementReader) Token() (xml.Token, error) {
+	switch r.state {
+	case 0:
+		r.state = 1
+		return r.start, nil
+	case 1:
+		t, err := r.inner.Token()
+		if err == io.EOF {
+			r.state = 2
+			return xml.EndElement{Name: r.start.Name}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	return nil, io.EOF
 }
 
 // String returns the element serialized as XML.
@@ -131,8 +186,9 @@ func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	}
 	e.XMLName = start.Name
 	e.Attr = cleanAttrs(start.Attr)
-	e.Inner = e.Inner[:0]
-	depth := 0
+	e.Inner = nil
+	var w encWriter
+	w.stack = append(w.stack, start.Name.Space)
 	for {
 		tok, err := d.Token()
 		if err != nil {
@@ -146,18 +202,15 @@ func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 			if err := checkNames(t); err != nil {
 				return err
 			}
-			depth++
-			t = t.Copy()
-			t.Attr = cleanAttrs(t.Attr)
-			e.Inner = append(e.Inner, t)
+			w.start(t)
 		case xml.EndElement:
-			if depth == 0 {
+			if len(w.stack) == 1 {
+				e.enc = slices.Clone(w.b) // exactly its size
 				return nil
 			}
-			depth--
-			e.Inner = append(e.Inner, t)
+			w.end()
 		case xml.CharData:
-			e.Inner = append(e.Inner, t.Copy())
+			w.text(t)
 		case xml.Comment, xml.ProcInst, xml.Directive:
 			// Not part of what a peer means; dropped.
 		}
@@ -259,7 +312,7 @@ func (e Element) MarshalJSON() ([]byte, error) {
 	if e.IsZero() {
 		return []byte("null"), nil
 	}
-	root, _ := toJSONTree(e.Start(), e.Inner)
+	root, _ := toJSONTree(e.Start(), e.Tokens())
 	return json.Marshal(root)
 }
 
@@ -300,7 +353,7 @@ func toJSONTree(start xml.StartElement, inner []xml.Token) (jsonElement, int) {
 func cleanAttrs(attrs []xml.Attr) []xml.Attr {
 	out := make([]xml.Attr, 0, len(attrs))
 	for _, a := range attrs {
-		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+		if isNSDecl(a) {
 			continue
 		}
 		out = append(out, a)

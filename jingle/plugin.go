@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"net"
+	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
@@ -119,6 +120,27 @@ type Signaler interface {
 	TransportInfo(ctx context.Context, t Element) error
 }
 
+// AsyncSignaler is a Signaler that can send without waiting for the
+// peer's acknowledgement: for a transport's reports (candidate-used, say)
+// that nothing must wait on. The Signalers the Manager gives transports
+// are AsyncSignalers.
+type AsyncSignaler interface {
+	Signaler
+	// TransportInfoFunc sends a transport-info action whose content
+	// carries t and, unless it returns an error, calls answered exactly
+	// once with the peer's acknowledgement: nil, an *Error, or an error
+	// when the wait passed, the stream ended or the session ended. ctx
+	// bounds the write, and its deadline, if any, the wait (else
+	// Limits.IQTimeout).
+	//
+	// On a stream that is an AsyncIQSender it returns once the IQ is
+	// written, and answered runs later on the stream's goroutine or a
+	// timer's: it must not block nor wait for the stream. On another
+	// stream (*xmpp.Session, which can only wait in the caller) it waits
+	// for the answer and calls answered before it returns.
+	TransportInfoFunc(ctx context.Context, t Element, answered func(error)) error
+}
+
 // Transport is one side of the transport of one content.
 //
 // Methods other than Dial/Components are called from the session's own
@@ -175,4 +197,19 @@ var ErrTransportFailed = errors.New("jingle: transport failed")
 type IQSender interface {
 	LocalAddr() jid.JID
 	SendIQElement(ctx context.Context, payload xml.TokenReader, iq stanza.IQ) (xmlstream.TokenReadCloser, error)
+}
+
+// AsyncIQSender is an IQSender that can send an IQ with no goroutine
+// waiting for its answer (xmppclient.Client and xmppclient.IQTracker
+// are): mellium's SendIQElement blocks its caller until the answer, a
+// goroutine per IQ in flight. Given one (SetStream), a Manager sends
+// what nothing waits on (AsyncSignaler) without holding a goroutine.
+type AsyncIQSender interface {
+	IQSender
+	// SendIQFunc sends an IQ get or set wrapping payload and returns once
+	// it is written; ctx bounds the write. Unless it returns an error,
+	// answer is called exactly once, later: with the whole answer <iq/>
+	// (readable only during the call), or with an error when wait passed
+	// or the stream ended. answer must not block nor wait for the stream.
+	SendIQFunc(ctx context.Context, payload xml.TokenReader, iq stanza.IQ, wait time.Duration, answer func(xml.TokenReader, error)) error
 }

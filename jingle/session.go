@@ -443,6 +443,58 @@ func (g signaler) TransportInfo(ctx context.Context, t Element) error {
 		Contents: []Content{{Creator: g.key.Creator, Name: g.key.Name, Transport: &t}}})
 }
 
+// TransportInfoFunc implements AsyncSignaler.
+func (g signaler) TransportInfoFunc(ctx context.Context, t Element, answered func(error)) error {
+	if g.s.State() == StateEnded {
+		return ErrEnded
+	}
+	return g.s.sendFunc(ctx, &Jingle{Action: ActionTransportInfo, SID: g.s.sid,
+		Contents: []Content{{Creator: g.key.Creator, Name: g.key.Name, Transport: &t}}}, answered)
+}
+
+// sendFunc sends one action and hands the peer's acknowledgement (nil or
+// an *Error) or the failure of the wait to done, once. Through an
+// AsyncIQSender it returns once the IQ is written and done runs later on
+// the stream's goroutine or a timer's; through another stream it waits
+// for the answer, in the caller, as send does. ctx's deadline, if any,
+// bounds the wait; else the IQ timeout. A session that ends stops the
+// wait only where the wait is the caller's.
+func (s *Session) sendFunc(ctx context.Context, j *Jingle, done func(error)) error {
+	stream, err := s.m.getStream()
+	if err != nil {
+		return err
+	}
+	as, ok := stream.(AsyncIQSender)
+	if !ok {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(s.ctx, cancel)
+		defer stop()
+		done(s.send(wctx, j))
+		return nil
+	}
+	wait := s.m.limits().IQTimeout
+	if d, ok := ctx.Deadline(); ok {
+		wait = time.Until(d)
+	}
+	el, err := NewElement(j)
+	if err != nil {
+		return err
+	}
+	iq := stanza.IQ{ID: randomID(), To: s.peer, Type: stanza.SetIQ}
+	err = as.SendIQFunc(ctx, el.TokenReader(), iq, wait, func(r xml.TokenReader, err error) {
+		if err != nil {
+			done(fmt.Errorf("jingle: %s: %w", j.Action, err))
+			return
+		}
+		done(readIQResult(r, s.peer))
+	})
+	if err != nil {
+		return fmt.Errorf("jingle: %s: %w", j.Action, err)
+	}
+	return nil
+}
+
 // send sends one action and waits for the peer's acknowledgement. An error
 // answer is returned as an *Error.
 func (s *Session) send(ctx context.Context, j *Jingle, wrap ...func(xml.TokenReader) xml.TokenReader) error {

@@ -2,6 +2,7 @@ package xmppclient
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"github.com/jinglekit/jinglekit/xmppclient/deadline"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -37,6 +39,8 @@ type Client struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	iqs IQTracker // the IQs sent with SendIQFunc, until answered
 }
 
 // Option configures a Client created by New.
@@ -80,7 +84,8 @@ func New(s *xmpp.Session, h xmpp.Handler, opts ...Option) *Client {
 	for _, o := range opts {
 		o(c)
 	}
-	go c.serve(h)
+	c.iqs.SetSession(s)
+	go c.serve(c.iqs.Handler(h))
 	return c
 }
 
@@ -106,6 +111,28 @@ func (c *Client) serve(h xmpp.Handler) {
 	if c.err != nil {
 		c.log.Info("xmppclient: stream ended", "jid", c.session.LocalAddr().String(), "error", c.err)
 	}
+	// No answer can come any more.
+	c.iqs.Close(c.err)
+}
+
+// SendIQElement sends an IQ on the session and waits for its answer
+// (jingle.IQSender), as the session's SendIQElement does.
+func (c *Client) SendIQElement(ctx context.Context, payload xml.TokenReader, iq stanza.IQ) (xmlstream.TokenReadCloser, error) {
+	return c.session.SendIQElement(ctx, payload, iq)
+}
+
+// SendElement sends a stanza without tracking an answer
+// (jingle.ElementSender), as the session's SendElement does.
+func (c *Client) SendElement(ctx context.Context, r xml.TokenReader, start xml.StartElement) error {
+	return c.session.SendElement(ctx, r, start)
+}
+
+// SendIQFunc sends an IQ get or set and hands its answer to answer when it
+// arrives, with no goroutine waiting for it (jingle.AsyncIQSender); see
+// IQTracker.SendIQFunc. When the stream ends, the IQs in flight get an
+// error wrapping ErrStreamEnded.
+func (c *Client) SendIQFunc(ctx context.Context, payload xml.TokenReader, iq stanza.IQ, wait time.Duration, answer func(xml.TokenReader, error)) error {
+	return c.iqs.SendIQFunc(ctx, payload, iq, wait, answer)
 }
 
 // Session returns the underlying session, to send stanzas or pass to the

@@ -150,7 +150,9 @@ func login(ctx context.Context, env *Env, acct Account, cfg peerConfig, log *slo
 		return nil, fmt.Errorf("login %s: %w", addr, err)
 	}
 	p.c = c
-	p.m.SetStream(c.Session())
+	// The Client, not its session: it sends what nothing waits on
+	// without a goroutine per IQ (jingle.AsyncIQSender).
+	p.m.SetStream(c)
 	return p, nil
 }
 

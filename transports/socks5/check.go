@@ -33,6 +33,12 @@ type checker struct {
 	results  chan *attempt
 	wg       sync.WaitGroup
 	begin    time.Time
+	// slots is the Method's attempt tokens (Settings.MaxParallelChecks);
+	// held counts those check took and start has not used yet, and
+	// needSlot is set when a due attempt waits for one.
+	slots    chan struct{}
+	held     int
+	needSlot bool
 }
 
 // check tries the peer's candidates, highest priority first, and returns
@@ -41,7 +47,7 @@ type checker struct {
 // Stagger apart (proxies ProxyDelay later), or as soon as every earlier
 // one has failed. The other successful connections are closed.
 func (t *transport) check(ctx context.Context) *attempt {
-	k := &checker{t: t, results: make(chan *attempt, MaxCandidates), begin: time.Now()}
+	k := &checker{t: t, results: make(chan *attempt, MaxCandidates), begin: time.Now(), slots: t.m.checkSlots()}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	defer k.stop()
@@ -54,7 +60,13 @@ func (t *transport) check(ctx context.Context) *attempt {
 		if next >= 0 {
 			timer.Reset(next)
 		}
+		var slot chan struct{}
+		if k.needSlot {
+			slot = k.slots
+		}
 		select {
+		case slot <- struct{}{}:
+			k.held++
 		case a := <-k.results:
 			k.finished(a)
 		case <-timer.C:
@@ -81,6 +93,7 @@ func (k *checker) stop() {
 		}
 	}
 	k.wg.Wait()
+	k.giveBack()
 	close(k.results)
 	for a := range k.results {
 		// Finished after the decision: never the one returned.
@@ -126,6 +139,8 @@ func (k *checker) start(ctx context.Context) time.Duration {
 	t := k.t
 	next := time.Duration(-1)
 	allFailedBefore := true
+	k.needSlot = false
+	defer k.giveBack()
 	for i, a := range k.attempts {
 		if !a.started && !a.skipped {
 			due := time.Duration(i) * t.set.Stagger
@@ -136,6 +151,10 @@ func (k *checker) start(ctx context.Context) time.Duration {
 				if next < 0 || wait < next {
 					next = wait
 				}
+			} else if !k.takeSlot() {
+				// Due, but MaxParallelChecks attempts are in progress:
+				// check waits for a token.
+				k.needSlot = true
 			} else {
 				a.started = true
 				actx, cancel := context.WithTimeout(ctx, t.set.ConnectTimeout)
@@ -144,6 +163,7 @@ func (k *checker) start(ctx context.Context) time.Duration {
 				go func(a *attempt) {
 					defer k.wg.Done()
 					a.conn, a.err = t.try(actx, a.rc)
+					<-k.slots
 					k.results <- a
 				}(a)
 			}
@@ -153,6 +173,28 @@ func (k *checker) start(ctx context.Context) time.Duration {
 		}
 	}
 	return next
+}
+
+// takeSlot takes an attempt token: one check took for start, else a free
+// one if there is, without waiting.
+func (k *checker) takeSlot() bool {
+	if k.held > 0 {
+		k.held--
+		return true
+	}
+	select {
+	case k.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// giveBack returns the tokens taken and not used.
+func (k *checker) giveBack() {
+	for ; k.held > 0; k.held-- {
+		<-k.slots
+	}
 }
 
 // decide returns the best success once nothing better is pending (over),

@@ -25,6 +25,7 @@ import (
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/transports/socks5"
+	"github.com/jinglekit/jinglekit/xmppclient"
 	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
@@ -101,12 +102,17 @@ func newSideWith(t testing.TB, n *xmpptest.Network, addr string, s5b *socks5.Met
 	if x != nil {
 		sd.m.RegisterTransport(&jingletest.PipeMethod{X: x})
 	}
-	xs, err := n.Client(tctx(t, 10*time.Second), sd.j, mux.New(stanza.NSClient, sd.m.Handler()))
+	// The stream is an IQTracker, as an xmppclient.Client is: reports go
+	// out without a goroutine waiting for their answers.
+	tr := &xmppclient.IQTracker{}
+	xs, err := n.Client(tctx(t, 10*time.Second), sd.j, tr.Handler(mux.New(stanza.NSClient, sd.m.Handler())))
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr.SetSession(xs)
+	t.Cleanup(func() { tr.Close(nil) })
 	sd.xs = xs
-	sd.m.SetStream(xs)
+	sd.m.SetStream(tr)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -20,6 +20,7 @@ const (
 	DefaultDiscoveryTimeout   = 10 * time.Second
 	DefaultStagger            = 200 * time.Millisecond
 	DefaultProxyDelay         = 500 * time.Millisecond
+	DefaultMaxParallelChecks  = 64
 )
 
 // Limits on what a peer can make a transport do.
@@ -86,6 +87,14 @@ type Settings struct {
 	// ProxyDelay is the extra delay before attempting a proxy candidate
 	// (default 500ms), to give direct candidates a chance.
 	ProxyDelay time.Duration
+	// MaxParallelChecks is the number of attempts to connect to peers'
+	// candidates in progress at once, all the Method's transports
+	// together (default 64); a due attempt waits for one to end, with no
+	// goroutine of its own meanwhile. It keeps hundreds of sessions set up
+	// at once from opening thousands of connections together: a goroutine
+	// and a socket each, and a listen queue overflowing on the peer's
+	// side, whose dropped SYNs then wait a second to be sent again.
+	MaxParallelChecks int
 
 	// Logger receives the transport's logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -109,6 +118,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.Stagger < 0 {
 		s.Stagger = 0
+	}
+	if s.MaxParallelChecks <= 0 {
+		s.MaxParallelChecks = DefaultMaxParallelChecks
 	}
 	if s.ProxyDelay < 0 {
 		s.ProxyDelay = 0
@@ -146,6 +158,19 @@ type Method struct {
 	cache map[string]cacheEntry
 	hub   hub       // the streamhost of the direct candidates
 	addrs addrCache // the interface addresses offered
+	// checks holds a token per attempt in progress (MaxParallelChecks).
+	checks chan struct{}
+}
+
+// checkSlots returns the channel of the Method's attempt tokens: sending
+// takes one, receiving gives one back.
+func (m *Method) checkSlots() chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.checks == nil {
+		m.checks = make(chan struct{}, m.Settings.withDefaults().MaxParallelChecks)
+	}
+	return m.checks
 }
 
 type cacheEntry struct {

@@ -491,12 +491,45 @@ func (t *transport) runChecks() {
 	if t.ctx.Err() != nil {
 		return
 	}
-	if err := t.signal(report); err != nil {
-		t.log.Info("socks5: sending the candidate report", "err", err)
-		t.mu.Lock()
-		t.fail("the peer did not take our candidate report: " + err.Error())
-		t.mu.Unlock()
+	// The report is informational: nothing waits for the peer's
+	// acknowledgement, and no goroutine is kept for it where the stream
+	// can hand it over later (jingle.AsyncSignaler).
+	err := t.signalFunc(report, func(err error) {
+		if err != nil {
+			t.reportRefused(err)
+		}
+	})
+	if err != nil {
+		t.reportRefused(err)
 	}
+}
+
+// reportRefused fails the transport when the peer did not take our
+// candidate report. It runs on the stream's goroutine when the report was
+// sent asynchronously: it only takes t.mu.
+func (t *transport) reportRefused(err error) {
+	t.log.Info("socks5: sending the candidate report", "err", err)
+	t.mu.Lock()
+	t.fail("the peer did not take our candidate report: " + err.Error())
+	t.mu.Unlock()
+}
+
+// signalFunc sends tr in transport-info and hands the peer's
+// acknowledgement to answered (see jingle.AsyncSignaler); with a Signaler
+// that is not asynchronous, it waits for the answer.
+func (t *transport) signalFunc(tr Transport, answered func(error)) error {
+	as, ok := t.p.Signal.(jingle.AsyncSignaler)
+	if !ok {
+		answered(t.signal(tr))
+		return nil
+	}
+	el, err := jingle.NewElement(tr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.set.NegotiationTimeout)
+	defer cancel()
+	return as.TransportInfoFunc(ctx, el, answered)
 }
 
 func (t *transport) signal(tr Transport) error {

@@ -212,8 +212,8 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	c.presence.self = self
 	c.roster.self = self
 	gone, stopGone := context.WithCancel(context.Background())
-	c.m.SetStream(streamSender{Session: client.Session(), gone: gone})
-	c.openOMEMO(ctx, streamSender{Session: client.Session(), gone: gone})
+	c.m.SetStream(streamSender{Session: client.Session(), gone: gone, client: client})
+	c.openOMEMO(ctx, streamSender{Session: client.Session(), gone: gone, client: client})
 	c.life, c.cancel = context.WithCancel(context.Background())
 	c.watchW.Add(1)
 	go func() {
@@ -500,10 +500,21 @@ func (c *Conn) sendSession(ctx context.Context, peer jid.JID, files []Outgoing, 
 // streamSender is the stream the Manager and the transports send on: once
 // the XMPP stream has ended, the IQs still waiting for an answer give up
 // at once instead of at their timeout (mellium does not end them), so a
-// session whose stream is gone finishes promptly.
+// session whose stream is gone finishes promptly. What nothing waits on
+// goes out through the Client's IQ tracker (jingle.AsyncIQSender), with
+// no goroutine waiting for the answer; the tracker fails what is in
+// flight when the stream ends.
 type streamSender struct {
 	*xmpp.Session
-	gone context.Context
+	gone   context.Context
+	client *xmppclient.Client
+}
+
+var _ jingle.AsyncIQSender = streamSender{}
+
+// SendIQFunc implements jingle.AsyncIQSender.
+func (s streamSender) SendIQFunc(ctx context.Context, payload xml.TokenReader, iq stanza.IQ, wait time.Duration, answer func(xml.TokenReader, error)) error {
+	return s.client.SendIQFunc(ctx, payload, iq, wait, answer)
 }
 
 func (s streamSender) SendIQElement(ctx context.Context, payload xml.TokenReader, iq stanza.IQ) (xmlstream.TokenReadCloser, error) {
