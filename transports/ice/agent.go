@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	pionice "github.com/pion/ice/v2"
@@ -390,9 +391,17 @@ type bufferSetter interface {
 }
 
 func (n *bufferedNet) tune(c any) {
-	if bs, ok := c.(bufferSetter); ok && n.size > 0 {
-		_ = bs.SetReadBuffer(n.size)
-		_ = bs.SetWriteBuffer(n.size)
+	bs, ok := c.(bufferSetter)
+	if !ok || n.size <= 0 {
+		return
+	}
+	_ = bs.SetReadBuffer(n.size)
+	_ = bs.SetWriteBuffer(n.size)
+	// The kernel caps the sizes silently: log what the socket got.
+	if sc, ok := c.(syscall.Conn); ok && n.log.Enabled(context.Background(), slog.LevelDebug) {
+		rcv, snd, err := socketBuffers(sc)
+		n.log.Debug("ice: UDP socket buffers", "asked", n.size,
+			"so_rcvbuf", rcv, "so_sndbuf", snd, "error", err)
 	}
 }
 
