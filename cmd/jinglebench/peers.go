@@ -121,7 +121,9 @@ func (h *harness) pairedJinglekit(ctx context.Context, st *stanzatest.Harness, e
 		Process: "the bench (sender) and a receiver child; node peer.js processes for the paired rounds"}
 	for i := range h.o.peersRounds {
 		cctx, cancel := h.caseContext(ctx)
-		base, err := stanzaToStanza(cctx, st, path, fmt.Sprintf("bench-ss-%d", i+1))
+		base, err := stanzaBaseline(cctx, i+1, &c, func(res string) (float64, error) {
+			return stanzaToStanza(cctx, st, path, res)
+		})
 		if err == nil {
 			var secs float64
 			secs, err = h.jinglekitToJinglekit(cctx, env, carol, size)
@@ -137,6 +139,31 @@ func (h *harness) pairedJinglekit(ctx context.Context, st *stanzatest.Harness, e
 	}
 	c.finishRounds()
 	return c
+}
+
+// stanzaRetries is how many more times a paired round's StanzaJS-to-StanzaJS
+// transfer is tried when StanzaJS itself fails it.
+const stanzaRetries = 2
+
+// stanzaBaseline is round's StanzaJS-to-StanzaJS transfer. StanzaJS 12.22.1
+// on @roamhq/wrtc 0.10.0 (libwebrtc) ends some transfers with media-error
+// when its ICE gives up on a loaded 2-core machine (3 of 6 paired runs at
+// load 5-10 on 2026-12-06); such a round is retried with a fresh
+// receiver (run is given a fresh resource), at most stanzaRetries times,
+// and every failure is written in c's note, so a failed baseline is never
+// dropped silently.
+func stanzaBaseline(ctx context.Context, round int, c *Case, run func(res string) (float64, error)) (float64, error) {
+	for try := 0; ; try++ {
+		res := fmt.Sprintf("bench-ss-%d", round)
+		if try > 0 {
+			res = fmt.Sprintf("bench-ss-%d-retry%d", round, try)
+		}
+		secs, err := run(res)
+		if err == nil || try == stanzaRetries || ctx.Err() != nil {
+			return secs, err
+		}
+		c.Note += fmt.Sprintf("; round %d: StanzaJS→StanzaJS failed (%v), retried", round, err)
+	}
 }
 
 // jinglekitToJinglekit sends size bytes from carol to a jinglekit receiver
