@@ -131,15 +131,47 @@ func (s *sendBuf) done() {
 // smallPool, so that thousands of parked streams woken at once (issue
 // 17's 10,000 idle sessions released) share a few buffers instead of
 // allocating one each.
+//
+// On a stream that sends in blocks of trickleChunk bytes or more (an
+// In-Band Bytestream with BlockSize 65535: see recvTrickle), every read
+// uses the chunkSize buffer, at least one byte more than a block: a block
+// that arrives alone is read, written to the .part and hashed at once,
+// not in a trickleChunk read and a second one for the rest of it. A
+// parking worker still drops it.
 type recvBuf struct {
 	pool      *sync.Pool // of *[]byte of chunkSize bytes; nil allocates
 	smallPool *sync.Pool // of *[]byte of trickleChunk bytes; nil allocates
 	small     *[]byte
 	big       *[]byte
+	// trickle is the size of the reads the stream's blocks need while
+	// it trickles (recvTrickle; 0 until known): above trickleChunk,
+	// every read uses the big buffer.
+	trickle int
+}
+
+// recvTrickle returns the size a receiving worker's reads from conn need
+// while it has caught up with the data: one byte more than a block of a
+// stream that sends in blocks (BlockSize), so that a block arriving alone
+// reads short in one Read; at least trickleChunk and at most chunkSize
+// (XEP-0047 blocks are at most 65535 bytes). 0 while conn's block size is
+// not known yet.
+func recvTrickle(conn any) int {
+	b, ok := conn.(interface{ BlockSize() int })
+	if !ok {
+		return trickleChunk
+	}
+	n := b.BlockSize()
+	if n <= 0 {
+		return 0
+	}
+	return min(max(n+1, trickleChunk), chunkSize)
 }
 
 // next returns the buffer for the next read.
 func (r *recvBuf) next() []byte {
+	if r.trickle > trickleChunk {
+		r.grow()
+	}
 	if r.big != nil {
 		return *r.big
 	}
@@ -158,7 +190,9 @@ func (r *recvBuf) got(want, k int) {
 	switch {
 	case k >= want:
 		r.grow()
-	case k < want && r.big != nil:
+	case k < want && r.big != nil && r.trickle <= trickleChunk:
+		// With blocks larger than trickleChunk, the next read needs the
+		// big buffer anyway (a parking worker drops it).
 		r.release()
 	}
 }

@@ -150,3 +150,37 @@ func TestRecvBufDrop(t *testing.T) {
 type blockConn int
 
 func (b blockConn) BlockSize() int { return int(b) }
+
+// TestRecvBufBlocks: on a stream of blocks larger than trickleChunk-1
+// bytes every read uses the chunkSize buffer, also after a short one, so
+// that a block arriving alone is read at once; parking drops it.
+func TestRecvBufBlocks(t *testing.T) {
+	for _, tc := range []struct {
+		conn any
+		want int
+	}{
+		{struct{}{}, trickleChunk},
+		{blockConn(0), 0},
+		{blockConn(4096), trickleChunk},
+		{blockConn(16384), 16385},
+		{blockConn(65535), chunkSize},
+	} {
+		if got := recvTrickle(tc.conn); got != tc.want {
+			t.Errorf("recvTrickle(%T %v) = %d, want %d", tc.conn, tc.conn, got, tc.want)
+		}
+	}
+	var pool sync.Pool
+	r := recvBuf{pool: &pool, trickle: recvTrickle(blockConn(65535))}
+	b := r.next()
+	if len(b) != chunkSize {
+		t.Fatalf("first read into %d bytes, want %d", len(b), chunkSize)
+	}
+	r.got(len(b), 65535) // one block: short
+	if b = r.next(); len(b) != chunkSize {
+		t.Fatalf("after a short read: %d bytes, want %d", len(b), chunkSize)
+	}
+	r.drop()
+	if r.big != nil || r.small != nil {
+		t.Fatal("drop kept a buffer")
+	}
+}

@@ -323,6 +323,9 @@ func (r *receiving) readData() step {
 	// A woken worker's first Read does not wait: its stream said so.
 	woken := r.notify != nil
 	for x.length < 0 || r.got < x.length {
+		if r.rb.trickle == 0 {
+			r.rb.trickle = recvTrickle(r.conn)
+		}
 		buf := r.rb.next()
 		n := int64(len(buf))
 		if x.length >= 0 && x.length-r.got < n {

@@ -167,3 +167,47 @@ func TestIdleIBBReceiverTimesOut(t *testing.T) {
 		t.Fatalf("receive: %+v, want a timeout", r)
 	}
 }
+
+// callCounter counts the Read and Write calls that moved bytes on the
+// streams it observes.
+type callCounter struct{ reads, writes atomic.Int64 }
+
+func (o *callCounter) ObserveTransport(e jingle.TransportEvent) {
+	if e.Read > 0 {
+		o.reads.Add(1)
+	}
+	if e.Written > 0 {
+		o.writes.Add(1)
+	}
+}
+
+// TestIBBBigBlocksOneReadPerBlock: a receiver of 65535-byte IBB blocks
+// reads each block that arrives alone in one Read — one write to the
+// .part and one hash update — not in a trickle-sized Read and a second
+// one for the rest of the block (issue 17: receiver CPU at 65535-byte
+// blocks). The sender's Writes are its blocks (each chunk is at most a
+// block); a Read may take more than one block, never less than one.
+func TestIBBBigBlocksOneReadPerBlock(t *testing.T) {
+	n := xmpptest.NewNetwork(t)
+	x := jingletest.NewExchange()
+	alice := newParty(t, n, xmpptest.Alice, x, nil, &ibb.Method{BlockSize: ibb.MaxBlockSize, Window: 1})
+	bob := newParty(t, n, xmpptest.Bob, x, func(h *filetransfer.Handler) {
+		h.Policy = filetransfer.AcceptAll
+	}, &ibb.Method{})
+	var sent, got callCounter
+	alice.m.Observer, bob.m.Observer = &sent, &got
+	data := randomBytes(2<<20, 11)
+	if _, err := filetransfer.Send(tctx(t), alice.m, bob.jid, filetransfer.BytesSource("big.bin", data)); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	r := bob.result(t)
+	if r.Err != nil || !r.Verified || r.Transport != ibb.NSTransport {
+		t.Fatalf("receive: %+v", r)
+	}
+	wantFile(t, r.Path, data)
+	blocks, reads := sent.writes.Load(), got.reads.Load()
+	t.Logf("%d blocks, %d reads", blocks, reads)
+	if reads > blocks {
+		t.Fatalf("the receiver read %d blocks in %d Reads, want at most one per block", blocks, reads)
+	}
+}
