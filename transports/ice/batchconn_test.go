@@ -139,6 +139,17 @@ func seqPayload(i int) []byte {
 	return p
 }
 
+// expectSent checks that the next n datagrams sent are seqPayload 0 to
+// n-1, in order.
+func expectSent(t *testing.T, f *fakeBatchIO, n int) {
+	t.Helper()
+	for i := range n {
+		if got := binary.BigEndian.Uint32(recvSent(t, f)); got != uint32(i) {
+			t.Fatalf("datagram %d sent as #%d", got, i)
+		}
+	}
+}
+
 func recvSent(t *testing.T, f *fakeBatchIO) []byte {
 	t.Helper()
 	select {
@@ -186,11 +197,7 @@ func TestBatchConnBatchesInOrder(t *testing.T) {
 		}
 	}
 	close(gate)
-	for i := range total {
-		if got := binary.BigEndian.Uint32(recvSent(t, f)); got != uint32(i) {
-			t.Fatalf("datagram %d sent as #%d", got, i)
-		}
-	}
+	expectSent(t, f, total)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.batches) >= total {
@@ -226,11 +233,7 @@ func TestBatchConnBackPressure(t *testing.T) {
 	}
 	_ = c.SetWriteDeadline(time.Time{})
 	close(gate)
-	for i := range accepted {
-		if got := binary.BigEndian.Uint32(recvSent(t, f)); got != uint32(i) {
-			t.Fatalf("datagram %d sent as #%d", got, i)
-		}
-	}
+	expectSent(t, f, accepted)
 }
 
 // Close unblocks a WriteTo waiting for room, stops the writer within the
@@ -296,11 +299,7 @@ func TestBatchConnCloseFlushes(t *testing.T) {
 	if err := c2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 5 {
-		if got := binary.BigEndian.Uint32(recvSent(t, f)); got != uint32(i) {
-			t.Fatalf("datagram %d sent as #%d", got, i)
-		}
-	}
+	expectSent(t, f, 5)
 }
 
 // A datagram that cannot be sent is reported by the next WriteTo, whose
@@ -352,11 +351,7 @@ func TestBatchConnFallsBackToWriteTo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := range 10 {
-		if got := binary.BigEndian.Uint32(recvSent(t, f)); got != uint32(i) {
-			t.Fatalf("datagram %d sent as #%d", got, i)
-		}
-	}
+	expectSent(t, f, 10)
 	if _, err := c.WriteTo([]byte("x"), peerAddr); err != nil {
 		t.Fatalf("fallback reported an error: %v", err)
 	}
@@ -376,11 +371,7 @@ func TestBatchConnOtherFamilyInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := range 6 {
-		if got := binary.BigEndian.Uint32(recvSent(t, f)); got != uint32(i) {
-			t.Fatalf("datagram %d sent as #%d", got, i)
-		}
-	}
+	expectSent(t, f, 6)
 }
 
 // Reads switch to recvmmsg after the first datagrams and return every
