@@ -5,13 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jinglekit/jinglekit/filetransfer"
+	"github.com/jinglekit/jinglekit/internal/goroutines"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/transports/ibb"
@@ -56,15 +55,7 @@ func (g *gatedReader) Read(b []byte) (int, error) {
 
 // receivingWorkers counts the goroutines that are in a receiving worker.
 func receivingWorkers() int {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "filetransfer.(*engine).recv") || strings.Contains(g, "filetransfer.(*receiving)") {
-			n++
-		}
-	}
-	return n
+	return goroutines.In("filetransfer.(*engine).recv", "filetransfer.(*receiving)")
 }
 
 // TestIdleIBBReceiverHoldsNoGoroutine: a receiving session over IBB whose

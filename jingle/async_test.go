@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"runtime/pprof"
-	"strings"
 	"testing"
 	"time"
 
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
+	"github.com/jinglekit/jinglekit/internal/goroutines"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/xmppclient"
@@ -36,14 +35,6 @@ func newTrackedSide(t *testing.T, n *xmpptest.Network, addr string, x *jingletes
 	sd.m.SetStream(tr)
 	t.Cleanup(func() { tr.Close(nil) })
 	return sd, tr
-}
-
-// iqWaiters counts the goroutines blocked in mellium's wait for an IQ
-// answer.
-func iqWaiters() int {
-	var b strings.Builder
-	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
-	return strings.Count(b.String(), "mellium.im/xmpp.(*Session).sendResp")
 }
 
 // acceptedPair starts a session from alice to bob and has bob accept it.
@@ -117,7 +108,7 @@ func TestTransportInfoFunc(t *testing.T) {
 	})
 	start := time.Now()
 	ch := send(300 * time.Millisecond)
-	if n := iqWaiters(); n != 0 {
+	if n := goroutines.In(goroutines.IQWaiter); n != 0 {
 		t.Errorf("%d goroutines wait for IQ answers", n)
 	}
 	if err := waitErr(t, ch); !errors.Is(err, context.DeadlineExceeded) {

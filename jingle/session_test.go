@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/jinglekit/jinglekit/internal/goroutines"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/xmpptest"
@@ -693,10 +693,7 @@ func TestIdleSessionCostsNoGoroutine(t *testing.T) {
 	if got := len(bob.m.Sessions()); got != n {
 		t.Fatalf("bob has %d sessions, want %d", got, n)
 	}
-	runners := func() int {
-		buf := make([]byte, 1<<22)
-		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "jingle.(*Session).run(")
-	}
+	runners := func() int { return goroutines.In("jingle.(*Session).run(") }
 	deadline := time.Now().Add(5 * time.Second)
 	for runners() > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

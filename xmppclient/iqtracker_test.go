@@ -6,8 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"runtime/pprof"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/jinglekit/jinglekit/internal/goroutines"
 	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
@@ -111,14 +110,6 @@ func waitAnswer(t *testing.T, ch chan answered) answered {
 	}
 }
 
-// waitersOfIQs counts the goroutines blocked in mellium's wait for an IQ
-// answer.
-func waitersOfIQs() int {
-	var b strings.Builder
-	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
-	return strings.Count(b.String(), "mellium.im/xmpp.(*Session).sendResp")
-}
-
 func TestIQTrackerAnswers(t *testing.T) {
 	_, tr, _ := trackerPair(t)
 	ctx := context.Background()
@@ -155,7 +146,7 @@ func TestIQTrackerTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := waitersOfIQs(); n != 0 {
+	if n := goroutines.In(goroutines.IQWaiter); n != 0 {
 		t.Errorf("%d goroutines wait for IQ answers", n)
 	}
 	a := waitAnswer(t, ch)

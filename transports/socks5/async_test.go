@@ -6,14 +6,14 @@ import (
 	"io"
 	"net"
 	"regexp"
-	"runtime/pprof"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"mellium.im/xmpp/jid"
+
+	"github.com/jinglekit/jinglekit/internal/goroutines"
 )
 
 // portRE matches a candidate's port attribute as the network writes it.
@@ -27,19 +27,6 @@ func iqID(raw []byte) string {
 	}
 	id, _, _ := bytes.Cut(rest, []byte(`"`))
 	return string(id)
-}
-
-// goroutinesIn counts the goroutines whose stack has a frame of fn.
-func goroutinesIn(fn string) int {
-	var b strings.Builder
-	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
-	n := 0
-	for _, g := range strings.Split(b.String(), "\n\n") {
-		if strings.Contains(g, fn) {
-			n++
-		}
-	}
-	return n
 }
 
 // TestReportNeedsNoWaiter: once the bytestream is up, no goroutine of the
@@ -64,7 +51,7 @@ func TestReportNeedsNoWaiter(t *testing.T) {
 	send(t, ca, cb, 1<<10)
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		checks, waits := goroutinesIn("socks5.(*transport).runChecks"), goroutinesIn("mellium.im/xmpp.(*Session).sendResp")
+		checks, waits := goroutines.In("socks5.(*transport).runChecks"), goroutines.In(goroutines.IQWaiter)
 		if checks == 0 && waits == 0 {
 			break
 		}
