@@ -62,6 +62,12 @@ func (t *IQTracker) SetSession(s *xmpp.Session) {
 func (t *IQTracker) getSession() (*xmpp.Session, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.sessionLocked()
+}
+
+// sessionLocked returns the session to send on, or why there is none;
+// t.mu is held.
+func (t *IQTracker) sessionLocked() (*xmpp.Session, error) {
 	if t.closed != nil {
 		return nil, t.closed
 	}
@@ -121,15 +127,11 @@ func (t *IQTracker) SendIQFunc(ctx context.Context, payload xml.TokenReader, iq 
 	}
 	p := &pendingIQ{to: iq.To, answer: answer}
 	t.mu.Lock()
-	switch {
-	case t.closed != nil:
+	s, err := t.sessionLocked()
+	if err != nil {
 		t.mu.Unlock()
-		return t.closed
-	case t.session == nil:
-		t.mu.Unlock()
-		return errors.New("xmppclient: IQTracker has no session (SetSession)")
+		return err
 	}
-	s := t.session
 	if t.pending == nil {
 		t.pending = map[string]*pendingIQ{}
 	}
