@@ -39,6 +39,10 @@ type sendBuf struct {
 	b     *[]byte // the chunk being sent
 }
 
+// blockStream is a stream that sends in blocks of BlockSize bytes, as
+// transports/ibb's Conn does; 0 while the size is not known yet.
+type blockStream interface{ BlockSize() int }
+
 // sendChunkLimit returns the largest chunk worth handing to conn at once:
 // a stream that sends in blocks (an In-Band Bytestream: BlockSize) gains
 // nothing from chunks larger than a block (with 65535-byte blocks, a
@@ -46,7 +50,7 @@ type sendBuf struct {
 // Write while the stream is busy, so with many streams released at once
 // small chunks keep the memory down. At least firstChunk.
 func sendChunkLimit(conn any) int {
-	if b, ok := conn.(interface{ BlockSize() int }); ok {
+	if b, ok := conn.(blockStream); ok {
 		if n := b.BlockSize(); n > 0 {
 			return min(max(n, firstChunk), chunkSize)
 		}
@@ -156,7 +160,7 @@ type recvBuf struct {
 // (XEP-0047 blocks are at most 65535 bytes). 0 while conn's block size is
 // not known yet.
 func recvTrickle(conn any) int {
-	b, ok := conn.(interface{ BlockSize() int })
+	b, ok := conn.(blockStream)
 	if !ok {
 		return trickleChunk
 	}
