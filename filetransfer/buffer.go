@@ -50,7 +50,7 @@ type blockStream interface{ BlockSize() int }
 // Write while the stream is busy, so with many streams released at once
 // small chunks keep the memory down. At least firstChunk.
 func sendChunkLimit(conn any) int {
-	if b, ok := conn.(blockStream); ok {
+	if b, ok := streamAs[blockStream](conn); ok {
 		if n := b.BlockSize(); n > 0 {
 			return min(max(n, firstChunk), chunkSize)
 		}
@@ -160,7 +160,7 @@ type recvBuf struct {
 // (XEP-0047 blocks are at most 65535 bytes). 0 while conn's block size is
 // not known yet.
 func recvTrickle(conn any) int {
-	b, ok := conn.(blockStream)
+	b, ok := streamAs[blockStream](conn)
 	if !ok {
 		return trickleChunk
 	}

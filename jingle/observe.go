@@ -117,6 +117,14 @@ type observedConn struct {
 	ns  string
 }
 
+// Unwrap returns the transport's stream, for the optional methods an
+// application may look for on it (transports/ibb's Conn says when a Read
+// would not block, and its block size; filetransfer uses both). Its
+// Read and Write only count what the stream's return, so the stream's
+// readiness is the observed one's; reading or writing the stream itself
+// would hide the bytes from the Observer.
+func (c *observedConn) Unwrap() net.Conn { return c.Conn }
+
 func (c *observedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
@@ -142,39 +150,12 @@ type observedHalfConn struct {
 // CloseWrite ends the outgoing direction, as the transport's stream does.
 func (c observedHalfConn) CloseWrite() error { return c.cw.CloseWrite() }
 
-// readyStream is a stream that can be half-closed, says when a Read would
-// not block and sends in blocks (transports/ibb's Conn): an observed one
-// keeps these, so that a reader can wait for data without a goroutine and
-// a writer can size its chunks (filetransfer does both). observedConn's
-// Read only counts what the stream's Read returns, so the stream's
-// readiness is the observed one's.
-type readyStream interface {
-	CloseWrite() error
-	AfterReadable(f func()) (stop func() bool)
-	BlockSize() int
-}
-
-// observedReadyConn is an observedConn of a readyStream.
-type observedReadyConn struct {
-	observedHalfConn
-	rs readyStream
-}
-
-// AfterReadable is the stream's.
-func (c observedReadyConn) AfterReadable(f func()) (stop func() bool) { return c.rs.AfterReadable(f) }
-
-// BlockSize is the stream's.
-func (c observedReadyConn) BlockSize() int { return c.rs.BlockSize() }
-
 // observeConn wraps conn when the Manager has an Observer.
 func (s *Session) observeConn(conn net.Conn, key ContentKey, ns string) net.Conn {
 	if s.m.Observer == nil {
 		return conn
 	}
 	oc := &observedConn{Conn: conn, s: s, key: key, ns: ns}
-	if rs, ok := conn.(readyStream); ok {
-		return observedReadyConn{observedHalfConn{oc, rs}, rs}
-	}
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		return observedHalfConn{oc, cw}
 	}
