@@ -603,6 +603,13 @@ func checkSDPText(sd *sdp.SessionDescription) error {
 	return nil
 }
 
+// oneSDPField reports whether s is one non-empty whitespace-separated
+// field of an attribute value.
+func oneSDPField(s string) bool {
+	f := strings.Fields(s)
+	return len(f) == 1 && f[0] == s
+}
+
 // isSDPToken reports whether s is an RFC 8866 token.
 func isSDPToken(s string) bool {
 	if s == "" {
@@ -803,6 +810,11 @@ func sourcesToSDP(attr func(k, v string), d Description) {
 	}
 	if e := d.Encryption; e != nil {
 		for _, cr := range e.Crypto {
+			if !oneSDPField(cr.Tag) || !oneSDPField(cr.CryptoSuite) || !oneSDPField(cr.KeyParams) {
+				// RFC 4568's a=crypto needs all three, each one field;
+				// a peer's incomplete <crypto/> is not ours to repeat.
+				continue
+			}
 			v := cr.Tag + " " + cr.CryptoSuite + " " + cr.KeyParams
 			if cr.SessionParams != "" {
 				v += " " + cr.SessionParams
