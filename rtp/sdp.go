@@ -604,8 +604,14 @@ func checkSDPText(sd *sdp.SessionDescription) error {
 }
 
 // oneSDPField reports whether s is one non-empty whitespace-separated
-// field of an attribute value.
+// field of an attribute value, so that a value left out when it is not
+// one does not change what the others mean. A value holding a line break
+// counts as one: it is written, and checkSDPText refuses the whole
+// description, as it does for any value that would add lines.
 func oneSDPField(s string) bool {
+	if strings.ContainsAny(s, "\r\n") {
+		return true
+	}
 	f := strings.Fields(s)
 	return len(f) == 1 && f[0] == s
 }
@@ -634,7 +640,7 @@ func contentToSDP(c Content, o SDPOptions) (*sdp.MediaDescription, error) {
 		return nil, fmt.Errorf("%w: content %q: media %q is not audio or video", ErrSDP, c.Name, d.Media)
 	}
 	proto := "UDP/TLS/RTP/SAVPF"
-	if c.Transport == nil || len(c.Transport.Fingerprints) == 0 {
+	if c.Transport == nil || len(sdpFingerprints(c.Transport)) == 0 {
 		proto = "RTP/AVPF"
 	}
 	md := &sdp.MediaDescription{
@@ -690,13 +696,14 @@ func transportToSDP(attr func(k, v string), t *ice.Transport, o SDPOptions) {
 		attr("ice-pwd", t.Pwd)
 	}
 	setup := ""
-	for _, fp := range t.Fingerprints {
+	fps := sdpFingerprints(t)
+	for _, fp := range fps {
 		attr("fingerprint", fp.Hash+" "+strings.Join(strings.Fields(fp.Value), ""))
 		if setup == "" {
 			setup = string(fp.Setup)
 		}
 	}
-	if len(t.Fingerprints) > 0 {
+	if len(fps) > 0 {
 		if setup == "" {
 			setup = string(ice.SetupActive)
 			if o.Offer {
@@ -714,6 +721,20 @@ func transportToSDP(attr func(k, v string), t *ice.Transport, o SDPOptions) {
 	}
 }
 
+// sdpFingerprints returns the fingerprints a=fingerprint can carry: RFC
+// 8122 needs a hash function (one field) and a fingerprint. A peer's
+// <fingerprint/> without either is left out, not written as an
+// a=fingerprint that neither pion nor FromSDP reads.
+func sdpFingerprints(t *ice.Transport) []ice.Fingerprint {
+	var out []ice.Fingerprint
+	for _, fp := range t.Fingerprints {
+		if oneSDPField(fp.Hash) && len(strings.Fields(fp.Value)) > 0 {
+			out = append(out, fp)
+		}
+	}
+	return out
+}
+
 // payloadTypesToSDP writes rtpmap, fmtp, rtcp-fb (XEP-0293), ptime and
 // maxptime.
 func payloadTypesToSDP(attr func(k, v string), d Description) {
@@ -723,7 +744,9 @@ func payloadTypesToSDP(attr func(k, v string), d Description) {
 		if p.Channels > 1 {
 			enc += fmt.Sprintf("/%d", p.Channels)
 		}
-		if p.Name != "" {
+		if oneSDPField(p.Name) && !strings.Contains(p.Name, "/") {
+			// RFC 8866's rtpmap is <encoding name>/<clock rate>: a name
+			// with a slash or a space cannot be written.
 			attr("rtpmap", enc)
 		}
 		if len(p.Parameters) > 0 {
@@ -738,7 +761,9 @@ func payloadTypesToSDP(attr func(k, v string), d Description) {
 			attr("fmtp", fmt.Sprintf("%d %s", p.ID, strings.Join(kv, ";")))
 		}
 		for _, fb := range p.RTCPFB {
-			attr("rtcp-fb", strconv.Itoa(int(p.ID))+" "+rtcpFBValue(fb))
+			if v, ok := rtcpFBValue(fb); ok {
+				attr("rtcp-fb", strconv.Itoa(int(p.ID))+" "+v)
+			}
 		}
 		if p.TrrInt != nil {
 			attr("rtcp-fb", fmt.Sprintf("%d trr-int %d", p.ID, p.TrrInt.Value))
@@ -751,7 +776,9 @@ func payloadTypesToSDP(attr func(k, v string), d Description) {
 		}
 	}
 	for _, fb := range d.RTCPFB {
-		attr("rtcp-fb", "* "+rtcpFBValue(fb))
+		if v, ok := rtcpFBValue(fb); ok {
+			attr("rtcp-fb", "* "+v)
+		}
 	}
 	if d.TrrInt != nil {
 		attr("rtcp-fb", fmt.Sprintf("* trr-int %d", d.TrrInt.Value))
@@ -767,13 +794,18 @@ func payloadTypesToSDP(attr func(k, v string), d Description) {
 // headerExtsToSDP writes extmap (XEP-0294).
 func headerExtsToSDP(attr func(k, v string), d Description, o SDPOptions) {
 	for _, h := range d.HdrExts {
+		if !oneSDPField(h.URI) {
+			continue // RFC 8285's extmap needs the URI, one field
+		}
 		id := strconv.Itoa(int(h.ID))
 		if h.Senders != "" && h.Senders != jingle.SendersBoth {
 			id += "/" + sendersToDirection(h.Senders, o)
 		}
 		v := id + " " + h.URI
 		for _, x := range h.Parameters {
-			v += " " + x.Name
+			if oneSDPField(x.Name) {
+				v += " " + x.Name
+			}
 		}
 		attr("extmap", v)
 	}
@@ -782,6 +814,9 @@ func headerExtsToSDP(attr func(k, v string), d Description, o SDPOptions) {
 // sourcesToSDP writes ssrc-group, ssrc and msid (XEP-0339), and crypto.
 func sourcesToSDP(attr func(k, v string), d Description) {
 	for _, g := range d.SSRCGroups {
+		if !oneSDPField(g.Semantics) {
+			continue // RFC 5576's ssrc-group starts with its semantics, one field
+		}
 		ids := []string{g.Semantics}
 		for _, s := range g.Sources {
 			ids = append(ids, strconv.FormatUint(uint64(s.SSRC), 10))
@@ -824,15 +859,24 @@ func sourcesToSDP(attr func(k, v string), d Description) {
 	}
 }
 
-func rtcpFBValue(fb RTCPFB) string {
+// rtcpFBValue returns an rtcp-fb value (after the payload type) for a
+// XEP-0293 <rtcp-fb/>, and false when RFC 4585 cannot carry it: a type
+// that is not one field, a subtype of more than one, or the type
+// trr-int, which SDP reads as <rtcp-fb-trr-int/> and needs a number.
+func rtcpFBValue(fb RTCPFB) (string, bool) {
+	if !oneSDPField(fb.Type) || fb.Type == "trr-int" || (fb.Subtype != "" && !oneSDPField(fb.Subtype)) {
+		return "", false
+	}
 	v := fb.Type
 	if fb.Subtype != "" {
 		v += " " + fb.Subtype
 	}
 	for _, x := range fb.Parameters {
-		v += " " + x.Name
+		if oneSDPField(x.Name) {
+			v += " " + x.Name
+		}
 	}
-	return v
+	return v, true
 }
 
 // JingleContents returns the contents as jingle.Content values, with their

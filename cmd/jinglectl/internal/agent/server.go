@@ -161,6 +161,14 @@ func decodeRequest(line []byte) (Request, error) {
 	if err := json.Unmarshal(line, &req); err != nil {
 		return Request{}, fmt.Errorf("malformed request: %w", err)
 	}
+	// An empty list is no list: "files":[] reads as the request written
+	// without it, as Request's JSON (omitempty) writes it back.
+	if len(req.Files) == 0 {
+		req.Files = nil
+	}
+	if len(req.IDs) == 0 {
+		req.IDs = nil
+	}
 	switch req.Op {
 	case OpStatus, OpWatch:
 	case OpCancel:

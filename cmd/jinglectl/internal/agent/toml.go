@@ -189,8 +189,18 @@ func keyLines(data []byte) map[string]int {
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
 			table = table[:0]
+			line := 0
 			for it := e.Key(); it.Next(); {
-				table = append(table, string(it.Node().Data))
+				n := it.Node()
+				table = append(table, string(n.Data))
+				if line == 0 {
+					line = p.Shape(n.Raw).Start.Line
+				}
+			}
+			// An array of tables ([[x]]) is a value of its own, at the
+			// line of its first header.
+			if k := strings.Join(table, "."); out[k] == 0 {
+				out[k] = line
 			}
 		case unstable.KeyValue:
 			parts := append([]string(nil), table...)

@@ -10,7 +10,7 @@ import (
 // TestParseTOML: values are typed and carry the line of their key, with
 // sections, quoted and dotted keys; TOML errors carry their line.
 func TestParseTOML(t *testing.T) {
-	doc, err := parseTOML(strings.NewReader("# c\njid = \"a@b\"\n\n[agent]\nconcurrency = 3\n\"quoted key\" = 'x'\n[receive]\naccept_from = [\"a\", \"b\"]\nx.y = true\nmixed = [\"a\", 1]\n"))
+	doc, err := parseTOML(strings.NewReader("# c\njid = \"a@b\"\n\n[agent]\nconcurrency = 3\n\"quoted key\" = 'x'\n[receive]\naccept_from = [\"a\", \"b\"]\nx.y = true\nmixed = [\"a\", 1]\n[[list]]\nk = 1\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,6 +21,7 @@ func TestParseTOML(t *testing.T) {
 		"receive.accept_from": {Kind: kindStringArray, Strings: []string{"a", "b"}, Line: 8},
 		"receive.x.y":         {Kind: kindBool, Bool: true, Line: 9},
 		"receive.mixed":       {Kind: kindOther, Line: 10},
+		"list":                {Kind: kindOther, Line: 11}, // an array of tables: its header's line
 	} {
 		got, ok := doc[key]
 		if !ok || got.Kind != want.Kind || got.Str != want.Str || got.Int != want.Int || got.Bool != want.Bool ||
