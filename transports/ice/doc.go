@@ -98,8 +98,12 @@
 // timeout (pion's default window is 1 MiB); bounded write buffering (2 MiB)
 // with a low-water mark; 64 KiB messages; channels read and written
 // directly, with pooled read buffers; zero-checksum SCTP (RFC 9653) when
-// the peer agrees. What remains is pion's per-packet cost (1228-byte SCTP
-// packets, one DTLS record and one system call each).
+// the peer agrees; on Linux, datagrams sent in batches (sendmmsg) and,
+// where the kernel has them, as segmented messages (UDP GSO) read back
+// joined (UDP GRO): about 14 datagrams per system call. What remains is
+// pion's per-packet cost (1228-byte SCTP packets, one DTLS record each,
+// and about ten allocations and copies of each packet in pion/sctp and
+// pion/dtls).
 //
 // # Privacy and limits
 //
