@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jinglekit/jinglekit/jingle"
@@ -275,6 +276,11 @@ type receiving struct {
 	limit  int64
 	rb     recvBuf
 	got    int64
+	// pipe hashes in a goroutine of its own while a large file streams
+	// (nil until then); full says the last Read filled its buffer, so
+	// more data is waiting.
+	pipe *hashPipe
+	full bool
 	// watching: every byte offered arrived; the worker only watches for
 	// more (a violation).
 	watching bool
@@ -335,8 +341,26 @@ const (
 )
 
 // readData reads the file's bytes into the .part and hs, and reports them
-// to the engine.
+// to the engine. Whatever it returns, the hash pipe is done with hs.
 func (r *receiving) readData() step {
+	st := r.readLoop()
+	if r.pipe != nil {
+		if st == stepFailed {
+			r.pipe.stop()
+		} else {
+			r.pipe.wait()
+		}
+	}
+	if st == stepParked {
+		r.park()
+	}
+	return st
+}
+
+// readLoop reads until every byte is read, a failure (reported) or, on a
+// readNotifier, until it has caught up with the data (stepParked: the
+// caller parks the worker).
+func (r *receiving) readLoop() step {
 	x, e := r.x, r.e
 	// A woken worker's first Read does not wait: its stream said so.
 	woken := r.notify != nil
@@ -344,7 +368,15 @@ func (r *receiving) readData() step {
 		if r.rb.trickle == 0 {
 			r.rb.trickle = recvTrickle(r.conn)
 		}
-		buf := r.rb.next()
+		// While the data streams, it is read into the hash pipe's block.
+		piped := r.full && r.pipelined()
+		var buf []byte
+		if piped {
+			r.rb.release()
+			buf = r.pipe.space(chunkSize)
+		} else {
+			buf = r.rb.next()
+		}
 		n := int64(len(buf))
 		if x.length >= 0 && x.length-r.got < n {
 			n = x.length - r.got
@@ -356,21 +388,18 @@ func (r *receiving) readData() step {
 		}
 		woken = false
 		k, rerr := r.conn.Read(buf[:n])
-		if k > 0 {
-			if x.length < 0 && x.offset+r.got+int64(k) > r.limit {
-				e.tooMuch(x)
-				return stepFailed
-			}
-			if _, werr := x.part.Write(buf[:k]); werr != nil {
-				e.failed(x, writeFailure(x, werr), r.got, r.ns)
-				return stepFailed
-			}
-			r.hs.Write(buf[:k])
-			r.got += int64(k)
-			x.moved.Store(r.got)
-			e.progress(x, false, r.got)
+		r.full = int64(k) == n
+		if k > 0 && !r.take(buf[:k], piped) {
+			return stepFailed
 		}
-		r.rb.got(int(n), k) // buf is no longer used
+		if !piped {
+			r.rb.got(int(n), k) // buf is no longer used
+		}
+		if int64(k) < n && r.pipe != nil {
+			// Caught up: the next Read may wait for the peer, with what
+			// was read handed to the hasher and no block held.
+			r.pipe.flush()
+		}
 		if rerr != nil {
 			if x.length < 0 && errors.Is(rerr, io.EOF) {
 				break // size unknown: the end of the stream ends the file
@@ -380,11 +409,53 @@ func (r *receiving) readData() step {
 		}
 		if int64(k) < n && r.notify != nil && (x.length < 0 || r.got < x.length) {
 			// Caught up: the next Read would wait.
-			r.park()
 			return stepParked
 		}
 	}
 	return stepDone
+}
+
+// pipelined says whether the file is large enough to be hashed through a
+// hashPipe (pipeMin), and sets the pipe up.
+func (r *receiving) pipelined() bool {
+	if r.x.length >= 0 && r.x.length < pipeMin || r.x.length < 0 && r.got < pipeMin {
+		return false
+	}
+	if r.pipe == nil {
+		var pool *sync.Pool
+		if r.e.h != nil {
+			pool = &r.e.h.pipeBufs
+		}
+		r.pipe = newHashPipe(r.hs, pool)
+	}
+	return true
+}
+
+// take writes b, just read, to the .part and hashes it: through the hash
+// pipe (piped: b is the pipe's space), or at once, or after what the
+// pipe holds. It returns false when it failed (reported to the engine).
+func (r *receiving) take(b []byte, piped bool) bool {
+	x, e := r.x, r.e
+	if x.length < 0 && x.offset+r.got+int64(len(b)) > r.limit {
+		e.tooMuch(x)
+		return false
+	}
+	if _, werr := x.part.Write(b); werr != nil {
+		e.failed(x, writeFailure(x, werr), r.got, r.ns)
+		return false
+	}
+	switch {
+	case piped:
+		r.pipe.filled(len(b))
+	case r.pipe != nil:
+		r.pipe.write(b)
+	default:
+		r.hs.Write(b)
+	}
+	r.got += int64(len(b))
+	x.moved.Store(r.got)
+	e.progress(x, false, r.got)
+	return true
 }
 
 // failed reports a worker's failure to the engine.

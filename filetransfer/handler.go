@@ -67,6 +67,9 @@ type Handler struct {
 	// smallBufs pools the trickleChunk buffers of parked receiving
 	// workers (recvBuf.drop).
 	smallBufs sync.Pool
+	// pipeBufs pools the pipeBlock buffers of the receiving workers'
+	// hash pipes.
+	pipeBufs sync.Pool
 }
 
 func (h *Handler) store() *store {

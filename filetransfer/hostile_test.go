@@ -155,10 +155,17 @@ func sha256Hash(b []byte) filetransfer.Hash {
 // TestHostileSender: a sender that sends more than offered, a wrong hash,
 // or stops short never leaves a complete-looking file.
 func TestHostileSender(t *testing.T) {
-	offered := randomBytes(100<<10, 5)
+	// 3 MiB: the receiver hashes in a second goroutine (pipeMin).
+	for _, n := range []int{100 << 10, 3 << 20} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) { testHostileSender(t, n) })
+	}
+}
+
+func testHostileSender(t *testing.T, n int) {
+	offered := randomBytes(n, 5)
 	extra := append(append([]byte(nil), offered...), []byte("and more")...)
 	wrong := append([]byte(nil), offered...)
-	wrong[1234] ^= 1
+	wrong[n-1234] ^= 1
 	usedSHA256 := []filetransfer.HashUsed{{Algo: "sha-256"}}
 	for _, tc := range []struct {
 		name     string
@@ -188,7 +195,7 @@ func TestHostileSender(t *testing.T) {
 			send: offered, checksum: []filetransfer.Hash{{Algo: "md5", Value: "AAAAAAAAAAAAAAAAAAAAAA=="}},
 			cond: jingle.ReasonMediaError, kind: filetransfer.ErrUnverified, keepPart: true},
 		{name: "fewer bytes than offered", file: filetransfer.File{Name: "a", Size: size(int64(len(offered))), HashUsed: usedSHA256},
-			send: offered[:5000], close: true, cond: jingle.ReasonConnectivityError, kind: filetransfer.ErrTransport, keepPart: true},
+			send: offered[:n/2], close: true, cond: jingle.ReasonConnectivityError, kind: filetransfer.ErrTransport, keepPart: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, alice, bob := newPair(t, nil)
