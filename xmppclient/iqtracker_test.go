@@ -234,3 +234,45 @@ func TestClientSendIQFunc(t *testing.T) {
 		t.Errorf("peer's Serve: %v", err)
 	}
 }
+
+// TestIQTrackerAnswerTo: which stanzas answerTo takes for an IQ in flight
+// (id "q1", to bob): a result or an error from bob with the IQ's id, in
+// the client namespace or none. A from that is not a JID (mellium's
+// stanza.NewIQ would refuse the stanza), a missing or other id, another
+// type or another sender leaves the IQ waiting.
+func TestIQTrackerAnswerTo(t *testing.T) {
+	bob := jid.MustParse(xmpptest.Bob)
+	for _, tc := range []struct {
+		name  string
+		space string
+		attrs [][2]string
+		take  bool
+	}{
+		{"result", stanza.NSClient, [][2]string{{"type", "result"}, {"id", "q1"}, {"from", xmpptest.Bob}}, true},
+		{"error", stanza.NSClient, [][2]string{{"type", "error"}, {"id", "q1"}, {"from", xmpptest.Bob}}, true},
+		{"no namespace", "", [][2]string{{"id", "q1"}, {"from", xmpptest.Bob}, {"type", "result"}}, true},
+		{"bad from", stanza.NSClient, [][2]string{{"type", "result"}, {"id", "q1"}, {"from", "bob@@example.net"}}, false},
+		{"empty from", stanza.NSClient, [][2]string{{"type", "result"}, {"id", "q1"}}, false},
+		{"other from", stanza.NSClient, [][2]string{{"type", "result"}, {"id", "q1"}, {"from", xmpptest.Alice}}, false},
+		{"no id", stanza.NSClient, [][2]string{{"type", "result"}, {"from", xmpptest.Bob}}, false},
+		{"other id", stanza.NSClient, [][2]string{{"type", "result"}, {"id", "q2"}, {"from", xmpptest.Bob}}, false},
+		{"no type", stanza.NSClient, [][2]string{{"id", "q1"}, {"from", xmpptest.Bob}}, false},
+		{"set", stanza.NSClient, [][2]string{{"type", "set"}, {"id", "q1"}, {"from", xmpptest.Bob}}, false},
+		{"other namespace", "jabber:server", [][2]string{{"type", "result"}, {"id", "q1"}, {"from", xmpptest.Bob}}, false},
+	} {
+		p := &pendingIQ{to: bob, timer: time.NewTimer(time.Hour)}
+		tr := &IQTracker{pending: map[string]*pendingIQ{"q1": p}}
+		start := &xml.StartElement{Name: xml.Name{Space: tc.space, Local: "iq"}}
+		for _, a := range tc.attrs {
+			start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: a[0]}, Value: a[1]})
+		}
+		got, ok := tr.answerTo(start)
+		if ok != tc.take || (ok && got != p) {
+			t.Errorf("%s: answerTo took %v (%v), want %v", tc.name, ok, got, tc.take)
+		}
+		if _, waiting := tr.pending["q1"]; waiting == tc.take {
+			t.Errorf("%s: the IQ still waits: %v, want %v", tc.name, waiting, !tc.take)
+		}
+		p.timer.Stop()
+	}
+}
