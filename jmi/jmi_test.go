@@ -16,6 +16,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/xmpptest"
 )
@@ -38,21 +39,8 @@ func newJMIParty(t *testing.T, n *xmpptest.Network, addr string, onPropose func(
 			onPropose(ctx, in)
 		}
 	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	xs, err := n.Client(ctx, p.addr, mux.New(stanza.NSClient, p.jmi.Handler()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.xs = xs
-	p.jmi.SetStream(xs)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := p.jmi.Close(ctx); err != nil {
-			t.Errorf("closing JMI of %s: %v", addr, err)
-		}
-	})
+	p.xs = jingletest.Join(t, n, addr, mux.New(stanza.NSClient, p.jmi.Handler()), p.jmi)
+	p.jmi.SetStream(p.xs)
 	return p
 }
 
