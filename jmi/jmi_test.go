@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/jinglekit/jinglekit/internal/testwait"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/jmi"
@@ -53,22 +54,12 @@ func audioDesc() jingle.Element {
 
 func recvIncoming(t *testing.T, p *jmiParty) *jmi.Incoming {
 	t.Helper()
-	select {
-	case in := <-p.in:
-		return in
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%s got no proposal", p.addr)
-		return nil
-	}
+	return testwait.Recv(t, p.in, 5*time.Second, p.addr.String()+"'s proposal")
 }
 
 func waitDone(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%s: not done", what)
-	}
+	testwait.Recv(t, ch, 5*time.Second, what+" done")
 }
 
 // TestJMIProceed: propose to the bare JID, ringing, proceed; the outgoing

@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/internal/goroutines"
+	"github.com/jinglekit/jinglekit/internal/testwait"
 	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
@@ -101,13 +102,7 @@ func collect() (func(xml.TokenReader, error), chan answered) {
 
 func waitAnswer(t *testing.T, ch chan answered) answered {
 	t.Helper()
-	select {
-	case a := <-ch:
-		return a
-	case <-time.After(10 * time.Second):
-		t.Fatal("answer function not called")
-		return answered{}
-	}
+	return testwait.Recv(t, ch, 10*time.Second, "the answer function's call")
 }
 
 func TestIQTrackerAnswers(t *testing.T) {
