@@ -2,7 +2,10 @@ package filetransfer
 
 import (
 	"io"
+	"net"
 	"sync"
+
+	"github.com/jinglekit/jinglekit/jingle"
 )
 
 // The data workers allocate their buffers as the data flows, not when a
@@ -49,8 +52,8 @@ type blockStream interface{ BlockSize() int }
 // chunkSize chunk ended in a 1-byte block), and a chunk waits whole in
 // Write while the stream is busy, so with many streams released at once
 // small chunks keep the memory down. At least firstChunk.
-func sendChunkLimit(conn any) int {
-	if b, ok := streamAs[blockStream](conn); ok {
+func sendChunkLimit(conn net.Conn) int {
+	if b, ok := jingle.StreamAs[blockStream](conn); ok {
 		if n := b.BlockSize(); n > 0 {
 			return min(max(n, firstChunk), chunkSize)
 		}
@@ -159,8 +162,8 @@ type recvBuf struct {
 // reads short in one Read; at least trickleChunk and at most chunkSize
 // (XEP-0047 blocks are at most 65535 bytes). 0 while conn's block size is
 // not known yet.
-func recvTrickle(conn any) int {
-	b, ok := streamAs[blockStream](conn)
+func recvTrickle(conn net.Conn) int {
+	b, ok := jingle.StreamAs[blockStream](conn)
 	if !ok {
 		return trickleChunk
 	}

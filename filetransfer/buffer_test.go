@@ -3,6 +3,7 @@ package filetransfer
 import (
 	"bytes"
 	"io"
+	"net"
 	"sync"
 	"testing"
 	"testing/iotest"
@@ -39,7 +40,7 @@ func TestSendBuf(t *testing.T) {
 	}
 	s.done()
 	// A stream that sends in blocks of 4096 bytes gets chunks of a block.
-	blocks := sendBuf{most: sendChunkLimit(blockConn(4096))}
+	blocks := sendBuf{most: sendChunkLimit(blockConn{size: 4096})}
 	for range 4 {
 		if b, err := blocks.read(src, 1<<30); err != nil || len(b) != 4096 {
 			t.Fatalf("chunk for 4096-byte blocks: %d bytes, %v", len(b), err)
@@ -47,13 +48,13 @@ func TestSendBuf(t *testing.T) {
 		blocks.done()
 	}
 	// Not chunkSize: each chunk would end in a 1-byte block.
-	if got := sendChunkLimit(blockConn(65535)); got != 65535 {
+	if got := sendChunkLimit(blockConn{size: 65535}); got != 65535 {
 		t.Fatalf("limit for 65535-byte blocks: %d, want 65535", got)
 	}
-	if got := sendChunkLimit(blockConn(100)); got != firstChunk {
+	if got := sendChunkLimit(blockConn{size: 100}); got != firstChunk {
 		t.Fatalf("limit for 100-byte blocks: %d, want %d", got, firstChunk)
 	}
-	if got := sendChunkLimit(struct{}{}); got != chunkSize {
+	if got := sendChunkLimit(nil); got != chunkSize {
 		t.Fatalf("limit for a plain stream: %d, want %d", got, chunkSize)
 	}
 	// A slow source: what the probe got is the chunk.
@@ -147,30 +148,34 @@ func TestRecvBufDrop(t *testing.T) {
 }
 
 // blockConn is a stream that sends in blocks of its size.
-type blockConn int
+// blockConn is a stream that sends in blocks of its size.
+type blockConn struct {
+	net.Conn
+	size int
+}
 
-func (b blockConn) BlockSize() int { return int(b) }
+func (b blockConn) BlockSize() int { return b.size }
 
 // TestRecvBufBlocks: on a stream of blocks larger than trickleChunk-1
 // bytes every read uses the chunkSize buffer, also after a short one, so
 // that a block arriving alone is read at once; parking drops it.
 func TestRecvBufBlocks(t *testing.T) {
 	for _, tc := range []struct {
-		conn any
+		conn net.Conn
 		want int
 	}{
-		{struct{}{}, trickleChunk},
-		{blockConn(0), 0},
-		{blockConn(4096), trickleChunk},
-		{blockConn(16384), 16385},
-		{blockConn(65535), chunkSize},
+		{nil, trickleChunk},
+		{blockConn{size: 0}, 0},
+		{blockConn{size: 4096}, trickleChunk},
+		{blockConn{size: 16384}, 16385},
+		{blockConn{size: 65535}, chunkSize},
 	} {
 		if got := recvTrickle(tc.conn); got != tc.want {
 			t.Errorf("recvTrickle(%T %v) = %d, want %d", tc.conn, tc.conn, got, tc.want)
 		}
 	}
 	var pool sync.Pool
-	r := recvBuf{pool: &pool, trickle: recvTrickle(blockConn(65535))}
+	r := recvBuf{pool: &pool, trickle: recvTrickle(blockConn{size: 65535})}
 	b := r.next()
 	if len(b) != chunkSize {
 		t.Fatalf("first read into %d bytes, want %d", len(b), chunkSize)

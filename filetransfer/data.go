@@ -191,7 +191,7 @@ func (e *engine) sendEnd(x *xfer, conn net.Conn, ns string, sh *sendHashing, sen
 	// Signal the end of the data where the transport can: our receiver
 	// stops at the offered size, but some peers (Libervia) wait for the end
 	// of the stream before they check the file.
-	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+	if cw, ok := jingle.StreamAs[interface{ CloseWrite() error }](conn); ok {
 		if err := cw.CloseWrite(); err != nil {
 			e.log.Debug("filetransfer: half-close after the data", "content", x.key.Name, "err", err)
 		}
@@ -226,30 +226,12 @@ func (e *engine) recvData(x *xfer) (finished bool) {
 		return true
 	}
 	r := &receiving{e: e, x: x, conn: conn, ns: ns, hs: hs, limit: e.maxSize(), rb: e.recvBuf()}
-	r.notify, _ = streamAs[readNotifier](conn)
+	r.notify, _ = jingle.StreamAs[readNotifier](conn)
 	e.progress(x, false, 0)
 	if r.notify != nil && x.length != 0 {
 		return r.park() // nothing to read yet
 	}
 	return r.resume()
-}
-
-// streamAs returns conn as a T, or the stream conn wraps as one: a
-// wrapper that only watches its stream (jingle's Observer) has
-// Unwrap() net.Conn, and a stream's optional methods stay reachable
-// through it.
-func streamAs[T any](conn any) (T, bool) {
-	for {
-		if t, ok := conn.(T); ok {
-			return t, true
-		}
-		u, ok := conn.(interface{ Unwrap() net.Conn })
-		if !ok {
-			var zero T
-			return zero, false
-		}
-		conn = u.Unwrap()
-	}
 }
 
 // readNotifier is implemented by a stream that can call a function once a

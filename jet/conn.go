@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"sync"
+
+	"github.com/jinglekit/jinglekit/jingle"
 )
 
 // Direction says whether this side sends or receives over a secured stream.
@@ -92,7 +94,8 @@ func (c *sealConn) sendTag() error {
 
 // CloseWrite ends the encrypted stream: it sends the tag if not sent yet
 // (refusing when fewer bytes than announced were written), then half-closes
-// the underlying connection when it can.
+// the underlying connection when it can, also when that is a wrapper with
+// Unwrap (jingle.StreamAs), such as an Observer's.
 func (c *sealConn) CloseWrite() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -104,7 +107,7 @@ func (c *sealConn) CloseWrite() error {
 			return err
 		}
 	}
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+	if cw, ok := jingle.StreamAs[interface{ CloseWrite() error }](c.Conn); ok {
 		return cw.CloseWrite()
 	}
 	return nil

@@ -91,6 +91,39 @@ func (c *flipConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(q)
 }
 
+// watchedConn only watches the stream it wraps, as the Observer's wrapper
+// of jingle's streams does (Unwrap); halfConn records its half-close.
+type (
+	watchedConn struct{ net.Conn }
+	halfConn    struct {
+		net.Conn
+		closedWrite bool
+	}
+)
+
+func (c watchedConn) Unwrap() net.Conn          { return c.Conn }
+func (c *halfConn) Write(p []byte) (int, error) { return len(p), nil }
+func (c *halfConn) CloseWrite() error           { c.closedWrite = true; return nil }
+
+// TestSealCloseWriteUnwraps: CloseWrite half-closes the stream also under
+// a wrapper that only watches it (jinglectl's agent has an Observer), so
+// that a peer that waits for the end of the stream (Libervia) gets it.
+func TestSealCloseWriteUnwraps(t *testing.T) {
+	for _, size := range []int64{3, -1} {
+		hc := &halfConn{}
+		sc, err := SealConn(watchedConn{hc}, make([]byte, KeySize), make([]byte, IVSize), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sc.Write([]byte("abc")); err != nil {
+			t.Fatal(err)
+		}
+		if err := sc.(interface{ CloseWrite() error }).CloseWrite(); err != nil || !hc.closedWrite {
+			t.Errorf("size %d: CloseWrite: %v; the stream half-closed: %v", size, err, hc.closedWrite)
+		}
+	}
+}
+
 func TestConnRoundTrip(t *testing.T) {
 	for _, n := range []int{0, 1, 16, 5000, 100003} {
 		msg := make([]byte, n)

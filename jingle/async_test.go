@@ -11,6 +11,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglekit/jinglekit/internal/goroutines"
+	"github.com/jinglekit/jinglekit/internal/testwait"
 	"github.com/jinglekit/jinglekit/jingle"
 	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/xmppclient"
@@ -55,13 +56,7 @@ func acceptedPair(t *testing.T, alice, bob *side) (as, bs *jingle.Session) {
 
 func waitErr(t *testing.T, ch chan error) error {
 	t.Helper()
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("the answer was not delivered")
-		return nil
-	}
+	return testwait.Recv(t, ch, 10*time.Second, "the answer")
 }
 
 // TestTransportInfoFunc checks the asynchronous transport-info over a

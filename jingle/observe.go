@@ -118,11 +118,11 @@ type observedConn struct {
 }
 
 // Unwrap returns the transport's stream, for the optional methods an
-// application may look for on it (transports/ibb's Conn says when a Read
-// would not block, and its block size; filetransfer uses both). Its
-// Read and Write only count what the stream's return, so the stream's
-// readiness is the observed one's; reading or writing the stream itself
-// would hide the bytes from the Observer.
+// application may look for on it (StreamAs): a half-close, a readiness
+// callback, a block size. Its Read and Write only count what the
+// stream's return, so the stream's readiness is the observed one's;
+// reading or writing the stream itself would hide the bytes from the
+// Observer.
 func (c *observedConn) Unwrap() net.Conn { return c.Conn }
 
 func (c *observedConn) Read(b []byte) (int, error) {
@@ -141,23 +141,31 @@ func (c *observedConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// observedHalfConn is an observedConn whose stream can be half-closed.
-type observedHalfConn struct {
-	*observedConn
-	cw interface{ CloseWrite() error }
-}
-
-// CloseWrite ends the outgoing direction, as the transport's stream does.
-func (c observedHalfConn) CloseWrite() error { return c.cw.CloseWrite() }
-
 // observeConn wraps conn when the Manager has an Observer.
 func (s *Session) observeConn(conn net.Conn, key ContentKey, ns string) net.Conn {
 	if s.m.Observer == nil {
 		return conn
 	}
-	oc := &observedConn{Conn: conn, s: s, key: key, ns: ns}
-	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-		return observedHalfConn{oc, cw}
+	return &observedConn{Conn: conn, s: s, key: key, ns: ns}
+}
+
+// StreamAs returns conn as a T, or the first stream conn wraps that is
+// one, as errors.As does for errors: a wrapper that only watches its
+// stream (the Observer's, on what Session.Conn returns) has
+// Unwrap() net.Conn, and the optional methods of the transport's stream
+// (CloseWrite, say) stay reachable through it. An application and a
+// security layer look for them with StreamAs rather than a type
+// assertion, which would not see past the wrapper.
+func StreamAs[T any](conn net.Conn) (T, bool) {
+	for {
+		if t, ok := conn.(T); ok {
+			return t, true
+		}
+		u, ok := conn.(interface{ Unwrap() net.Conn })
+		if !ok {
+			var zero T
+			return zero, false
+		}
+		conn = u.Unwrap()
 	}
-	return oc
 }

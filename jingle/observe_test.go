@@ -2,6 +2,7 @@ package jingle_test
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -64,5 +65,51 @@ func TestObserver(t *testing.T) {
 	defer rb.mu.Unlock()
 	if ra.written != 5 || rb.read != 5 {
 		t.Errorf("bytes: alice wrote %d, bob read %d; want 5 and 5", ra.written, rb.read)
+	}
+}
+
+// halfCloser is a stream with CloseWrite; watcher only watches the
+// stream it wraps, as the Observer's wrapper does (Unwrap).
+type (
+	halfCloser struct{ net.Conn }
+	watcher    struct{ net.Conn }
+)
+
+func (halfCloser) CloseWrite() error { return nil }
+func (halfCloser) String() string    { return "halfCloser" }
+func (w watcher) Unwrap() net.Conn   { return w.Conn }
+func (watcher) String() string       { return "watcher" }
+
+type closeWriter = interface{ CloseWrite() error }
+
+// TestStreamAs: StreamAs finds the first stream of the chain that has
+// the asked methods, through any number of wrappers, as errors.As does;
+// a chain without one (or no stream) gives false.
+func TestStreamAs(t *testing.T) {
+	inner := halfCloser{}
+	for _, tc := range []struct {
+		conn net.Conn
+		want string // the String of what is found, "" for none
+	}{
+		{inner, "halfCloser"},
+		{watcher{inner}, "halfCloser"},
+		{watcher{watcher{inner}}, "halfCloser"},
+		{watcher{}, ""},
+		{watcher{watcher{}}, ""},
+		{nil, ""},
+	} {
+		cw, ok := jingle.StreamAs[closeWriter](tc.conn)
+		got := ""
+		if ok {
+			got = cw.(fmt.Stringer).String()
+		}
+		if got != tc.want {
+			t.Errorf("StreamAs(%v) = %q, %v; want %q", tc.conn, got, ok, tc.want)
+		}
+	}
+	// The outermost match wins: a wrapper that has the method itself is
+	// not looked through.
+	if s, ok := jingle.StreamAs[fmt.Stringer](watcher{inner}); !ok || s.String() != "watcher" {
+		t.Errorf("StreamAs[Stringer] found %v, %v; want the watcher", s, ok)
 	}
 }

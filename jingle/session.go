@@ -15,6 +15,8 @@ import (
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/jinglekit/jinglekit/internal/iqhead"
 )
 
 // State is the state of a session (XEP-0166 §5.1).
@@ -528,27 +530,11 @@ func (s *Session) send(ctx context.Context, j *Jingle, wrap ...func(xml.TokenRea
 // answer from anyone but peer is an error.
 func readIQResult(r xml.TokenReader, peer jid.JID) error {
 	d := xml.NewTokenDecoder(r)
-	tok, err := d.Token()
+	h, err := iqhead.ReadAnswer(d, peer)
 	if err != nil {
-		return fmt.Errorf("jingle: reading answer: %w", err)
+		return fmt.Errorf("jingle: %w", err)
 	}
-	start, ok := tok.(xml.StartElement)
-	if !ok {
-		return fmt.Errorf("jingle: reading answer: unexpected %T", tok)
-	}
-	typ, from := "", ""
-	for _, a := range start.Attr {
-		switch a.Name.Local {
-		case "type":
-			typ = a.Value
-		case "from":
-			from = a.Value
-		}
-	}
-	if f, err := jid.Parse(from); from != "" && (err != nil || !f.Equal(peer)) {
-		return fmt.Errorf("jingle: answer from %q, not from the peer %s", from, peer)
-	}
-	if typ != "error" {
+	if h.Type != "error" {
 		return nil
 	}
 	for {

@@ -2,7 +2,8 @@
 // for exercising the Jingle session layer without a real application or
 // transport: the application hands incoming sessions to the test, and the
 // transports connect the two sides of a content through an in-process
-// Exchange.
+// Exchange. Join (in a test) and Connect put a Manager on an
+// xmpptest.Network.
 package jingletest
 
 import (

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"testing"
+	"time"
 
+	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
@@ -32,6 +35,45 @@ func Connect(ctx context.Context, n *xmpptest.Network, addr string, app jingle.A
 	}
 	m.SetStream(xs)
 	return m, nil
+}
+
+// Closer is what Join closes when the test ends: a jingle.Manager, a
+// jmi.Manager.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// joinWithin bounds Join's connect and the Close of its Closer.
+const joinWithin = 10 * time.Second
+
+// Join connects addr (a full JID) to n, served by h, and returns its
+// session; it fails the test when addr cannot connect within 10 s. When
+// the test ends, m (when not nil) is closed, within 10 s, before the
+// Network is (xmpptest.NewNetwork's cleanup runs after Join's), and an
+// error closing it fails the test. Give the session to m (SetStream) as
+// the test needs: directly, or through an xmppclient.IQTracker.
+func Join(t testing.TB, n *xmpptest.Network, addr string, h xmpp.Handler, m Closer) *xmpp.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), joinWithin)
+	defer cancel()
+	j, err := jid.Parse(addr)
+	if err != nil {
+		t.Fatalf("jingletest: joining %q: %v", addr, err)
+	}
+	xs, err := n.Client(ctx, j, h)
+	if err != nil {
+		t.Fatalf("jingletest: connecting %s: %v", addr, err)
+	}
+	if m != nil {
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), joinWithin)
+			defer cancel()
+			if err := m.Close(ctx); err != nil {
+				t.Errorf("jingletest: closing the %T of %s: %v", m, addr, err)
+			}
+		})
+	}
+	return xs
 }
 
 // Streams starts a session from initiator to peer, whose App accepts it,

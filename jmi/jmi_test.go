@@ -15,7 +15,9 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/jinglekit/jinglekit/internal/testwait"
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/jmi"
 	"github.com/jinglekit/jinglekit/xmpptest"
 )
@@ -38,21 +40,8 @@ func newJMIParty(t *testing.T, n *xmpptest.Network, addr string, onPropose func(
 			onPropose(ctx, in)
 		}
 	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	xs, err := n.Client(ctx, p.addr, mux.New(stanza.NSClient, p.jmi.Handler()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.xs = xs
-	p.jmi.SetStream(xs)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := p.jmi.Close(ctx); err != nil {
-			t.Errorf("closing JMI of %s: %v", addr, err)
-		}
-	})
+	p.xs = jingletest.Join(t, n, addr, mux.New(stanza.NSClient, p.jmi.Handler()), p.jmi)
+	p.jmi.SetStream(p.xs)
 	return p
 }
 
@@ -65,22 +54,12 @@ func audioDesc() jingle.Element {
 
 func recvIncoming(t *testing.T, p *jmiParty) *jmi.Incoming {
 	t.Helper()
-	select {
-	case in := <-p.in:
-		return in
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%s got no proposal", p.addr)
-		return nil
-	}
+	return testwait.Recv(t, p.in, 5*time.Second, p.addr.String()+"'s proposal")
 }
 
 func waitDone(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%s: not done", what)
-	}
+	testwait.Recv(t, ch, 5*time.Second, what+" done")
 }
 
 // TestJMIProceed: propose to the bare JID, ringing, proceed; the outgoing

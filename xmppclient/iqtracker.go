@@ -14,6 +14,8 @@ import (
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/jinglekit/jinglekit/internal/iqhead"
 )
 
 // ErrNoAnswer is wrapped by the error an IQTracker hands to an answer
@@ -216,33 +218,23 @@ func (t *IQTracker) answerTo(start *xml.StartElement) (*pendingIQ, bool) {
 	if start.Name.Local != "iq" || (start.Name.Space != stanza.NSClient && start.Name.Space != "") {
 		return nil, false
 	}
-	var id, typ, from string
-	for _, a := range start.Attr {
-		switch a.Name.Local {
-		case "id":
-			id = a.Value
-		case "type":
-			typ = a.Value
-		case "from":
-			from = a.Value
-		}
-	}
-	if typ != string(stanza.ResultIQ) && typ != string(stanza.ErrorIQ) {
+	h := iqhead.Of(*start)
+	if h.Type != string(stanza.ResultIQ) && h.Type != string(stanza.ErrorIQ) {
 		return nil, false
 	}
 	t.mu.Lock()
-	p := t.pending[id]
+	p := t.pending[h.ID]
 	local := jid.JID{}
 	if t.session != nil {
 		local = t.session.LocalAddr()
 	}
-	if p == nil || !answeredBy(p.to, from, local) {
+	if p == nil || !answeredBy(p.to, h.From, local) {
 		t.mu.Unlock()
 		return nil, false
 	}
 	// Whoever takes p out of the map answers it: a timer that fired
 	// meanwhile finds it gone.
-	delete(t.pending, id)
+	delete(t.pending, h.ID)
 	t.mu.Unlock()
 	p.timer.Stop()
 	return p, true

@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/internal/goroutines"
+	"github.com/jinglekit/jinglekit/internal/testwait"
 	"github.com/jinglekit/jinglekit/xmpptest"
 )
 
@@ -101,13 +102,7 @@ func collect() (func(xml.TokenReader, error), chan answered) {
 
 func waitAnswer(t *testing.T, ch chan answered) answered {
 	t.Helper()
-	select {
-	case a := <-ch:
-		return a
-	case <-time.After(10 * time.Second):
-		t.Fatal("answer function not called")
-		return answered{}
-	}
+	return testwait.Recv(t, ch, 10*time.Second, "the answer function's call")
 }
 
 func TestIQTrackerAnswers(t *testing.T) {
@@ -232,5 +227,47 @@ func TestClientSendIQFunc(t *testing.T) {
 	}
 	if err := wait(); err != nil {
 		t.Errorf("peer's Serve: %v", err)
+	}
+}
+
+// TestIQTrackerAnswerTo: which stanzas answerTo takes for an IQ in flight
+// (id "q1", to bob): a result or an error from bob with the IQ's id, in
+// the client namespace or none. A from that is not a JID (mellium's
+// stanza.NewIQ would refuse the stanza), a missing or other id, another
+// type or another sender leaves the IQ waiting.
+func TestIQTrackerAnswerTo(t *testing.T) {
+	bob := jid.MustParse(xmpptest.Bob)
+	for _, tc := range []struct {
+		name  string
+		space string
+		attrs [][2]string
+		take  bool
+	}{
+		{"result", stanza.NSClient, [][2]string{{"type", "result"}, {"id", "q1"}, {"from", xmpptest.Bob}}, true},
+		{"error", stanza.NSClient, [][2]string{{"type", "error"}, {"id", "q1"}, {"from", xmpptest.Bob}}, true},
+		{"no namespace", "", [][2]string{{"id", "q1"}, {"from", xmpptest.Bob}, {"type", "result"}}, true},
+		{"bad from", stanza.NSClient, [][2]string{{"type", "result"}, {"id", "q1"}, {"from", "bob@@example.net"}}, false},
+		{"empty from", stanza.NSClient, [][2]string{{"type", "result"}, {"id", "q1"}}, false},
+		{"other from", stanza.NSClient, [][2]string{{"type", "result"}, {"id", "q1"}, {"from", xmpptest.Alice}}, false},
+		{"no id", stanza.NSClient, [][2]string{{"type", "result"}, {"from", xmpptest.Bob}}, false},
+		{"other id", stanza.NSClient, [][2]string{{"type", "result"}, {"id", "q2"}, {"from", xmpptest.Bob}}, false},
+		{"no type", stanza.NSClient, [][2]string{{"id", "q1"}, {"from", xmpptest.Bob}}, false},
+		{"set", stanza.NSClient, [][2]string{{"type", "set"}, {"id", "q1"}, {"from", xmpptest.Bob}}, false},
+		{"other namespace", "jabber:server", [][2]string{{"type", "result"}, {"id", "q1"}, {"from", xmpptest.Bob}}, false},
+	} {
+		p := &pendingIQ{to: bob, timer: time.NewTimer(time.Hour)}
+		tr := &IQTracker{pending: map[string]*pendingIQ{"q1": p}}
+		start := &xml.StartElement{Name: xml.Name{Space: tc.space, Local: "iq"}}
+		for _, a := range tc.attrs {
+			start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: a[0]}, Value: a[1]})
+		}
+		got, ok := tr.answerTo(start)
+		if ok != tc.take || (ok && got != p) {
+			t.Errorf("%s: answerTo took %v (%v), want %v", tc.name, ok, got, tc.take)
+		}
+		if _, waiting := tr.pending["q1"]; waiting == tc.take {
+			t.Errorf("%s: the IQ still waits: %v, want %v", tc.name, waiting, !tc.take)
+		}
+		p.timer.Stop()
 	}
 }

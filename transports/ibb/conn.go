@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/jinglekit/jinglekit/internal/iqhead"
 	"github.com/jinglekit/jinglekit/jingle"
 )
 
@@ -723,34 +724,16 @@ func (c *Conn) open() {
 // without from) is an error.
 func readAnswer(r xml.TokenReader, peer jid.JID) error {
 	d := xml.NewTokenDecoder(r)
-	tok, err := d.Token()
+	h, err := iqhead.ReadAnswer(d, peer)
 	if err != nil {
-		return fmt.Errorf("ibb: reading answer: %w", err)
+		return fmt.Errorf("ibb: %w", err)
 	}
-	start, ok := tok.(xml.StartElement)
-	if !ok {
-		return fmt.Errorf("ibb: reading answer: unexpected %T", tok)
-	}
-	var typ, from string
-	for _, a := range start.Attr {
-		switch a.Name.Local {
-		case "type":
-			typ = a.Value
-		case "from":
-			from = a.Value
-		}
-	}
-	if from != "" {
-		if f, err := jid.Parse(from); err != nil || !f.Equal(peer) {
-			return fmt.Errorf("ibb: answer from %q, not from the peer %s", from, peer)
-		}
-	}
-	switch typ {
+	switch h.Type {
 	case "result":
 		return nil
 	case "error":
 	default:
-		return fmt.Errorf("ibb: answer of type %q", typ)
+		return fmt.Errorf("ibb: answer of type %q", h.Type)
 	}
 	for {
 		tok, err := d.Token()

@@ -256,25 +256,11 @@ func TestLostChunkDetected(t *testing.T) {
 // ErrTransportClosed, not EOF.
 func TestLostChunkUnanswered(t *testing.T) {
 	n, alice, bob := pair(t, &ibb.Method{BlockSize: 10, Window: 1, IQTimeout: 200 * time.Millisecond}, &ibb.Method{})
-	ta := transportFor(t, alice, bob.addr, nil)
-	offer := ta.Local()
-	tb := transportFor(t, bob, alice.addr, &offer)
-	ctx := tctx(t)
-	if err := ta.SetRemote(ctx, tb.Local()); err != nil {
-		t.Fatal(err)
-	}
-	ca, err := ta.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := tb.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tb, ca, cb := connectTransports(t, alice, bob)
 	dropSeq(n, "3")
 	_, werr := ca.Write(make([]byte, 100))
 	cerr := ca.Close()
-	err = errors.Join(werr, cerr)
+	err := errors.Join(werr, cerr)
 	if !errors.Is(err, ibb.ErrBroken) || !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "deadline") {
 		t.Fatalf("writer: %v; want ErrBroken after a timeout", err)
 	}
@@ -410,21 +396,7 @@ func TestOverflow(t *testing.T) {
 // peer closed leaves the received data readable, then EOF.
 func TestTransportCloseKeepsData(t *testing.T) {
 	_, alice, bob := pair(t, &ibb.Method{}, &ibb.Method{})
-	ta := transportFor(t, alice, bob.addr, nil)
-	offer := ta.Local()
-	tb := transportFor(t, bob, alice.addr, &offer)
-	ctx := tctx(t)
-	if err := ta.SetRemote(ctx, tb.Local()); err != nil {
-		t.Fatal(err)
-	}
-	ca, err := ta.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := tb.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tb, ca, cb := connectTransports(t, alice, bob)
 	if _, err := ca.Write([]byte("kept")); err != nil {
 		t.Fatal(err)
 	}
@@ -436,20 +408,7 @@ func TestTransportCloseKeepsData(t *testing.T) {
 		t.Fatalf("after transport close: %q, %v", got, err)
 	}
 	// Closing the transport of a stream still open tells the peer.
-	ta2 := transportFor(t, alice, bob.addr, nil)
-	offer2 := ta2.Local()
-	tb2 := transportFor(t, bob, alice.addr, &offer2)
-	if err := ta2.SetRemote(ctx, tb2.Local()); err != nil {
-		t.Fatal(err)
-	}
-	ca2, err := ta2.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb2, err := tb2.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ta2, _, ca2, cb2 := connectTransports(t, alice, bob)
 	if _, err := ca2.Write([]byte("partial")); err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +420,7 @@ func TestTransportCloseKeepsData(t *testing.T) {
 	if _, err := ca2.Read(make([]byte, 1)); !errors.Is(err, ibb.ErrTransportClosed) {
 		t.Fatalf("own conn after transport close: %v", err)
 	}
-	if _, err := ta2.Dial(ctx); !errors.Is(err, jingle.ErrTransportFailed) && err != nil {
+	if _, err := ta2.Dial(tctx(t)); !errors.Is(err, jingle.ErrTransportFailed) && err != nil {
 		t.Fatalf("Dial after close: %v", err)
 	}
 }

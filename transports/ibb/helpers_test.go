@@ -19,6 +19,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/jinglekit/jinglekit/jingle"
+	"github.com/jinglekit/jinglekit/jingletest"
 	"github.com/jinglekit/jinglekit/transports/ibb"
 	"github.com/jinglekit/jinglekit/xmpptest"
 )
@@ -115,13 +116,7 @@ func newPeer(t testing.TB, n *xmpptest.Network, addr string, m *ibb.Method) *pee
 			opts = append(opts, mux.IQ(stanza.SetIQ, name, p.rec))
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	xs, err := n.Client(ctx, p.addr, mux.New(stanza.NSClient, opts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.xs = xs
+	p.xs = jingletest.Join(t, n, addr, mux.New(stanza.NSClient, opts...), nil)
 	return p
 }
 
@@ -143,9 +138,16 @@ func transportFor(t testing.TB, a *peer, b jid.JID, offer *jingle.Element) jingl
 // b answers, a opens) and returns both ends.
 func connect(t testing.TB, a, b *peer) (ca, cb *ibb.Conn) {
 	t.Helper()
-	ta := transportFor(t, a, b.addr, nil)
+	_, _, ca, cb = connectTransports(t, a, b)
+	return ca, cb
+}
+
+// connectTransports is connect that also returns a's and b's transports.
+func connectTransports(t testing.TB, a, b *peer) (ta, tb jingle.StreamTransport, ca, cb *ibb.Conn) {
+	t.Helper()
+	ta = transportFor(t, a, b.addr, nil)
 	offer := ta.Local()
-	tb := transportFor(t, b, a.addr, &offer)
+	tb = transportFor(t, b, a.addr, &offer)
 	ctx := tctx(t)
 	if err := ta.SetRemote(ctx, tb.Local()); err != nil {
 		t.Fatal(err)
@@ -171,7 +173,7 @@ func connect(t testing.TB, a, b *peer) (ca, cb *ibb.Conn) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	return c.(*ibb.Conn), r.c
+	return ta, tb, c.(*ibb.Conn), r.c
 }
 
 // pair returns a network with alice and bob, each with the given Method.

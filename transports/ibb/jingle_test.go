@@ -39,21 +39,8 @@ func newSideWith(t testing.TB, n *xmpptest.Network, addr string, method *ibb.Met
 	sd := &side{m: &jingle.Manager{}, app: jingletest.NewApp(), ibb: method}
 	sd.m.RegisterApplication(sd.app)
 	sd.m.RegisterTransport(tm)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	xs, err := n.Client(ctx, jid.MustParse(addr), mux.New(stanza.NSClient, sd.m.Handler(), method.Handler()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd.xs = xs
-	sd.m.SetStream(xs)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := sd.m.Close(ctx); err != nil {
-			t.Errorf("closing manager of %s: %v", addr, err)
-		}
-	})
+	sd.xs = jingletest.Join(t, n, addr, mux.New(stanza.NSClient, sd.m.Handler(), method.Handler()), sd.m)
+	sd.m.SetStream(sd.xs)
 	return sd
 }
 

@@ -129,15 +129,18 @@ func (p *fakeProxy) handshake(c net.Conn) {
 		return
 	}
 	hash := string(b[:n])
-	c.Write(append(append([]byte{5, 0, 0, 3, byte(n)}, hash...), 0, 0))
 	c.SetDeadline(time.Time{})
+	// Filed before the reply: once a client has its reply it may have the
+	// stream activated, which must find it.
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed || len(p.streams[hash]) >= 2 {
+		p.mu.Unlock()
 		c.Close()
 		return
 	}
 	p.streams[hash] = append(p.streams[hash], c)
+	p.mu.Unlock()
+	c.Write(append(append([]byte{5, 0, 0, 3, byte(n)}, hash...), 0, 0))
 }
 
 func (p *fakeProxy) handleGet(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {

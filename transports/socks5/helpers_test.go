@@ -103,23 +103,13 @@ func newSideWith(t testing.TB, n *xmpptest.Network, addr string, s5b *socks5.Met
 		sd.m.RegisterTransport(&jingletest.PipeMethod{X: x})
 	}
 	// The stream is an IQTracker, as an xmppclient.Client is: reports go
-	// out without a goroutine waiting for their answers.
+	// out without a goroutine waiting for their answers. It is closed
+	// after the Manager.
 	tr := &xmppclient.IQTracker{}
-	xs, err := n.Client(tctx(t, 10*time.Second), sd.j, tr.Handler(mux.New(stanza.NSClient, sd.m.Handler())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.SetSession(xs)
 	t.Cleanup(func() { tr.Close(nil) })
-	sd.xs = xs
+	sd.xs = jingletest.Join(t, n, addr, tr.Handler(mux.New(stanza.NSClient, sd.m.Handler())), sd.m)
+	tr.SetSession(sd.xs)
 	sd.m.SetStream(tr)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := sd.m.Close(ctx); err != nil {
-			t.Errorf("closing the manager of %s: %v", addr, err)
-		}
-	})
 	return sd
 }
 
