@@ -219,6 +219,24 @@ func stanzaResult(ctx context.Context, p *stanzatest.Peer, what string) (stanzat
 	return r, nil
 }
 
+// explainReceiver adds to err, a failed transfer to the StanzaJS receiver
+// recv, how what it received compares with the size bytes of sent, and
+// where its trace and logs are kept: a media-error is StanzaJS finding a
+// hash mismatch, and this says which messages differ.
+func explainReceiver(ctx context.Context, recv *stanzatest.Peer, sent io.ReaderAt, size int64, err error) error {
+	// Its trace is written when it exits: after it ended the session, or
+	// when stopped.
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	_, _ = recv.Result(wctx)
+	cancel()
+	recv.Stop()
+	kept, kerr := recv.Keep()
+	if kerr != nil {
+		return fmt.Errorf("%w; StanzaJS receiver: %s; keeping its trace: %v", err, recv.Explain(sent, size), kerr)
+	}
+	return fmt.Errorf("%w; StanzaJS receiver (trace and logs kept in %s): %s", err, kept, recv.Explain(sent, size))
+}
+
 // stanzaToStanza times path from a StanzaJS sender to a StanzaJS receiver
 // with resource res (a fresh one per transfer: each has its own output
 // directory).
@@ -235,10 +253,16 @@ func stanzaToStanza(ctx context.Context, st *stanzatest.Harness, path, res strin
 	}
 	defer send.Stop()
 	sr, err := stanzaResult(ctx, send, "send")
-	if err != nil {
-		return 0, err
+	if err == nil {
+		_, err = stanzaResult(ctx, recv, "receive")
 	}
-	if _, err := stanzaResult(ctx, recv, "receive"); err != nil {
+	if err != nil {
+		if f, ferr := os.Open(path); ferr == nil {
+			defer f.Close()
+			if fi, ferr := f.Stat(); ferr == nil {
+				err = explainReceiver(ctx, recv, f, fi.Size(), err)
+			}
+		}
 		return 0, err
 	}
 	return sr.Number("seconds"), nil
@@ -255,14 +279,16 @@ func toStanza(ctx context.Context, st *stanzatest.Harness, carol *peer, p Patter
 	start := time.Now()
 	res, err := s.Send(ctx, carol.m, to, p.Source("to-stanza.bin", size))
 	elapsed := time.Since(start)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("send: %w", err)
+	case len(res) != 1 || !res[0].Verified:
+		err = fmt.Errorf("send: result %+v", res)
+	default:
+		_, err = stanzaResult(ctx, recv, "receive")
+	}
 	if err != nil {
-		return 0, fmt.Errorf("send: %w", err)
-	}
-	if len(res) != 1 || !res[0].Verified {
-		return 0, fmt.Errorf("send: result %+v", res)
-	}
-	if _, err := stanzaResult(ctx, recv, "receive"); err != nil {
-		return 0, err
+		return 0, explainReceiver(ctx, recv, io.NewSectionReader(p, 0, size), size, err)
 	}
 	return elapsed.Seconds(), nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,11 +67,11 @@ func stanzaSendICE(t *testing.T, h *stanzatest.Harness, c *cli, carol account) {
 		"--transport", "ice", "--allow-loopback", "--json", "bob@localhost/"+res, path)...)...)
 	exited := time.Now()
 	if r.code != exitOK {
-		t.Fatalf("jinglectl send: %s", r)
+		t.Fatalf("jinglectl send: %s\nStanzaJS receiver: %s", r, stanzaExplain(recv, path))
 	}
 	sr := recv.Wait(t, 30*time.Second)
 	if sr.Code != 0 || sr.Summary["ok"] != true {
-		t.Fatalf("StanzaJS receive: exit %d, %v\n%s", sr.Code, sr.Summary, sr.Stderr)
+		t.Fatalf("StanzaJS receive: exit %d, %v\n%s\n%s", sr.Code, sr.Summary, sr.Stderr, stanzaExplain(recv, path))
 	}
 	if sr.String("sha256") != sum || sr.Number("bytes") != stanzaSize || sr.Summary["hash_verified_by_stanza"] != true {
 		t.Fatalf("StanzaJS received %v, want %d bytes with sha256 %s, verified", sr.Summary, stanzaSize, sum)
@@ -218,6 +219,25 @@ func stanzaAnswer(t *testing.T, h *stanzatest.Harness, c *cli, carol account) {
 	if d := exited.Sub(term.Time); d > maxEndDelay {
 		t.Errorf("answer --once exited %s after the hang-up, want at most %s", d, maxEndDelay)
 	}
+}
+
+// stanzaExplain says how the messages the StanzaJS receiver recv got
+// compare with the file at path (its trace; the test's failure keeps it).
+func stanzaExplain(recv *stanzatest.Peer, path string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	_, _ = recv.Result(ctx) // its trace is written when it exits
+	cancel()
+	recv.Stop()
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err.Error()
+	}
+	return recv.Explain(f, fi.Size())
 }
 
 // stanzaFile writes a random file of stanzaSize bytes.

@@ -23,11 +23,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,6 +59,7 @@ type Harness struct {
 
 	group     *testproc.Group
 	prosodyUp bool
+	peers     atomic.Int32 // peers started, to name their trace directories
 }
 
 // missing skips or fails the test for a missing dependency.
@@ -181,6 +184,9 @@ func (h *Harness) launch(ctx context.Context, src string, logf func(string, ...a
 	}
 	_ = os.RemoveAll(filepath.Join(h.Dir, "run"))
 	_ = os.RemoveAll(filepath.Join(h.Dir, "node_modules"))
+	if err := os.WriteFile(filepath.Join(h.Dir, traceFile), traceJS, 0o644); err != nil {
+		return fmt.Errorf("stanzatest: %w", err)
+	}
 	if err := h.installModules(ctx, logf); err != nil {
 		return fmt.Errorf("stanzatest: %w", err)
 	}
@@ -283,13 +289,15 @@ func tail(s string, lines int) string {
 // Peer is one running `node peer.js` process.
 type Peer struct {
 	args   []string
+	trace  string // its trace directory
 	proc   *testproc.Process
 	stdout *testproc.Output
 	stderr *testproc.Output
 }
 
 // Peer starts `node peer.js ARGS…` (see the harness's README: send,
-// receive, call, answer). It is stopped, if still running, when t ends.
+// receive, call, answer). It is stopped, if still running, when t ends;
+// if t failed, its trace, logs and output are kept (Keep) and logged.
 func (h *Harness) Peer(t testing.TB, args ...string) *Peer {
 	t.Helper()
 	p, err := h.StartPeer(args...)
@@ -299,18 +307,28 @@ func (h *Harness) Peer(t testing.TB, args ...string) *Peer {
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
-			t.Logf("stanzatest: node peer.js %s\nstderr:\n%s", strings.Join(args, " "), tail(p.stderr.String(), 60))
+			kept, err := p.Keep()
+			if err != nil {
+				kept = err.Error()
+			}
+			t.Logf("stanzatest: node peer.js %s (kept in %s)\nstderr:\n%s", strings.Join(args, " "), kept, tail(p.stderr.String(), 60))
 		}
 	})
 	return p
 }
 
-// StartPeer starts `node peer.js ARGS…`; Stop (or the harness's Close)
-// ends it.
+// StartPeer starts `node peer.js ARGS…`, traced (trace.js); Stop (or the
+// harness's Close) ends it.
 func (h *Harness) StartPeer(args ...string) (*Peer, error) {
-	cmd := h.group.Command("node", append([]string{"peer.js"}, args...)...)
+	name := "peer"
+	if len(args) > 0 {
+		name = args[0]
+	}
+	dir := filepath.Join(h.Dir, "trace", fmt.Sprintf("%d-%s", h.peers.Add(1), name))
+	cmd := h.group.Command("node", append([]string{"--require", "./" + traceFile, "peer.js"}, args...)...)
 	cmd.Dir = h.Dir
-	p := &Peer{args: args, stdout: &testproc.Output{}, stderr: &testproc.Output{}}
+	cmd.Env = append(cmd.Env, EnvTrace+"="+dir)
+	p := &Peer{args: args, trace: dir, stdout: &testproc.Output{}, stderr: &testproc.Output{}}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	proc, err := testproc.Start(cmd)
 	if err != nil {
@@ -318,6 +336,46 @@ func (h *Harness) StartPeer(args ...string) (*Peer, error) {
 	}
 	p.proc = proc
 	return p, nil
+}
+
+// Trace reads what the process's trace recorded (complete once it has
+// exited).
+func (p *Peer) Trace() (Trace, error) { return readTrace(p.trace) }
+
+// Explain says how the messages this peer received compare with sent
+// (size bytes): see Trace.Compare.
+func (p *Peer) Explain(sent io.ReaderAt, size int64) string {
+	tr, err := p.Trace()
+	if err != nil {
+		return err.Error()
+	}
+	return tr.Compare(sent, size)
+}
+
+// Keep moves the peer's trace (with the received bytes of a failed hash
+// check) into a new directory under os.TempDir() that outlives the test,
+// with its stdout, stderr and --log file, and returns its path.
+func (p *Peer) Keep() (string, error) {
+	dst, err := os.MkdirTemp("", "jinglekit-stanza-"+p.args[0]+"-")
+	if err != nil {
+		return "", fmt.Errorf("stanzatest: keeping the peer's trace: %w", err)
+	}
+	var errs []error
+	if err := os.Rename(p.trace, filepath.Join(dst, "trace")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, copyTree(p.trace, filepath.Join(dst, "trace")))
+	}
+	errs = append(errs,
+		os.WriteFile(filepath.Join(dst, "stdout"), []byte(p.stdout.String()), 0o644),
+		os.WriteFile(filepath.Join(dst, "stderr"), []byte(p.stderr.String()), 0o644))
+	for i, a := range p.args {
+		if a == "--log" && i+1 < len(p.args) && p.args[i+1] != "-" {
+			if b, err := os.ReadFile(p.args[i+1]); err == nil {
+				errs = append(errs, os.WriteFile(filepath.Join(dst, "jingle.log"), b, 0o644))
+			}
+		}
+	}
+	p.trace = filepath.Join(dst, "trace")
+	return dst, errors.Join(errs...)
 }
 
 // Stop ends the process if it still runs.
