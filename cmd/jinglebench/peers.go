@@ -155,17 +155,14 @@ const stanzaRetries = 2
 // StanzaJS 12.22.1 on @roamhq/wrtc 0.10.0 (libwebrtc M106) sometimes ends
 // such a transfer, with no jinglekit involved, with media-error: its
 // FileTransferSession's receiver hashes the data-channel messages in the
-// order its onmessage gets them and the hash did not match the sender's
-// checksum (3 of 6 paired runs of 3 rounds at load 5–10 on 2026-12-06, in
-// rounds 2 and 3; 0 of about 40 transfers of 100 MiB at load 12–20 while
-// stanzatest's trace was recorded, 2026-12-06 08:40–09:10). A failed
-// transfer's error says which messages differ (stanzatest's trace, see
-// explainReceiver). A suspect, from reading @roamhq/wrtc's source
-// (src/interfaces/rtc_data_channel.cc): a channel the peer opens is first
-// observed by a DataChannelObserver that queues its messages until the
-// JavaScript RTCDataChannel exists; its constructor registers itself as
-// libwebrtc's observer and only then moves the queued messages to its own
-// queue, so a message delivered in between overtakes them.
+// order its onmessage gets them, and the hash did not match the sender's
+// checksum (3 of 6 paired runs of 3 rounds at load 5–10 on 2026-12-06,
+// each in round 2 or 3). Not reproduced since, with stanzatest's trace on:
+// 0 of 44 StanzaJS-to-StanzaJS and 0 of 19 jinglekit-to-StanzaJS transfers
+// of 20–100 MiB at load 6–20 (2026-12-06 08:39–09:14), so its cause is not
+// pinned down; a failed transfer's error now says which messages differ
+// (explainReceiver). See stanzatest's package comment for the suspect in
+// @roamhq/wrtc.
 //
 // Such a transfer is retried with a fresh receiver (run is given a fresh
 // resource), at most stanzaRetries times, and every failure is written in

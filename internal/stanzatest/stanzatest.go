@@ -14,6 +14,30 @@
 //
 // Without node, npm or prosody the test is skipped, or fails when
 // JINGLEKIT_REQUIRE_STANZA=1 (CI).
+//
+// Every peer.js runs with trace.js preloaded (an observer only): a StanzaJS
+// receiver that ends a transfer with media-error — its hash of the
+// data-channel messages, taken in the order its onmessage gets them, does
+// not match the sender's checksum — leaves the messages it got, and the
+// bytes, and Peer.Explain says where they differ from what was sent.
+//
+// StanzaJS 12.22.1 + @roamhq/wrtc 0.10.0 did so a few times on 2026-12-06,
+// with a StanzaJS sender too (see jinglebench's stanzaBaseline), and could
+// not be made to again while traced. A suspect, from @roamhq/wrtc 0.10.0's
+// source (src/interfaces/rtc_data_channel.cc, RTCDataChannel's
+// constructor): a channel the peer opens is first observed by a
+// DataChannelObserver that queues its messages until JavaScript's
+// RTCDataChannel exists; the constructor registers the new object as
+// libwebrtc's observer and only then moves the queued messages to the
+// object's own queue, so a message that libwebrtc delivers in between
+// overtakes the queued ones. The window is open only while messages are
+// queued: with a jinglekit sender (data right after the DCEP OPEN, as
+// browsers do) the first message reaches StanzaJS's JavaScript 0.5–0.7 ms
+// after its datachannel event, so every transfer to StanzaJS crosses it;
+// with a StanzaJS sender, which waits for its own open event and a file
+// read, 6–660 ms later. Such a reorder shows in Explain as misplaced
+// messages among the first ones. TestStanza's 10 MiB is as exposed as 100
+// MiB: the window is at the start.
 package stanzatest
 
 import (
