@@ -142,14 +142,17 @@ func (tr Trace) Compare(sent io.ReaderAt, size int64) string {
 		fmt.Fprintf(&b, "; first difference in the message at offset %d; %d messages misplaced:", first, len(bad))
 		for i, m := range bad {
 			if i == maxMisplaced {
-				fmt.Fprintf(&b, " …")
+				fmt.Fprintf(&b, ", …")
 				break
+			}
+			if i > 0 {
+				b.WriteString(",")
 			}
 			from := "bytes sent nowhere near"
 			if m.from >= 0 {
 				from = fmt.Sprintf("the bytes sent at %d", m.from)
 			}
-			fmt.Fprintf(&b, " #%d (offset %d, %d bytes) holds %s;", m.index, m.offset, m.length, from)
+			fmt.Fprintf(&b, " #%d (offset %d, %d bytes) holds %s", m.index, m.offset, m.length, from)
 		}
 	}
 	for _, v := range verdict {
