@@ -22,10 +22,12 @@
 // bytes, and Peer.Explain says where they differ from what was sent.
 //
 // StanzaJS 12.22.1 + @roamhq/wrtc 0.10.0 did so a few times on 2026-12-06,
-// with a StanzaJS sender too (see jinglebench's stanzaBaseline), and could
-// not be made to again while traced. A suspect, from @roamhq/wrtc 0.10.0's
-// source (src/interfaces/rtc_data_channel.cc, RTCDataChannel's
-// constructor): a channel the peer opens is first observed by a
+// with a StanzaJS sender too (see jinglebench's stanzaBaseline). Traced
+// once (StanzaJS to StanzaJS, 10 MiB, load 11): the receiver's JavaScript
+// got the sender's 8th message first, then the channel's open event, then
+// messages 1–7, then the rest in order. That is @roamhq/wrtc 0.10.0's
+// (src/interfaces/rtc_data_channel.cc, RTCDataChannel's constructor): a
+// channel the peer opens is first observed by a
 // DataChannelObserver that queues its messages until JavaScript's
 // RTCDataChannel exists; the constructor registers the new object as
 // libwebrtc's observer and only then moves the queued messages to the
@@ -36,8 +38,9 @@
 // after its datachannel event, so every transfer to StanzaJS crosses it;
 // with a StanzaJS sender, which waits for its own open event and a file
 // read, 6–660 ms later. Such a reorder shows in Explain as misplaced
-// messages among the first ones. TestStanza's 10 MiB is as exposed as 100
-// MiB: the window is at the start.
+// messages among the first ones, and Trace.WrtcReorder tells it from any
+// other mismatch. TestStanza's 10 MiB is as exposed as 100 MiB: the
+// window is at the start.
 package stanzatest
 
 import (

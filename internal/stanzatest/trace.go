@@ -158,6 +158,9 @@ func (tr Trace) Compare(sent io.ReaderAt, size int64) string {
 	for _, v := range verdict {
 		b.WriteString("; " + v)
 	}
+	if tr.WrtcReorder() {
+		b.WriteString("; a message reached JavaScript before the channel's open event: @roamhq/wrtc 0.10.0's reorder (stanzatest's package comment)")
+	}
 	if tr.Dump != "" {
 		fmt.Fprintf(&b, "; received bytes in %s", tr.Dump)
 	}
@@ -214,4 +217,24 @@ func abs(x int64) int64 {
 		return -x
 	}
 	return x
+}
+
+// WrtcReorder reports whether a data-channel message reached JavaScript
+// before the channel's open event: the mark of @roamhq/wrtc 0.10.0's
+// reorder (see the package comment). The messages libwebrtc delivered
+// before the RTCDataChannel object existed wait, with the open event, in
+// a DataChannelObserver's queue; one delivered while the constructor
+// moves them over is dispatched first, so it comes before "open" and
+// ahead of the messages sent before it. A sender cannot cause that: it
+// is the order of events inside the receiving process.
+func (tr Trace) WrtcReorder() bool {
+	for _, e := range tr.Events {
+		switch e.Ev {
+		case "dc-open":
+			return false
+		case "recv":
+			return true
+		}
+	}
+	return false
 }

@@ -120,3 +120,30 @@ not json
 		t.Error("an empty directory read as a trace")
 	}
 }
+
+// TestWrtcReorder: a message dispatched before the channel's open event is
+// wrtc's reorder (as captured on 2026-12-06: sent message 7 first, then
+// open, then 0–6); a trace where open comes first, or with no message, is
+// not.
+func TestWrtcReorder(t *testing.T) {
+	ev := func(names ...string) Trace {
+		var tr Trace
+		for _, n := range names {
+			tr.Events = append(tr.Events, TraceEvent{Ev: n})
+		}
+		return tr
+	}
+	for _, c := range []struct {
+		tr   Trace
+		want bool
+	}{
+		{ev("pc-datachannel", "recv", "dc-open", "recv", "recv"), true},
+		{ev("pc-datachannel", "dc-open", "recv", "recv"), false},
+		{ev("pc-datachannel", "dc-open"), false},
+		{ev(), false},
+	} {
+		if got := c.tr.WrtcReorder(); got != c.want {
+			t.Errorf("%+v: WrtcReorder = %v, want %v", c.tr.Events, got, c.want)
+		}
+	}
+}
