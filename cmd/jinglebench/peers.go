@@ -164,12 +164,12 @@ const stanzaRetries = 2
 // FileTransferSession's receiver hashes the data-channel messages in the
 // order its onmessage gets them, and the hash did not match the sender's
 // checksum (3 of 6 paired runs of 3 rounds at load 5–10 on 2026-12-06,
-// each in round 2 or 3; then, traced, 1 of about 64 StanzaJS-to-StanzaJS
-// and 0 of about 29 jinglekit-to-StanzaJS transfers of 10–100 MiB at load
-// 6–20). The traced one was @roamhq/wrtc 0.10.0 reordering the first
-// messages inside the receiving process (stanzatest's package comment,
-// Trace.WrtcReorder); a failed transfer's error says which messages
-// differ (explainReceiver).
+// each in round 2 or 3; then, traced, 1 of 63 StanzaJS-to-StanzaJS and 1
+// of 38 jinglekit-to-StanzaJS transfers of 10–100 MiB at load 6–20, both
+// 10 MiB at load 11). Both traced ones were @roamhq/wrtc 0.10.0 reordering
+// the first messages inside the receiving process (stanzatest's package
+// comment, Trace.WrtcReorder); a failed transfer's error says which
+// messages differ (explainReceiver).
 //
 // Such a transfer is retried with a fresh receiver (run is given a fresh
 // resource), at most stanzaRetries times, and every failure is written in

@@ -23,9 +23,10 @@
 //
 // StanzaJS 12.22.1 + @roamhq/wrtc 0.10.0 did so a few times on 2026-12-06,
 // with a StanzaJS sender too (see jinglebench's stanzaBaseline). Traced
-// once (StanzaJS to StanzaJS, 10 MiB, load 11): the receiver's JavaScript
-// got the sender's 8th message first, then the channel's open event, then
-// messages 1–7, then the rest in order. That is @roamhq/wrtc 0.10.0's
+// twice, 10 MiB at load 11: StanzaJS to StanzaJS, the receiver's
+// JavaScript got the sender's 8th message first, then the channel's open
+// event, then messages 1–7, then the rest in order; jinglekit to StanzaJS,
+// our 2nd message, then open, then the 1st. That is @roamhq/wrtc 0.10.0's
 // (src/interfaces/rtc_data_channel.cc, RTCDataChannel's constructor): a
 // channel the peer opens is first observed by a
 // DataChannelObserver that queues its messages until JavaScript's
