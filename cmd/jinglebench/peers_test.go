@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// TestStanzaBaselineRetries: a StanzaJS baseline that StanzaJS fails is
-// tried again with a fresh resource, each failure is in the case's note,
-// and after stanzaRetries more failures the round fails.
+// TestStanzaBaselineRetries: a StanzaJS baseline (a paired round's, or the
+// peers/stanza-to-stanza case's) that StanzaJS fails is tried again with a
+// fresh resource, each failure is in the case's note, and after
+// stanzaRetries more failures the round fails.
 func TestStanzaBaselineRetries(t *testing.T) {
 	ctx := context.Background()
 	var c Case
@@ -29,6 +30,22 @@ func TestStanzaBaselineRetries(t *testing.T) {
 	}
 	if !strings.Contains(c.Note, "round 2") || !strings.Contains(c.Note, "media-error") {
 		t.Errorf("note %q does not record the failed round", c.Note)
+	}
+
+	// The single peers/stanza-to-stanza case (round 0).
+	c, used = Case{}, nil
+	secs, err = stanzaBaseline(ctx, 0, &c, func(res string) (float64, error) {
+		used = append(used, res)
+		if len(used) == 1 {
+			return 0, errors.New("media-error")
+		}
+		return 2, nil
+	})
+	if err != nil || secs != 2 || len(used) != 2 || used[0] == used[1] {
+		t.Errorf("round 0: %v, %v with resources %q; want 2, nil after a retry with a fresh resource", secs, err, used)
+	}
+	if !strings.Contains(c.Note, "StanzaJS→StanzaJS failed (media-error), retried") || strings.Contains(c.Note, "round") {
+		t.Errorf("round 0: note %q", c.Note)
 	}
 
 	c, used = Case{}, nil

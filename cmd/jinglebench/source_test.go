@@ -39,6 +39,17 @@ func TestPatternReader(t *testing.T) {
 	if n, _ := io.Copy(io.Discard, rc); n != 100 {
 		t.Errorf("the source yields %d bytes, want 100", n)
 	}
+	// ReadAt reads what the reader yields at that offset.
+	all, _ := io.ReadAll(p.Reader(2 * patternSize))
+	for _, off := range []int64{0, 5, patternSize - 3, patternSize + 7} {
+		b := make([]byte, 16)
+		if n, err := io.NewSectionReader(p, 0, 2*patternSize).ReadAt(b, off); n != 16 || err != nil || !bytes.Equal(b, all[off:off+16]) {
+			t.Errorf("ReadAt(%d) = %d, %v: %x, want %x", off, n, err, b, all[off:off+16])
+		}
+	}
+	if _, err := p.ReadAt(make([]byte, 1), -1); err == nil {
+		t.Error("ReadAt(-1) did not fail")
+	}
 }
 
 // TestPunchHoles writes a file sequentially while punchHoles runs and

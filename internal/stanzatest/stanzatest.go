@@ -14,6 +14,34 @@
 //
 // Without node, npm or prosody the test is skipped, or fails when
 // JINGLEKIT_REQUIRE_STANZA=1 (CI).
+//
+// Every peer.js runs with trace.js preloaded (an observer only): a StanzaJS
+// receiver that ends a transfer with media-error — its hash of the
+// data-channel messages, taken in the order its onmessage gets them, does
+// not match the sender's checksum — leaves the messages it got, and the
+// bytes, and Peer.Explain says where they differ from what was sent.
+//
+// StanzaJS 12.22.1 + @roamhq/wrtc 0.10.0 did so a few times on 2026-12-06,
+// with a StanzaJS sender too (see jinglebench's stanzaBaseline). Traced
+// twice, 10 MiB at load 11: StanzaJS to StanzaJS, the receiver's
+// JavaScript got the sender's 8th message first, then the channel's open
+// event, then messages 1–7, then the rest in order; jinglekit to StanzaJS,
+// our 2nd message, then open, then the 1st. That is @roamhq/wrtc 0.10.0's
+// (src/interfaces/rtc_data_channel.cc, RTCDataChannel's constructor): a
+// channel the peer opens is first observed by a
+// DataChannelObserver that queues its messages until JavaScript's
+// RTCDataChannel exists; the constructor registers the new object as
+// libwebrtc's observer and only then moves the queued messages to the
+// object's own queue, so a message that libwebrtc delivers in between
+// overtakes the queued ones. The window is open only while messages are
+// queued: with a jinglekit sender (data right after the DCEP OPEN, as
+// browsers do) the first message reaches StanzaJS's JavaScript 0.5–0.7 ms
+// after its datachannel event, so every transfer to StanzaJS crosses it;
+// with a StanzaJS sender, which waits for its own open event and a file
+// read, 6–660 ms later. Such a reorder shows in Explain as misplaced
+// messages among the first ones, and Trace.WrtcReorder tells it from any
+// other mismatch. TestStanza's 10 MiB is as exposed as 100 MiB: the
+// window is at the start.
 package stanzatest
 
 import (
@@ -23,11 +51,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,6 +87,7 @@ type Harness struct {
 
 	group     *testproc.Group
 	prosodyUp bool
+	peers     atomic.Int32 // peers started, to name their trace directories
 }
 
 // missing skips or fails the test for a missing dependency.
@@ -181,6 +212,9 @@ func (h *Harness) launch(ctx context.Context, src string, logf func(string, ...a
 	}
 	_ = os.RemoveAll(filepath.Join(h.Dir, "run"))
 	_ = os.RemoveAll(filepath.Join(h.Dir, "node_modules"))
+	if err := os.WriteFile(filepath.Join(h.Dir, traceFile), traceJS, 0o644); err != nil {
+		return fmt.Errorf("stanzatest: %w", err)
+	}
 	if err := h.installModules(ctx, logf); err != nil {
 		return fmt.Errorf("stanzatest: %w", err)
 	}
@@ -283,13 +317,15 @@ func tail(s string, lines int) string {
 // Peer is one running `node peer.js` process.
 type Peer struct {
 	args   []string
+	trace  string // its trace directory
 	proc   *testproc.Process
 	stdout *testproc.Output
 	stderr *testproc.Output
 }
 
 // Peer starts `node peer.js ARGS…` (see the harness's README: send,
-// receive, call, answer). It is stopped, if still running, when t ends.
+// receive, call, answer). It is stopped, if still running, when t ends;
+// if t failed, its trace, logs and output are kept (Keep) and logged.
 func (h *Harness) Peer(t testing.TB, args ...string) *Peer {
 	t.Helper()
 	p, err := h.StartPeer(args...)
@@ -299,18 +335,28 @@ func (h *Harness) Peer(t testing.TB, args ...string) *Peer {
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
-			t.Logf("stanzatest: node peer.js %s\nstderr:\n%s", strings.Join(args, " "), tail(p.stderr.String(), 60))
+			kept, err := p.Keep()
+			if err != nil {
+				kept = err.Error()
+			}
+			t.Logf("stanzatest: node peer.js %s (kept in %s)\nstderr:\n%s", strings.Join(args, " "), kept, tail(p.stderr.String(), 60))
 		}
 	})
 	return p
 }
 
-// StartPeer starts `node peer.js ARGS…`; Stop (or the harness's Close)
-// ends it.
+// StartPeer starts `node peer.js ARGS…`, traced (trace.js); Stop (or the
+// harness's Close) ends it.
 func (h *Harness) StartPeer(args ...string) (*Peer, error) {
-	cmd := h.group.Command("node", append([]string{"peer.js"}, args...)...)
+	name := "peer"
+	if len(args) > 0 {
+		name = args[0]
+	}
+	dir := filepath.Join(h.Dir, "trace", fmt.Sprintf("%d-%s", h.peers.Add(1), name))
+	cmd := h.group.Command("node", append([]string{"--require", "./" + traceFile, "peer.js"}, args...)...)
 	cmd.Dir = h.Dir
-	p := &Peer{args: args, stdout: &testproc.Output{}, stderr: &testproc.Output{}}
+	cmd.Env = append(cmd.Env, EnvTrace+"="+dir)
+	p := &Peer{args: args, trace: dir, stdout: &testproc.Output{}, stderr: &testproc.Output{}}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	proc, err := testproc.Start(cmd)
 	if err != nil {
@@ -318,6 +364,46 @@ func (h *Harness) StartPeer(args ...string) (*Peer, error) {
 	}
 	p.proc = proc
 	return p, nil
+}
+
+// Trace reads what the process's trace recorded (complete once it has
+// exited).
+func (p *Peer) Trace() (Trace, error) { return readTrace(p.trace) }
+
+// Explain says how the messages this peer received compare with sent
+// (size bytes): see Trace.Compare.
+func (p *Peer) Explain(sent io.ReaderAt, size int64) string {
+	tr, err := p.Trace()
+	if err != nil {
+		return err.Error()
+	}
+	return tr.Compare(sent, size)
+}
+
+// Keep moves the peer's trace (with the received bytes of a failed hash
+// check) into a new directory under os.TempDir() that outlives the test,
+// with its stdout, stderr and --log file, and returns its path.
+func (p *Peer) Keep() (string, error) {
+	dst, err := os.MkdirTemp("", "jinglekit-stanza-"+p.args[0]+"-")
+	if err != nil {
+		return "", fmt.Errorf("stanzatest: keeping the peer's trace: %w", err)
+	}
+	var errs []error
+	if err := os.Rename(p.trace, filepath.Join(dst, "trace")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, copyTree(p.trace, filepath.Join(dst, "trace")))
+	}
+	errs = append(errs,
+		os.WriteFile(filepath.Join(dst, "stdout"), []byte(p.stdout.String()), 0o644),
+		os.WriteFile(filepath.Join(dst, "stderr"), []byte(p.stderr.String()), 0o644))
+	for i, a := range p.args {
+		if a == "--log" && i+1 < len(p.args) && p.args[i+1] != "-" {
+			if b, err := os.ReadFile(p.args[i+1]); err == nil {
+				errs = append(errs, os.WriteFile(filepath.Join(dst, "jingle.log"), b, 0o644))
+			}
+		}
+	}
+	p.trace = filepath.Join(dst, "trace")
+	return dst, errors.Join(errs...)
 }
 
 // Stop ends the process if it still runs.
