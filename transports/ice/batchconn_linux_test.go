@@ -26,24 +26,25 @@ func gsoSize(i int) int {
 	}
 }
 
-// Through the kernel's segmented sends and joined reads (UDP GSO and
-// GRO), every datagram arrives alone, whole, in order, with its size.
-func TestBatchUDPSegmentsKeepSizes(t *testing.T) {
-	a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = b.SetReadBuffer(4 << 20)
+// segmentingPair wraps a and b for batched I/O, closed when the test ends,
+// and fails the test when the kernel refuses UDP GSO or GRO.
+func segmentingPair(t *testing.T, a, b *net.UDPConn) (ca, cb *batchConn) {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	ca, cb := batchUDP(a, log).(*batchConn), batchUDP(b, log).(*batchConn)
-	defer func() { _ = ca.Close(); _ = cb.Close() }()
+	ca, cb = batchUDP(a, log).(*batchConn), batchUDP(b, log).(*batchConn)
+	t.Cleanup(func() { _ = ca.Close(); _ = cb.Close() })
 	if ca.segment == nil || cb.coalesce == nil {
 		t.Fatal("the kernel refuses UDP_SEGMENT: this test needs Linux ≥ 5.0")
 	}
+	return ca, cb
+}
+
+// Through the kernel's segmented sends and joined reads (UDP GSO and
+// GRO), every datagram arrives alone, whole, in order, with its size.
+func TestBatchUDPSegmentsKeepSizes(t *testing.T) {
+	a, b := loopbackUDP(t), loopbackUDP(t)
+	_ = b.SetReadBuffer(4 << 20)
+	ca, cb := segmentingPair(t, a, b)
 	const total = 3000
 	go func() {
 		p := make([]byte, 1500)
@@ -74,20 +75,8 @@ func TestBatchUDPSegmentsKeepSizes(t *testing.T) {
 // A run flushed at once leaves as one segmented message (UDP GSO) and is
 // read as one joined message (UDP GRO), cut back into its datagrams.
 func TestBatchUDPJoinsARun(t *testing.T) {
-	a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	ca, cb := batchUDP(a, log).(*batchConn), batchUDP(b, log).(*batchConn)
-	defer func() { _ = ca.Close(); _ = cb.Close() }()
-	if ca.segment == nil || cb.coalesce == nil {
-		t.Fatal("the kernel refuses UDP_SEGMENT: this test needs Linux ≥ 5.0")
-	}
+	a, b := loopbackUDP(t), loopbackUDP(t)
+	ca, cb := segmentingPair(t, a, b)
 	// Batched and joined reads from the start: the kernel joins what
 	// arrives after UDP_GRO is on.
 	cb.rplain = recvBatchAfter

@@ -120,10 +120,7 @@ func (d *deadlineConn) WriteTo(p []byte, _ net.Addr) (int, error) {
 
 func newFakeBatchConn(t *testing.T) (*batchConn, *fakeBatchIO) {
 	t.Helper()
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	uc := loopbackUDP(t)
 	f := &fakeBatchIO{real: ipv4.NewPacketConn(uc), sent: make(chan []byte, 4096)}
 	f.conn = &deadlineConn{UDPConn: uc, f: f}
 	c := newBatchConn(f.conn, f, false, slog.New(slog.DiscardHandler))
@@ -378,10 +375,7 @@ func TestBatchConnOtherFamilyInOrder(t *testing.T) {
 // datagram, in order, with its source.
 func TestBatchConnReadsInBatches(t *testing.T) {
 	c, f := newFakeBatchConn(t)
-	src, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := loopbackUDP(t)
 	defer func() { _ = src.Close() }()
 	if err := c.SetReadBuffer(1 << 20); err != nil {
 		t.Fatal(err)
@@ -415,17 +409,21 @@ func TestBatchConnReadsInBatches(t *testing.T) {
 
 const receiveBufForTest = 8192
 
+// loopbackUDP is a UDP socket on 127.0.0.1 with a port of the kernel's
+// choosing; the caller (or what wraps it) closes it.
+func loopbackUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // On Linux the sockets pion opens get batched I/O, and a real round trip
 // through sendmmsg and recvmmsg keeps every datagram and its order.
 func TestBatchUDPLoopback(t *testing.T) {
-	a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := loopbackUDP(t), loopbackUDP(t)
 	_ = b.SetReadBuffer(4 << 20)
 	log := slog.New(slog.DiscardHandler)
 	ca, cb := batchUDP(a, log), batchUDP(b, log)

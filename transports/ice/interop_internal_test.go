@@ -43,14 +43,7 @@ func foreignPair(t *testing.T, ours dtlsRole) (net.Conn, func() *sctp.Associatio
 // adjusted by tweak (when not nil) before its handshake.
 func foreignPairWith(t *testing.T, ours dtlsRole, tweak func(*dtls.Config)) (net.Conn, func() *sctp.Association) {
 	t.Helper()
-	la, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lb, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	la, lb := loopbackUDP(t), loopbackUDP(t)
 	pa := udpPeer{la, lb.LocalAddr().(*net.UDPAddr)}
 	pb := udpPeer{lb, la.LocalAddr().(*net.UDPAddr)}
 	myCert, err := NewCertificate()
