@@ -19,9 +19,13 @@ const (
 	baseTCP       = "baseline/tcp-copy"
 	baseTCPSHA256 = "baseline/tcp-sha256"
 	baseTCPFile   = "baseline/tcp-sha256-file"
-	baseB64Small  = "baseline/base64-4096"
-	baseB64Large  = "baseline/base64-65535"
-	baseIQRTT     = "baseline/iq-rtt"
+	// baseTCPFilePiped is baseTCPFile with filetransfer's parallel
+	// hashing: compared with it, a file transfer's ratio is its
+	// protocol's overhead alone.
+	baseTCPFilePiped = "baseline/tcp-sha256-file-pipelined"
+	baseB64Small     = "baseline/base64-4096"
+	baseB64Large     = "baseline/base64-65535"
+	baseIQRTT        = "baseline/iq-rtt"
 )
 
 // transportCase is one transport configuration: the throughput group
@@ -34,7 +38,10 @@ type transportCase struct {
 	ns       string // transport namespace
 	cfg      peerConfig
 	baseline string // the throughput case's baseline
-	latency  bool   // measure setup latency too
+	// also are further baselines of the throughput case, each reported
+	// with its ratio in Case.Also.
+	also    []string
+	latency bool // measure setup latency too
 	// stream adds a case NAME-stream: the transport's stream alone, into
 	// the sink application, compared with baseline/tcp-sha256.
 	stream bool
@@ -45,7 +52,10 @@ type transportCase struct {
 
 func transportCases() []transportCase {
 	return []transportCase{
-		{name: "s5b-direct", ns: socks5.NS, baseline: baseTCPFile, latency: true, stream: true,
+		// Its receiver hashes in a second goroutine: compared with
+		// baseTCPFilePiped too, the ratio is the protocol's overhead
+		// without that parallelism gain.
+		{name: "s5b-direct", ns: socks5.NS, baseline: baseTCPFile, also: []string{baseTCPFilePiped}, latency: true, stream: true,
 			cfg: peerConfig{s5b: socks5.Settings{NoProxyDiscovery: true}}},
 		{name: "s5b-proxy65", ns: socks5.NS, baseline: baseTCPFile, latency: true, stream: true,
 			cfg: peerConfig{s5b: socks5.Settings{NoDirect: true}}},
@@ -74,13 +84,12 @@ type baselineCase struct {
 }
 
 func baselineCases() []baselineCase {
-	tcp := func(withHash, file bool) func(ctx context.Context, h *harness, size int64) (float64, error) {
+	tcp := func(o tcpOpts, file bool) func(ctx context.Context, h *harness, size int64) (float64, error) {
 		return func(ctx context.Context, h *harness, size int64) (float64, error) {
-			dir := ""
 			if file {
-				dir = h.env.Dir
+				o.fileDir = h.env.Dir
 			}
-			d, err := tcpCopy(ctx, h.pattern, size, withHash, dir)
+			d, err := tcpCopy(ctx, h.pattern, size, o)
 			return MBPerS(size, d), err
 		}
 	}
@@ -90,9 +99,11 @@ func baselineCases() []baselineCase {
 		}
 	}
 	return []baselineCase{
-		{baseTCP, "loopback TCP, 64 KiB writes and reads, no processing", tcp(false, false)},
-		{baseTCPSHA256, "loopback TCP with sha-256 on both ends, as a file transfer hashes", tcp(true, false)},
-		{baseTCPFile, "the same, and the receiver writes to a file as filetransfer does", tcp(true, true)},
+		{baseTCP, "loopback TCP, 64 KiB writes and reads, no processing", tcp(tcpOpts{}, false)},
+		{baseTCPSHA256, "loopback TCP with sha-256 on both ends, as a file transfer hashes", tcp(tcpOpts{hash: true}, false)},
+		{baseTCPFile, "the same, and the receiver writes to a file as filetransfer does", tcp(tcpOpts{hash: true}, true)},
+		{baseTCPFilePiped, "the same, the receiver hashing in a second goroutine (256 KiB blocks, at most 3 out) as filetransfer's receiver does with a large file",
+			tcp(tcpOpts{hash: true, pipelined: true}, true)},
 		{baseB64Small, "base64-encoding 4096-byte blocks on one core: the ceiling of an IBB sender", b64(4096)},
 		{baseB64Large, "base64-encoding 65535-byte blocks on one core", b64(65535)},
 		{baselinePion, "bare pion/webrtc data channel, default settings (untuned), 16 KiB messages with pion's example flow control, loopback, one process, no hashing",
@@ -126,12 +137,27 @@ func (c *Case) round(v, base float64) {
 	}
 }
 
-// finishRounds sets the case's rate and ratio: the medians of its rounds
+// roundAlso records the rate of a further baseline (c.Also[i]) measured
+// with the last round.
+func (c *Case) roundAlso(i int, base float64) {
+	a := &c.Also[i]
+	a.BaselineRounds = append(a.BaselineRounds, base)
+	if base > 0 && len(c.Rounds) > 0 {
+		a.RatioRounds = append(a.RatioRounds, c.Rounds[len(c.Rounds)-1]/base)
+	}
+}
+
+// finishRounds sets the case's rate and ratios: the medians of its rounds
 // and of its per-round ratios.
 func (c *Case) finishRounds() {
 	c.MBPerS = f64(Median(c.Rounds))
 	if len(c.RatioRounds) > 0 {
 		c.Ratio = f64(Median(c.RatioRounds))
+	}
+	for i := range c.Also {
+		if a := &c.Also[i]; len(a.RatioRounds) > 0 {
+			a.Ratio = f64(Median(a.RatioRounds))
+		}
 	}
 }
 
@@ -222,6 +248,9 @@ func (h *harness) runThroughput(ctx context.Context) {
 		if h.o.match(name) {
 			c := Case{Name: name, Bytes: size, Baseline: tc.baseline, Process: "parent (sender); the receiver runs in a child process",
 				Note: "filetransfer.Sender to a Handler writing to disk, receiver in its own process"}
+			for _, b := range tc.also {
+				c.Also = append(c.Also, Comparison{Baseline: b})
+			}
 			if err := h.throughput(ctx, tc, size, &c); err != nil {
 				c.Error = err.Error()
 				c.MBPerS = nil
@@ -274,7 +303,9 @@ func (h *harness) throughput(ctx context.Context, tc transportCase, size int64, 
 
 // measureRounds runs n rounds of send (given the round's number) and
 // records in c each round's MB/s against the named baseline, measured
-// just before it; the CPU of the rounds; and the peak RSS over them.
+// just before it, and against each of c.Also's, measured just after it
+// (so that the first stays as paired as before); the CPU of the rounds;
+// and the peak RSS over them.
 func (h *harness) measureRounds(ctx context.Context, c *Case, cpu *cpuMeter, n int, baseline string, size int64,
 	send func(i int) (time.Duration, error)) error {
 	var peak float64
@@ -294,6 +325,13 @@ func (h *harness) measureRounds(ctx context.Context, c *Case, cpu *cpuMeter, n i
 			peak = max(peak, *p)
 		}
 		c.round(MBPerS(size, elapsed), base)
+		for j := range c.Also {
+			v, err := h.pairedBaseline(ctx, c.Also[j].Baseline, size)
+			if err != nil {
+				return err
+			}
+			c.roundAlso(j, v)
+		}
 	}
 	c.CPU = cpu.use()
 	c.PeakRSSMB = f64(peak)

@@ -78,7 +78,11 @@ type Case struct {
 	Rounds         []float64 `json:"rounds,omitempty"`
 	BaselineRounds []float64 `json:"baseline_rounds,omitempty"`
 	RatioRounds    []float64 `json:"ratio_rounds,omitempty"`
-	Samples        int       `json:"samples,omitempty"`
+	// Also are the case's ratios to further baselines, each paired with
+	// the rounds like Baseline (measured just after each round); they
+	// bear no target.
+	Also    []Comparison `json:"also,omitempty"`
+	Samples int          `json:"samples,omitempty"`
 	// PeakRSSMB is the peak resident memory (VmHWM) of the process that
 	// ran the case, in MB (10^6 bytes); Process says which process that was.
 	PeakRSSMB  *float64    `json:"peak_rss_mb,omitempty"`
@@ -89,6 +93,18 @@ type Case struct {
 	Target     *Target     `json:"target,omitempty"`
 	Note       string      `json:"note,omitempty"`
 	Error      string      `json:"error,omitempty"`
+}
+
+// Comparison is a case's ratio to a further baseline (Case.Also).
+type Comparison struct {
+	// Baseline is the Name of the baseline.
+	Baseline string `json:"baseline"`
+	// Ratio is the median of RatioRounds, null when there are none.
+	Ratio *float64 `json:"ratio"`
+	// BaselineRounds are the baseline's rates measured just after each
+	// round of the case, RatioRounds the case's rates divided by them.
+	BaselineRounds []float64 `json:"baseline_rounds,omitempty"`
+	RatioRounds    []float64 `json:"ratio_rounds,omitempty"`
 }
 
 // CPUUse is the CPU time used during a case.
@@ -254,6 +270,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 			target = mark + " (" + c.Target.Want + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c.Name, res, p95, c.Baseline, ratio, rss, cpu, target)
+		for _, a := range c.Also {
+			// A row of its own under the case: the further baseline and
+			// the ratio to it.
+			if a.Ratio != nil {
+				fmt.Fprintf(tw, "\t\t\t%s\t%.3g×\t\t\t\t\n", a.Baseline, *a.Ratio)
+			}
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ func sampleReport() *Report {
 	r := &Report{Schema: SchemaVersion, Started: time.Unix(0, 0).UTC(), Machine: Machine{CPU: "Test CPU", Cores: 2}}
 	r.Cases = []Case{
 		{Name: baseTCPSHA256, MBPerS: f64(1000)},
-		{Name: "throughput/s5b-direct", MBPerS: f64(950), Baseline: baseTCPSHA256},
+		{Name: "throughput/s5b-direct", MBPerS: f64(950), Baseline: baseTCPSHA256,
+			Also: []Comparison{{Baseline: baseTCPFilePiped, Ratio: f64(0.875), BaselineRounds: []float64{1000, 1100}, RatioRounds: []float64{0.95, 0.8}}}},
 		{Name: "throughput/ibb-4096", MBPerS: f64(10), Baseline: baseB64Small,
 			CPU: &CPUUse{WallS: 10, SelfS: 2, ReceiverS: f64(2.5), ProsodyS: f64(9)}},
 		{Name: baseB64Small, MBPerS: f64(1500)},
@@ -77,6 +79,24 @@ func TestJSONSchema(t *testing.T) {
 	}
 	if got := num("throughput/s5b-direct", "ratio"); math.Abs(got-0.95) > 1e-9 {
 		t.Errorf("s5b ratio = %v, want 0.95", got)
+	}
+	if _, ok := byName["latency/s5b-direct"]["also"]; ok {
+		t.Error("a case without further baselines has an also key")
+	}
+	also, ok := byName["throughput/s5b-direct"]["also"].([]any)
+	if !ok || len(also) != 1 {
+		t.Fatalf("s5b also = %v, want one comparison", byName["throughput/s5b-direct"]["also"])
+	}
+	if a := also[0].(map[string]any); a["baseline"] != baseTCPFilePiped || a["ratio"] != 0.875 {
+		t.Errorf("s5b also = %v", a)
+	}
+	// Round trip: the report reads back as it was written.
+	var back Report
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := back.find("throughput/s5b-direct").Also, sampleReport().find("throughput/s5b-direct").Also; !reflect.DeepEqual(got, want) {
+		t.Errorf("also read back as %+v, want %+v", got, want)
 	}
 	if got := num("latency/s5b-direct", "ratio"); got != 8 {
 		t.Errorf("latency ratio = %v, want 8", got)
@@ -194,6 +214,27 @@ func TestPairedRatio(t *testing.T) {
 	if *c.Ratio != 0.925 {
 		t.Errorf("compare replaced the paired ratio with %v", *c.Ratio)
 	}
+
+	// A further baseline, measured after each round: its own per-round
+	// ratios and median; Baseline and Ratio stay the first's.
+	c = Case{Name: "x", Baseline: "b", Also: []Comparison{{Baseline: "p"}}}
+	for _, r := range [][3]float64{{90, 100, 120}, {50, 100, 100}, {95, 100, 95}} {
+		c.round(r[0], r[1])
+		c.roundAlso(0, r[2])
+	}
+	c.finishRounds()
+	a := c.Also[0]
+	if !reflect.DeepEqual(a.RatioRounds, []float64{0.75, 0.5, 1}) || !reflect.DeepEqual(a.BaselineRounds, []float64{120, 100, 95}) {
+		t.Errorf("also rounds %v of %v", a.RatioRounds, a.BaselineRounds)
+	}
+	if a.Ratio == nil || *a.Ratio != 0.75 || *c.Ratio != 0.9 || c.Baseline != "b" {
+		t.Errorf("also ratio %v, ratio %v against %s; want 0.75, 0.9 against b", a.Ratio, *c.Ratio, c.Baseline)
+	}
+	s5b := Case{Name: "throughput/s5b-direct", Baseline: "b", MBPerS: f64(1), Ratio: f64(0.85), Also: []Comparison{{Baseline: "p", Ratio: f64(1.2)}}}
+	setTarget(&s5b)
+	if s5b.Target == nil || s5b.Target.Met || s5b.Target.Want != "≥ 0.9× b" {
+		t.Errorf("target %+v: the further baseline's ratio must not count", s5b.Target)
+	}
 }
 
 func TestWriteTable(t *testing.T) {
@@ -204,6 +245,7 @@ func TestWriteTable(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"throughput/s5b-direct", "950 MB/s", "0.95×", "met (≥ 0.9×",
+		baseTCPFilePiped + "  0.875×",
 		"latency/s5b-direct", "4.00 ms", "6.00 ms",
 		"20% / 25% / 90%",
 		"MISSED (peak RSS ≤ 64 MB)",
