@@ -38,22 +38,6 @@ func newTrackedSide(t *testing.T, n *xmpptest.Network, addr string, x *jingletes
 	return sd, tr
 }
 
-// acceptedPair starts a session from alice to bob and has bob accept it.
-func acceptedPair(t *testing.T, alice, bob *side) (as, bs *jingle.Session) {
-	t.Helper()
-	ctx := tctx(t)
-	as, err := alice.m.Initiate(ctx, bob.xs.LocalAddr(), offer("c1", jingletest.PipeNS))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs = incoming(t, bob)
-	if err := bs.Accept(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	nextEvent(t, as, jingle.ActionSessionAccept)
-	return as, bs
-}
-
 func waitErr(t *testing.T, ch chan error) error {
 	t.Helper()
 	return testwait.Recv(t, ch, 10*time.Second, "the answer")
@@ -69,7 +53,7 @@ func TestTransportInfoFunc(t *testing.T) {
 	x := jingletest.NewExchange()
 	alice, atr := newTrackedSide(t, n, xmpptest.Alice, x)
 	bob, _ := newTrackedSide(t, n, xmpptest.Bob, x)
-	_, bs := acceptedPair(t, alice, bob)
+	_, bs := acceptedPair(t, alice, bob, offer("c1", jingletest.PipeNS))
 	at := alice.pipe.Transports()[0]
 	sig, ok := at.Params().Signal.(jingle.AsyncSignaler)
 	if !ok {
@@ -147,7 +131,7 @@ func TestTransportInfoFunc(t *testing.T) {
 // for the answer and delivers it before it returns.
 func TestTransportInfoFuncPlainStream(t *testing.T) {
 	_, alice, bob := newPair(t, jingle.Limits{})
-	acceptedPair(t, alice, bob)
+	acceptedPair(t, alice, bob, offer("c1", jingletest.PipeNS))
 	at := alice.pipe.Transports()[0]
 	ch := make(chan error, 1)
 	if err := at.Params().Signal.(jingle.AsyncSignaler).TransportInfoFunc(tctx(t), at.Local(), func(err error) { ch <- err }); err != nil {

@@ -252,15 +252,7 @@ func TestTieBreakInitiate(t *testing.T) {
 func TestTieBreakTransportReplace(t *testing.T) {
 	_, alice, bob := newPair(t, jingle.Limits{})
 	ctx := tctx(t)
-	as, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("c1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := incoming(t, bob)
-	if err := bs.Accept(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	nextEvent(t, as, jingle.ActionSessionAccept)
+	as, bs := acceptedPair(t, alice, bob, offer("c1"))
 	errs := make(chan error, 2)
 	go func() { errs <- as.ReplaceTransport(ctx, "c1", pipe2NS) }()
 	go func() { errs <- bs.ReplaceTransport(ctx, "c1", jingletest.BrokenNS) }()

@@ -312,14 +312,12 @@ func TestTransportFallback(t *testing.T) {
 	}
 }
 
-// fallBack runs a session whose content "f" is offered over the broken
-// method, then the pipe: both sides ask for the stream at once, the broken
-// method fails on both, alice (the initiator) replaces it, bob waits for
-// that; then msg goes from alice to bob.
-func fallBack(t *testing.T, alice, bob *side, msg string) (as, bs *jingle.Session) {
+// acceptedPair starts a session from alice to bob with o, has bob accept
+// it, and waits for alice to see the session-accept.
+func acceptedPair(t *testing.T, alice, bob *side, o jingle.Offer) (as, bs *jingle.Session) {
 	t.Helper()
 	ctx := tctx(t)
-	as, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("f", jingletest.BrokenNS, jingletest.PipeNS))
+	as, err := alice.m.Initiate(ctx, bob.xs.LocalAddr(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,6 +326,17 @@ func fallBack(t *testing.T, alice, bob *side, msg string) (as, bs *jingle.Sessio
 		t.Fatal(err)
 	}
 	nextEvent(t, as, jingle.ActionSessionAccept)
+	return as, bs
+}
+
+// fallBack runs a session whose content "f" is offered over the broken
+// method, then the pipe: both sides ask for the stream at once, the broken
+// method fails on both, alice (the initiator) replaces it, bob waits for
+// that; then msg goes from alice to bob.
+func fallBack(t *testing.T, alice, bob *side, msg string) (as, bs *jingle.Session) {
+	t.Helper()
+	ctx := tctx(t)
+	as, bs = acceptedPair(t, alice, bob, offer("f", jingletest.BrokenNS, jingletest.PipeNS))
 	done := make(chan error, 1)
 	go func() {
 		c, err := bs.Conn(ctx, "f")
@@ -598,15 +607,7 @@ func TestTransportWaitBounded(t *testing.T) {
 	bob := newSide(t, n, xmpptest.Bob, x, jingle.Limits{TransportWait: 300 * time.Millisecond})
 	ctx := tctx(t)
 	// alice offers the broken method and then never replaces it.
-	as, err := alice.m.Initiate(ctx, jid.MustParse(xmpptest.Bob), offer("f", jingletest.BrokenNS))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := incoming(t, bob)
-	if err := bs.Accept(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	nextEvent(t, as, jingle.ActionSessionAccept)
+	as, bs := acceptedPair(t, alice, bob, offer("f", jingletest.BrokenNS))
 	start := time.Now()
 	if _, err := bs.Conn(ctx, "f"); !errors.Is(err, jingle.ErrTransportFailed) {
 		t.Fatalf("bob's conn: %v, want ErrTransportFailed", err)
