@@ -56,20 +56,7 @@ func TestBatchUDPSegmentsKeepSizes(t *testing.T) {
 			}
 		}
 	}()
-	_ = cb.SetReadDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, receiveBufForTest)
-	for i := range total {
-		n, from, err := cb.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("datagram %d: %v", i, err)
-		}
-		if got := binary.BigEndian.Uint32(buf); got != uint32(i) || n != gsoSize(i) {
-			t.Fatalf("read #%d: datagram %d of %d bytes, want %d bytes", i, got, n, gsoSize(i))
-		}
-		if from.String() != ca.LocalAddr().String() {
-			t.Fatalf("source %v, want %v", from, ca.LocalAddr())
-		}
-	}
+	expectRead(t, cb, total, 10*time.Second, gsoSize, ca.LocalAddr())
 }
 
 // A run flushed at once leaves as one segmented message (UDP GSO) and is
@@ -89,17 +76,7 @@ func TestBatchUDPJoinsARun(t *testing.T) {
 		batch = append(batch, datagram{buf: &p, addr: cb.LocalAddr()})
 	}
 	ca.flush(batch, newSendMsgs())
-	_ = cb.SetReadDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, receiveBufForTest)
-	for i := range batch {
-		n, _, err := cb.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("datagram %d: %v", i, err)
-		}
-		if got := binary.BigEndian.Uint32(buf); got != uint32(i) || n != len(*batch[i].buf) {
-			t.Fatalf("read #%d: datagram %d of %d bytes, want %d bytes", i, got, n, len(*batch[i].buf))
-		}
-	}
+	expectRead(t, cb, len(batch), 10*time.Second, func(i int) int { return len(*batch[i].buf) }, nil)
 	if cb.rjoined != 1 || cb.rn != 1 {
 		t.Fatalf("%d joined messages in %d read, want the run as one", cb.rjoined, cb.rn)
 	}

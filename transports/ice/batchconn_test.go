@@ -136,6 +136,30 @@ func seqPayload(i int) []byte {
 	return p
 }
 
+// seqSize is the size of every seqPayload.
+func seqSize(int) int { return 100 }
+
+// expectRead reads n datagrams from c, within d, and checks that the i-th
+// read is datagram i (its first 4 bytes), of size(i) bytes, and, when from
+// is not nil, from that address.
+func expectRead(t *testing.T, c net.PacketConn, n int, d time.Duration, size func(i int) int, from net.Addr) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, receiveBufForTest)
+	for i := range n {
+		k, src, err := c.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		if got := binary.BigEndian.Uint32(buf); got != uint32(i) || k != size(i) {
+			t.Fatalf("read #%d: datagram %d of %d bytes, want %d bytes", i, got, k, size(i))
+		}
+		if from != nil && src.String() != from.String() {
+			t.Fatalf("source %v, want %v", src, from)
+		}
+	}
+}
+
 // expectSent checks that the next n datagrams sent are seqPayload 0 to
 // n-1, in order.
 func expectSent(t *testing.T, f *fakeBatchIO, n int) {
@@ -386,20 +410,7 @@ func TestBatchConnReadsInBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, receiveBufForTest)
-	for i := range total {
-		n, from, err := c.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("datagram %d: %v", i, err)
-		}
-		if n != 100 || binary.BigEndian.Uint32(buf) != uint32(i) {
-			t.Fatalf("read #%d: %d bytes, datagram %d", i, n, binary.BigEndian.Uint32(buf))
-		}
-		if from.String() != src.LocalAddr().String() {
-			t.Fatalf("source %v, want %v", from, src.LocalAddr())
-		}
-	}
+	expectRead(t, c, total, 5*time.Second, seqSize, src.LocalAddr())
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.readBatches == 0 || f.readBatches > 2*(total-recvBatchAfter)/recvBatchMax {
@@ -437,15 +448,5 @@ func TestBatchUDPLoopback(t *testing.T) {
 			}
 		}
 	}()
-	_ = cb.SetReadDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, receiveBufForTest)
-	for i := range total {
-		n, _, err := cb.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("datagram %d: %v", i, err)
-		}
-		if n != 100 || binary.BigEndian.Uint32(buf) != uint32(i) {
-			t.Fatalf("read #%d: datagram %d", i, binary.BigEndian.Uint32(buf))
-		}
-	}
+	expectRead(t, cb, total, 10*time.Second, seqSize, nil)
 }
