@@ -317,6 +317,7 @@ func tail(s string, lines int) string {
 // Peer is one running `node peer.js` process.
 type Peer struct {
 	args   []string
+	name   string // its command (args[0]), or "peer"
 	trace  string // its trace directory
 	proc   *testproc.Process
 	stdout *testproc.Output
@@ -356,7 +357,7 @@ func (h *Harness) StartPeer(args ...string) (*Peer, error) {
 	cmd := h.group.Command("node", append([]string{"--require", "./" + traceFile, "peer.js"}, args...)...)
 	cmd.Dir = h.Dir
 	cmd.Env = append(cmd.Env, EnvTrace+"="+dir)
-	p := &Peer{args: args, trace: dir, stdout: &testproc.Output{}, stderr: &testproc.Output{}}
+	p := &Peer{args: args, name: name, trace: dir, stdout: &testproc.Output{}, stderr: &testproc.Output{}}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	proc, err := testproc.Start(cmd)
 	if err != nil {
@@ -384,7 +385,7 @@ func (p *Peer) Explain(sent io.ReaderAt, size int64) string {
 // check) into a new directory under os.TempDir() that outlives the test,
 // with its stdout, stderr and --log file, and returns its path.
 func (p *Peer) Keep() (string, error) {
-	dst, err := os.MkdirTemp("", "jinglekit-stanza-"+p.args[0]+"-")
+	dst, err := os.MkdirTemp("", "jinglekit-stanza-"+p.name+"-")
 	if err != nil {
 		return "", fmt.Errorf("stanzatest: keeping the peer's trace: %w", err)
 	}
@@ -421,9 +422,9 @@ func (p *Peer) Ready(ctx context.Context) error {
 	for !strings.Contains(p.stderr.String(), "] ready: ") {
 		select {
 		case <-p.proc.Done():
-			return fmt.Errorf("stanzatest: peer.js %s exited before it was ready:\n%s", p.args[0], tail(p.stderr.String(), 30))
+			return fmt.Errorf("stanzatest: peer.js %s exited before it was ready:\n%s", p.name, tail(p.stderr.String(), 30))
 		case <-ctx.Done():
-			return fmt.Errorf("stanzatest: peer.js %s not ready: %w:\n%s", p.args[0], ctx.Err(), tail(p.stderr.String(), 30))
+			return fmt.Errorf("stanzatest: peer.js %s not ready: %w:\n%s", p.name, ctx.Err(), tail(p.stderr.String(), 30))
 		case <-tick.C:
 		}
 	}
@@ -437,12 +438,12 @@ func (p *Peer) Result(ctx context.Context) (Result, error) {
 	case <-p.proc.Done():
 	case <-ctx.Done():
 		p.Stop()
-		return Result{}, fmt.Errorf("stanzatest: peer.js %s still running: %w:\n%s", p.args[0], ctx.Err(), tail(p.stderr.String(), 30))
+		return Result{}, fmt.Errorf("stanzatest: peer.js %s still running: %w:\n%s", p.name, ctx.Err(), tail(p.stderr.String(), 30))
 	}
 	r := Result{Code: -1, Ended: time.Now(), Stderr: p.stderr.String()}
 	code, err := testproc.ExitCode(p.proc.Wait())
 	if err != nil {
-		return r, fmt.Errorf("stanzatest: peer.js %s: %w", p.args[0], err)
+		return r, fmt.Errorf("stanzatest: peer.js %s: %w", p.name, err)
 	}
 	r.Code = code
 	for _, line := range strings.Split(p.stdout.String(), "\n") {

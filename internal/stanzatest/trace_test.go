@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jinglekit/jinglekit/internal/testproc"
 )
 
 // traceOf returns the recv events of messages of n bytes taken from data
@@ -145,5 +147,48 @@ func TestWrtcReorder(t *testing.T) {
 		if got := c.tr.WrtcReorder(); got != c.want {
 			t.Errorf("%+v: WrtcReorder = %v, want %v", c.tr.Events, got, c.want)
 		}
+	}
+}
+
+// TestKeep: Keep moves the peer's trace into a new directory named after
+// its command, with its output and its --log file, and the peer then
+// reads its trace from there.
+func TestKeep(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	trace := filepath.Join(tmp, "run", "trace")
+	if err := os.MkdirAll(trace, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	line := `{"t":1,"ev":"recv","i":0,"len":8,"head":"0001020304050607"}` + "\n"
+	if err := os.WriteFile(filepath.Join(trace, "trace-receive-1.jsonl"), []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logFile := filepath.Join(tmp, "jingle-log.txt")
+	if err := os.WriteFile(logFile, []byte("<jingle/>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &Peer{args: []string{"receive", "--log", logFile}, name: "receive", trace: trace,
+		stdout: &testproc.Output{}, stderr: &testproc.Output{}}
+	_, _ = p.stdout.Write([]byte("out"))
+	_, _ = p.stderr.Write([]byte("err"))
+	dst, err := p.Keep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(filepath.Base(dst), "jinglekit-stanza-receive-") || filepath.Dir(dst) != tmp {
+		t.Errorf("kept in %s, want %s/jinglekit-stanza-receive-…", dst, tmp)
+	}
+	for name, want := range map[string]string{"stdout": "out", "stderr": "err", "jingle.log": "<jingle/>"} {
+		if b, err := os.ReadFile(filepath.Join(dst, name)); err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v; want %q", name, b, err, want)
+		}
+	}
+	if _, err := os.Stat(trace); !os.IsNotExist(err) {
+		t.Errorf("the trace is still at %s (%v)", trace, err)
+	}
+	tr, err := p.Trace()
+	if err != nil || len(tr.Events) != 1 || tr.Events[0].Ev != "recv" {
+		t.Errorf("trace after Keep: %+v, %v", tr, err)
 	}
 }
